@@ -1,0 +1,31 @@
+# fstrail: the README's two commands are `make demo` and `make test`.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build demo test unit-asan bench clean format
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+demo: build
+	@scripts/demo.sh $(BUILD)/fstrail
+
+# Every tier: unit (also under ASan/UBSan), host integration as root, VM integration.
+test: build
+	@scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
+
+bench: build
+	@bench/run.sh $(BUILD)
+
+format:
+	@find src tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

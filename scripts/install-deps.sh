@@ -1,0 +1,27 @@
+#!/bin/bash
+# Installs what fstrail needs to build, test and benchmark, from Debian's packages.
+# Idempotent: does nothing when everything is present.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libsqlite3-dev libpq-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # tests: other users, the VM tier (QEMU and a stock Debian kernel)
+  util-linux passwd qemu-system-x86 qemu-system-data busybox-static cpio xz-utils zstd debian-archive-keyring
+  # benchmarks: the peers
+  inotify-tools fatrace
+)
+
+missing=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${packages[@]}" 2>&1 |
+  awk '/no packages found/ {print $NF; next} $2 != "ii" {print $1}' || true)
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "fstrail: missing packages:" $missing >&2
+  echo "fstrail: run as root (or: sudo apt-get install $(echo $missing))" >&2
+  exit 1
+fi
+echo "fstrail: installing" $missing >&2
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,68 @@
+// The backend interface: one kernel event source (bpf-lsm, bpf-fentry,
+// bpf-tracepoint, fanotify, inotify) behind the same five calls.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/event.h"
+#include "core/result.h"
+#include "filter/filter.h"
+
+namespace fstrail {
+
+struct WatchSpec {
+  std::vector<std::string> roots;  // absolute, canonical directories
+  KindSet kinds = default_kinds();  // what to report; backends may drop the rest early
+  bool report_failed = false;      // also report failed/denied operations, with `error`
+};
+
+struct BackendStats {
+  uint64_t lost = 0;     // events known to be lost (queue overflow, ring buffer full)
+  uint64_t rescans = 0;  // resynchronizations after a loss
+};
+
+using EmitFn = std::function<void(Event&&)>;
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  // Places every watch. After it returns, no event under the roots is missed.
+  virtual Status start(const WatchSpec& spec) = 0;
+  // Waits up to timeout_ms for activity and emits every event available. An EINTR
+  // wait returns Ok so the caller can check for a stop request.
+  virtual Status poll(int timeout_ms, const EmitFn& emit) = 0;
+  virtual BackendStats stats() const = 0;
+};
+
+struct Availability {
+  bool usable = false;
+  std::string detail;  // why not, or what it gives here
+};
+
+struct BackendInfo {
+  std::string_view name;
+  std::string_view summary;  // what it offers, one line
+  Availability (*probe)();
+  std::unique_ptr<Backend> (*create)();
+};
+
+// Every backend, best first.
+const std::vector<BackendInfo>& all_backends();
+const BackendInfo* find_backend(std::string_view name);
+
+struct Selection {
+  std::unique_ptr<Backend> backend;
+  std::string why;  // for `auto`: what was chosen and why the better ones were not
+};
+
+// Creates and starts `name` ("auto": the best that probes usable and starts).
+// Errors explain every rejected backend and what would work instead.
+Result<Selection> start_backend(std::string_view name, const WatchSpec& spec);
+
+}  // namespace fstrail

@@ -1,0 +1,72 @@
+#include <fmt/format.h>
+
+#include "backend/backend.h"
+#include "backend/fanotify/fanotify_backend.h"
+#include "backend/inotify/inotify_backend.h"
+
+namespace fstrail {
+namespace {
+
+Availability not_built() { return {false, "not built yet"}; }
+std::unique_ptr<Backend> no_backend() { return nullptr; }
+
+}  // namespace
+
+const std::vector<BackendInfo>& all_backends() {
+  static const std::vector<BackendInfo> backends = {
+      {"bpf-lsm", "BPF LSM hooks: kernel attribution, full paths, enforcement", not_built, no_backend},
+      {"bpf-fentry", "fentry/fexit on VFS functions: kernel attribution, full paths", not_built,
+       no_backend},
+      {"bpf-tracepoint", "syscall tracepoints: kernel attribution; loads under lockdown", not_built,
+       no_backend},
+      {"fanotify", "fanotify marks with pidfd: full paths, attribution read from /proc",
+       probe_fanotify, create_fanotify_backend},
+      {"inotify", "inotify watches: any user, no attribution", probe_inotify, create_inotify_backend},
+  };
+  return backends;
+}
+
+const BackendInfo* find_backend(std::string_view name) {
+  for (const auto& b : all_backends())
+    if (b.name == name) return &b;
+  return nullptr;
+}
+
+Result<Selection> start_backend(std::string_view name, const WatchSpec& spec) {
+  if (name != "auto") {
+    const BackendInfo* info = find_backend(name);
+    if (!info) {
+      return Error{fmt::format("unknown backend '{}'; valid: auto, bpf-lsm, bpf-fentry, "
+                               "bpf-tracepoint, fanotify, inotify", name)};
+    }
+    Availability a = info->probe();
+    std::string alternatives;
+    for (const auto& b : all_backends())
+      if (b.name != name && b.probe().usable) alternatives += (alternatives.empty() ? "" : ", ") + std::string(b.name);
+    std::string instead = alternatives.empty() ? "" : fmt::format(" (usable here: {})", alternatives);
+    if (!a.usable) return Error{fmt::format("backend {} cannot run here: {}{}", name, a.detail, instead)};
+    auto backend = info->create();
+    if (Status s = backend->start(spec); !s)
+      return Error{fmt::format("backend {} failed to start: {}{}", name, s.error().message, instead), s.error().err};
+    return Selection{std::move(backend), fmt::format("backend {} requested", name)};
+  }
+  std::string rejected;
+  for (const auto& info : all_backends()) {
+    Availability a = info.probe();
+    std::string reason = a.detail;
+    if (a.usable) {
+      auto backend = info.create();
+      Status s = backend->start(spec);
+      if (s) {
+        std::string why = fmt::format("auto chose {}", info.name);
+        if (!rejected.empty()) why += " (" + rejected + ")";
+        return Selection{std::move(backend), why};
+      }
+      reason = "failed to start: " + s.error().message;
+    }
+    rejected += fmt::format("{}{}: {}", rejected.empty() ? "" : "; ", info.name, reason);
+  }
+  return Error{"no backend can run here: " + rejected + ". Run `fstrail doctor` for details."};
+}
+
+}  // namespace fstrail

@@ -1,0 +1,48 @@
+// The subcommands of the fstrail binary. Each registers its options on the app
+// and returns the function that runs it (exit status).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "backend/backend.h"
+#include "filter/filter.h"
+
+namespace fstrail::cli {
+
+using RunFn = std::function<int()>;
+
+// Exit statuses.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;  // bad arguments, missing paths or privileges
+
+// Options shared by every command that watches trees (watch, record, ...).
+struct WatchOptions {
+  std::vector<std::string> paths;
+  std::string backend = "auto";
+  std::string events;
+  std::vector<std::string> excludes;
+  std::string user;
+  bool failed = false;
+};
+void add_watch_options(CLI::App& app, WatchOptions& options);
+
+struct PreparedWatch {
+  WatchSpec spec;
+  FilterOptions filter;
+};
+// Checks paths (exist, directories, canonical) and filters; errors say what to do.
+Result<PreparedWatch> prepare_watch(const WatchOptions& options);
+
+// Installs SIGINT/SIGTERM handlers that set the returned flag (no SA_RESTART, so
+// blocking waits return EINTR).
+const std::atomic<bool>& install_stop_handlers();
+
+RunFn add_watch_command(CLI::App& app);
+RunFn add_doctor_command(CLI::App& app);
+
+}  // namespace fstrail::cli

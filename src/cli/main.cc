@@ -1,0 +1,34 @@
+// fstrail: who changed what, where, and when.
+#include <cstdio>
+#include <map>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace fstrail::cli;
+  CLI::App app{
+      "fstrail: who changed what, where, and when. Reports every create, write, delete, rename,\n"
+      "chmod and chown under the directory trees you watch, with the process and user behind it."};
+  app.require_subcommand(1);
+  app.footer("Examples:\n  sudo fstrail watch /srv/app\n  sudo fstrail watch --json --events chown,chmod /srv/app\n"
+             "  fstrail doctor\nRun `fstrail COMMAND --help` for a command's options.");
+  std::map<CLI::App*, RunFn> commands;
+  for (auto add : {add_watch_command, add_doctor_command}) {
+    size_t before = app.get_subcommands({}).size();
+    RunFn run = add(app);
+    commands[app.get_subcommands({}).at(before)] = std::move(run);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  for (auto& [sub, run] : commands)
+    if (sub->parsed()) return run();
+  return kExitUsage;
+}

@@ -1,0 +1,27 @@
+// Clocks: realtime for event times, and the boot-time offset that turns
+// bpf_ktime_get_boot_ns() stamps into wall-clock times.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace fstrail {
+
+int64_t realtime_now_ns();
+int64_t boottime_now_ns();
+
+// RFC 3339 in UTC with nanoseconds: 2026-11-23T16:13:20.123456789Z
+std::string format_rfc3339(int64_t realtime_ns);
+
+// Converts CLOCK_BOOTTIME stamps to CLOCK_REALTIME; refresh() follows wall-clock steps.
+class BootClock {
+ public:
+  BootClock() { refresh(); }
+  void refresh() { offset_ns_ = realtime_now_ns() - boottime_now_ns(); }
+  int64_t to_realtime(uint64_t boot_ns) const { return static_cast<int64_t>(boot_ns) + offset_ns_; }
+
+ private:
+  int64_t offset_ns_ = 0;
+};
+
+}  // namespace fstrail

@@ -1,0 +1,49 @@
+// Enrichment: fills the actor fields a backend could not capture in the kernel
+// by reading /proc/<pid> (actor_source "procfs": read after the fact, may be stale).
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "core/event.h"
+
+namespace fstrail {
+
+inline constexpr uint32_t kNoLoginUid = 4294967295U;
+
+struct ProcessInfo {
+  std::optional<int32_t> ppid;
+  std::optional<uint32_t> uid, gid, euid, egid, loginuid, sessionid;
+  std::optional<std::string> comm, exe, cgroup;
+};
+
+// Reads /proc/<pid>; `proc_root` is injectable for tests.
+class ProcfsReader {
+ public:
+  explicit ProcfsReader(std::string proc_root = "/proc") : root_(std::move(proc_root)) {}
+  std::optional<ProcessInfo> read(pid_t pid) const;
+  // Just the executable and cgroup (for backends that capture the rest in the kernel).
+  std::optional<std::string> exe(pid_t pid) const;
+  std::optional<std::string> cgroup(pid_t pid) const;
+
+ private:
+  std::string root_;
+};
+
+class Enricher {
+ public:
+  explicit Enricher(ProcfsReader reader = ProcfsReader()) : reader_(std::move(reader)) {}
+
+  // Fills every unknown actor field of `event` (which has a pid) from /proc. With a
+  // pidfd, the values are kept only if that process is still alive afterwards, so a
+  // recycled pid never lends its identity to an event.
+  void enrich(Event& event, int pidfd = -1);
+
+ private:
+  ProcfsReader reader_;
+};
+
+}  // namespace fstrail

@@ -1,0 +1,36 @@
+// Sinks: where filtered events go (a terminal, a JSON-lines stream, later a database).
+#pragma once
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "core/event.h"
+
+namespace fstrail {
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual void write(const Event& event) = 0;
+  // Called after each batch of events: make what was written visible.
+  virtual void flush() = 0;
+};
+
+// One JSON object per line, the contract of docs/events.md.
+std::string event_to_json(const Event& event);
+
+class JsonLinesSink final : public Sink {
+ public:
+  explicit JsonLinesSink(FILE* out) : out_(out) {}
+  void write(const Event& event) override;
+  void flush() override;
+
+ private:
+  FILE* out_;
+};
+
+// An aligned, readable line per event; colored when `color` (a terminal).
+std::unique_ptr<Sink> make_text_sink(FILE* out, bool color);
+
+}  // namespace fstrail
