@@ -44,5 +44,6 @@ const std::atomic<bool>& install_stop_handlers();
 
 RunFn add_watch_command(CLI::App& app);
 RunFn add_doctor_command(CLI::App& app);
+RunFn add_guard_command(CLI::App& app);
 
 }  // namespace fstrail::cli

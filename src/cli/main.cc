@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   app.footer("Examples:\n  sudo fstrail watch /srv/app\n  sudo fstrail watch --json --events chown,chmod /srv/app\n"
              "  fstrail doctor\nRun `fstrail COMMAND --help` for a command's options.");
   std::map<CLI::App*, RunFn> commands;
-  for (auto add : {add_watch_command, add_doctor_command}) {
+  for (auto add : {add_watch_command, add_doctor_command, add_guard_command}) {
     size_t before = app.get_subcommands({}).size();
     RunFn run = add(app);
     commands[app.get_subcommands({}).at(before)] = std::move(run);

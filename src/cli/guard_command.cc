@@ -1,0 +1,115 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "enrich/procfs.h"
+#include "guard/config.h"
+#include "guard/engine.h"
+#include "pipeline/pipeline.h"
+
+namespace fstrail::cli {
+namespace {
+
+struct GuardCommand {
+  std::string config_file = guard::kDefaultConfigPath;
+  std::string backend = "auto";
+  bool json = false;
+  bool dry_run = false;
+  bool check_config = false;
+
+  int run() {
+    auto config = guard::load_config(config_file);
+    if (!config) {
+      fmt::print(stderr, "fstrail: {}\n", config.error().message);
+      return kExitUsage;
+    }
+    for (const auto& rule : config->rules) {
+      struct stat st{};
+      if (stat(rule.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fmt::print(stderr, "fstrail: {}:{}: guard '{}': {} is not an existing directory\n", config->file, rule.line,
+                   rule.name, rule.path);
+        return kExitUsage;
+      }
+    }
+    if (check_config) {
+      fmt::print("{}: {} guard(s), ok\n", config->file, config->rules.size());
+      return kExitOk;
+    }
+    for (const auto& rule : config->rules) {
+      if (rule.enforce) {
+        fmt::print(stderr,
+                   "fstrail: {}:{}: guard '{}' sets enforce = true, but in-kernel enforcement is not available in "
+                   "this build; set enforce = false (alerts and remediation still work)\n",
+                   config->file, rule.line, rule.name);
+        return kExitUsage;
+      }
+    }
+
+    WatchSpec spec;
+    FilterOptions filter;
+    filter.kinds = *parse_kinds("create,mkdir,chmod,chown,rename,link,symlink");
+    spec.kinds = filter.kinds;
+    for (const auto& rule : config->rules) spec.roots.push_back(rule.path);
+
+    const auto& stop = install_stop_handlers();
+    guard::Policy policy(config->rules);
+    auto output = guard::make_alert_output(stdout, json);
+    guard::Remediator remediator(dry_run);
+    auto engine_owner = std::make_unique<guard::GuardEngine>(policy, *output, &remediator);
+    guard::GuardEngine& engine = *engine_owner;
+
+    // Watches first, then the scan: nothing that changes during the scan is missed.
+    auto selection = start_backend(backend, spec);
+    if (!selection) {
+      fmt::print(stderr, "fstrail: {}\n", selection.error().message);
+      return kExitUsage;
+    }
+    uint64_t existing = engine.scan_existing();
+    fmt::print(stderr, "fstrail: guarding {} tree(s) with {}; {} existing violation(s){}\n", config->rules.size(),
+               selection->backend->name(), existing, dry_run ? " (dry run: nothing is changed)" : "");
+
+    std::vector<std::unique_ptr<Sink>> sinks;
+    sinks.push_back(std::move(engine_owner));
+    Enricher enricher;
+    Pipeline pipeline(Filter(filter), std::move(sinks), &enricher);
+    Status s = run_until_stopped(*selection->backend, pipeline, stop);
+    engine.finish();
+    const auto& c = engine.counts();
+    fmt::print(stderr, "fstrail: {} violation(s), {} alert(s), {} summary alert(s), {} fixed, {} remediation failure(s)\n",
+               c.violations, c.alerts, c.summaries, c.fixed, c.remediation_failures);
+    if (!s) {
+      fmt::print(stderr, "fstrail: {}\n", s.error().message);
+      return kExitFailure;
+    }
+    return kExitOk;
+  }
+};
+
+}  // namespace
+
+RunFn add_guard_command(CLI::App& app) {
+  auto cmd = std::make_shared<GuardCommand>();
+  CLI::App* sub = app.add_subcommand(
+      "guard", "Keep directory trees owned by their service user: alert on (and optionally undo) violations");
+  sub->add_option("--config", cmd->config_file, "TOML file with [[guard]] blocks")->capture_default_str();
+  sub->add_option("--backend", cmd->backend, "Event source, as for `watch`")->capture_default_str();
+  sub->add_flag("--json", cmd->json, "One JSON object per alert");
+  sub->add_flag("--dry-run", cmd->dry_run, "Show what remediation would do, change nothing");
+  sub->add_flag("--check-config", cmd->check_config, "Validate the configuration and exit");
+  sub->footer(
+      "Configuration (/etc/fstrail/fstrail.toml):\n"
+      "  [[guard]]\n"
+      "  name = \"app\"\n"
+      "  path = \"/srv/app\"          # the whole subtree; nested guards: the innermost wins\n"
+      "  owner = \"svc\"              # user name or uid\n"
+      "  group = \"svc\"              # group name or gid (default: the owner's primary group)\n"
+      "  mode_max = \"0750\"          # permission bits beyond these are a violation (dirs: +x where r)\n"
+      "  remediate = false          # chown/chmod back (never through a symlink)\n"
+      "  exempt_users = [\"svc\"]     # actors never alerted on\n"
+      "At start every guarded tree is scanned and existing violations are reported.");
+  return [cmd] { return cmd->run(); };
+}
+
+}  // namespace fstrail::cli

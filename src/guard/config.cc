@@ -1,0 +1,168 @@
+#include "guard/config.h"
+
+#include <grp.h>
+#include <sys/stat.h>
+#include <pwd.h>
+
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+namespace fstrail::guard {
+namespace {
+
+const std::set<std::string, std::less<>> kKeys = {"name",      "path",    "owner",       "group",
+                                                  "mode_max",  "remediate", "enforce", "exempt_users"};
+
+std::string where(const std::string& file, const toml::source_region& region) {
+  return fmt::format("{}:{}", file, region.begin.line);
+}
+
+template <typename Id>
+Result<Id> resolve_id(const toml::node& node, bool is_user) {
+  if (auto n = node.value<int64_t>()) {
+    if (*n < 0 || *n > 4294967294LL) return Error{fmt::format("{} {} is out of range", is_user ? "uid" : "gid", *n)};
+    return static_cast<Id>(*n);
+  }
+  auto name = node.value<std::string>();
+  if (!name) return Error{fmt::format("expected a {} name or number", is_user ? "user" : "group")};
+  Id id{};
+  auto [end, ec] = std::from_chars(name->data(), name->data() + name->size(), id);
+  if (ec == std::errc() && end == name->data() + name->size()) return id;
+  char buf[4096];
+  if (is_user) {
+    passwd pw{}, *found = nullptr;
+    if (getpwnam_r(name->c_str(), &pw, buf, sizeof buf, &found) == 0 && found) return static_cast<Id>(pw.pw_uid);
+    return Error{fmt::format("unknown user '{}' (not in the user database; give a uid instead)", *name)};
+  }
+  group gr{}, *found = nullptr;
+  if (getgrnam_r(name->c_str(), &gr, buf, sizeof buf, &found) == 0 && found) return static_cast<Id>(gr.gr_gid);
+  return Error{fmt::format("unknown group '{}' (not in the group database; give a gid instead)", *name)};
+}
+
+Result<mode_t> parse_mode(const toml::node& node) {
+  auto text = node.value<std::string>();
+  if (!text) return Error{"mode_max must be an octal string such as \"0750\""};
+  mode_t mode = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), mode, 8);
+  if (text->empty() || ec != std::errc() || end != text->data() + text->size() || mode > 07777)
+    return Error{fmt::format("mode_max \"{}\" is not an octal mode between 0000 and 7777", *text)};
+  return mode;
+}
+
+Result<GuardRule> parse_rule(const toml::table& t, const std::string& file) {
+  GuardRule rule;
+  rule.line = static_cast<int>(t.source().begin.line);
+  auto fail = [&](const toml::node& at, const std::string& what) {
+    return Error{fmt::format("{}: {}", where(file, at.source()), what)};
+  };
+  for (const auto& [key, value] : t)
+    if (!kKeys.count(key.str())) {
+      return fail(value, fmt::format("unknown key '{}' in [[guard]] (known: name, path, owner, group, mode_max, "
+                                     "remediate, enforce, exempt_users)",
+                                     key.str()));
+    }
+  auto required = [&](const char* key) -> const toml::node* { return t.get(key); };
+  for (const char* key : {"name", "path", "owner"})
+    if (!required(key)) return Error{fmt::format("{}:{}: [[guard]] needs '{}'", file, rule.line, key)};
+
+  auto name = t["name"].value<std::string>();
+  if (!name || name->empty()) return fail(*t.get("name"), "name must be a non-empty string");
+  rule.name = *name;
+  auto path = t["path"].value<std::string>();
+  if (!path || path->empty() || path->front() != '/') return fail(*t.get("path"), "path must be an absolute path");
+  rule.path = *path;
+  while (rule.path.size() > 1 && rule.path.back() == '/') rule.path.pop_back();
+
+  auto owner = resolve_id<uid_t>(*t.get("owner"), true);
+  if (!owner) return fail(*t.get("owner"), owner.error().message);
+  rule.owner = *owner;
+  if (const toml::node* g = t.get("group")) {
+    auto gid = resolve_id<gid_t>(*g, false);
+    if (!gid) return fail(*g, gid.error().message);
+    rule.group = *gid;
+  } else {
+    passwd pw{}, *found = nullptr;
+    char buf[4096];
+    if (getpwuid_r(rule.owner, &pw, buf, sizeof buf, &found) != 0 || !found)
+      return Error{fmt::format("{}:{}: no 'group' given and uid {} has no primary group", file, rule.line, rule.owner)};
+    rule.group = pw.pw_gid;
+  }
+  if (const toml::node* m = t.get("mode_max")) {
+    auto mode = parse_mode(*m);
+    if (!mode) return fail(*m, mode.error().message);
+    rule.mode_max = *mode;
+  }
+  for (auto [key, field] : {std::pair{"remediate", &rule.remediate}, std::pair{"enforce", &rule.enforce}}) {
+    if (const toml::node* b = t.get(key)) {
+      if (!b->is_boolean()) return fail(*b, fmt::format("{} must be true or false", key));
+      *field = *b->value<bool>();
+    }
+  }
+  if (const toml::node* e = t.get("exempt_users")) {
+    const toml::array* users = e->as_array();
+    if (!users) return fail(*e, "exempt_users must be an array of user names or uids");
+    for (const auto& u : *users) {
+      auto uid = resolve_id<uid_t>(u, true);
+      if (!uid) return fail(u, uid.error().message);
+      rule.exempt_users.push_back(*uid);
+    }
+  }
+  return rule;
+}
+
+}  // namespace
+
+Result<GuardConfig> parse_config(const std::string& text, const std::string& file) {
+  toml::table root;
+  try {
+    root = toml::parse(text, file);
+  } catch (const toml::parse_error& e) {
+    return Error{fmt::format("{}:{}: {}", file, e.source().begin.line, e.description())};
+  }
+  GuardConfig config{file, {}};
+  for (const auto& [key, value] : root)
+    if (key.str() != "guard")
+      return Error{fmt::format("{}: unknown top-level key '{}' (expected [[guard]] blocks)", where(file, value.source()), key.str())};
+  const toml::array* guards = root["guard"].as_array();
+  if (!guards || guards->empty()) return Error{fmt::format("{}: no [[guard]] block", file)};
+  std::set<std::string> names;
+  for (const auto& node : *guards) {
+    const toml::table* t = node.as_table();
+    if (!t) return Error{fmt::format("{}: 'guard' must be written as [[guard]] tables", where(file, node.source()))};
+    auto rule = parse_rule(*t, file);
+    if (!rule) return rule.error();
+    if (!names.insert(rule->name).second)
+      return Error{fmt::format("{}:{}: a guard named '{}' is already defined", file, rule->line, rule->name)};
+    config.rules.push_back(std::move(*rule));
+  }
+  return config;
+}
+
+Result<GuardConfig> load_config(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) {
+    return Error{fmt::format("cannot read {}: {} (create it, or pass --config FILE)", file, std::strerror(errno)),
+                 errno};
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), file);
+}
+
+mode_t allowed_mode(const GuardRule& rule, bool is_dir) {
+  mode_t allowed = rule.mode_max;
+  if (is_dir) {
+    if (allowed & S_IRUSR) allowed |= S_IXUSR;
+    if (allowed & S_IRGRP) allowed |= S_IXGRP;
+    if (allowed & S_IROTH) allowed |= S_IXOTH;
+  }
+  return allowed;
+}
+
+}  // namespace fstrail::guard

@@ -1,0 +1,40 @@
+// Guard configuration: ownership and mode invariants on directory trees, read
+// from TOML (/etc/fstrail/fstrail.toml). Errors name the file, line and problem.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace fstrail::guard {
+
+struct GuardRule {
+  std::string name;
+  std::string path;  // absolute; the whole subtree
+  uid_t owner = 0;
+  gid_t group = 0;
+  mode_t mode_max = 07777;  // permission bits beyond these are a violation
+  bool remediate = false;   // chown/chmod back to the expected values
+  bool enforce = false;     // deny violating operations in the kernel (bpf-lsm)
+  std::vector<uid_t> exempt_users;
+  int line = 0;  // where the [[guard]] block starts, for messages
+};
+
+struct GuardConfig {
+  std::string file;
+  std::vector<GuardRule> rules;
+};
+
+inline constexpr const char* kDefaultConfigPath = "/etc/fstrail/fstrail.toml";
+
+Result<GuardConfig> load_config(const std::string& file);
+Result<GuardConfig> parse_config(const std::string& text, const std::string& file_name);
+
+// The mode bits a rule allows for an object: mode_max, and for directories the
+// search (x) bit of every class that may read.
+mode_t allowed_mode(const GuardRule& rule, bool is_dir);
+
+}  // namespace fstrail::guard

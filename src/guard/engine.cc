@@ -1,0 +1,173 @@
+#include "guard/engine.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "core/unique_fd.h"
+
+namespace fstrail::guard {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Events that can make an object break an ownership or mode invariant.
+bool can_violate(EventKind kind) {
+  switch (kind) {
+    case EventKind::kCreate:
+    case EventKind::kMkdir:
+    case EventKind::kChmod:
+    case EventKind::kChown:
+    case EventKind::kRename:
+    case EventKind::kLink:
+    case EventKind::kSymlink:
+    case EventKind::kLost:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::optional<std::string> read_cmdline(int32_t pid) {
+  UniqueFd fd(::open(fmt::format("/proc/{}/cmdline", pid).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;
+  char buf[4096];
+  ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  std::string line(buf, static_cast<size_t>(n));
+  while (!line.empty() && line.back() == '\0') line.pop_back();
+  std::replace(line.begin(), line.end(), '\0', ' ');
+  return line;
+}
+
+class AlertLines final : public AlertOutput {
+ public:
+  AlertLines(FILE* out, bool json) : out_(out), json_(json) {}
+  void alert(const Alert& a) override {
+    std::string line = json_ ? alert_to_json(a) : alert_to_text(a);
+    line += '\n';
+    fwrite(line.data(), 1, line.size(), out_);
+  }
+  void flush() override { fflush(out_); }
+
+ private:
+  FILE* out_;
+  bool json_;
+};
+
+}  // namespace
+
+std::unique_ptr<AlertOutput> make_alert_output(FILE* out, bool json) { return std::make_unique<AlertLines>(out, json); }
+
+GuardEngine::GuardEngine(const Policy& policy, AlertOutput& output, Remediator* remediator,
+                         std::vector<Sink*> event_sinks, Now now)
+    : policy_(policy), output_(output), remediator_(remediator), event_sinks_(std::move(event_sinks)),
+      now_(std::move(now)) {}
+
+bool GuardEngine::exempt(const GuardRule& rule, const Event& e) const {
+  auto listed = [&](const std::optional<uint32_t>& uid) {
+    return uid && std::find(rule.exempt_users.begin(), rule.exempt_users.end(), *uid) != rule.exempt_users.end();
+  };
+  return listed(e.uid) || listed(e.loginuid);
+}
+
+void GuardEngine::emit(Alert alert, bool remediate) {
+  ++counts_.violations;
+  if (remediate && remediator_) {
+    alert.action = remediator_->fix(alert.violation);
+    if (alert.action->outcome == Remediation::Outcome::kFixed) ++counts_.fixed;
+    if (alert.action->outcome == Remediation::Outcome::kFailed) ++counts_.remediation_failures;
+  }
+  if (alert.type == Alert::Type::kViolation && !bursts_.admit(alert, now_())) return;
+  ++counts_.alerts;
+  output_.alert(alert);
+}
+
+void GuardEngine::check_path(const std::string& path, const Event* event, Alert::Type type) {
+  const GuardRule* rule = policy_.rule_for(path);
+  if (!rule) return;
+  struct stat st{};
+  if (lstat(path.c_str(), &st) != 0) return;  // already gone
+  auto violation = policy_.check(*rule, path, st);
+  if (!violation) return;
+  if (event && exempt(*rule, *event)) {
+    ++counts_.exempt;
+    return;
+  }
+  Alert alert;
+  alert.type = type;
+  alert.time_ns = realtime_now_ns();
+  alert.violation = std::move(*violation);
+  if (event) {
+    alert.event = *event;
+    if (event->pid) alert.cmdline = read_cmdline(*event->pid);
+  }
+  emit(std::move(alert), rule->remediate);
+}
+
+void GuardEngine::scan_tree(const GuardRule& rule, const std::string& root, const Event* event, Alert::Type type) {
+  check_path(root, event, type);
+  std::error_code ec;
+  fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    std::string path = it->path().string();
+    // A nested rule's tree is scanned under that rule.
+    if (policy_.rule_for(path) != &rule && it->is_directory(ec) && !it->is_symlink(ec)) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    check_path(path, event, type);
+  }
+}
+
+uint64_t GuardEngine::scan_existing() {
+  uint64_t before = counts_.violations;
+  for (const auto& rule : policy_.rules()) scan_tree(rule, rule.path, nullptr, Alert::Type::kExisting);
+  output_.flush();
+  return counts_.violations - before;
+}
+
+void GuardEngine::write(const Event& e) {
+  for (Sink* sink : event_sinks_) sink->write(e);
+  if (!can_violate(e.kind)) return;
+  if (e.kind == EventKind::kLost) {
+    // Events were lost: the only way to be sure is to look at everything again.
+    for (const auto& rule : policy_.rules()) scan_tree(rule, rule.path, nullptr, Alert::Type::kExisting);
+    return;
+  }
+  const GuardRule* rule = policy_.rule_for(e.path);
+  if (!rule) return;
+  // A directory renamed into the tree brings its whole content with it.
+  struct stat st{};
+  if (e.kind == EventKind::kRename && lstat(e.path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    scan_tree(*rule, e.path, &e, Alert::Type::kViolation);
+  else
+    check_path(e.path, &e, Alert::Type::kViolation);
+}
+
+void GuardEngine::flush() {
+  for (Sink* sink : event_sinks_) sink->flush();
+  for (Alert& summary : bursts_.due(now_())) {
+    summary.time_ns = realtime_now_ns();
+    ++counts_.summaries;
+    output_.alert(summary);
+  }
+  output_.flush();
+}
+
+void GuardEngine::finish() {
+  for (Alert& summary : bursts_.due(now_(), true)) {
+    summary.time_ns = realtime_now_ns();
+    ++counts_.summaries;
+    output_.alert(summary);
+  }
+  flush();
+}
+
+}  // namespace fstrail::guard

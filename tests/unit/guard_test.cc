@@ -1,0 +1,282 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "guard/config.h"
+#include "guard/engine.h"
+#include "guard/policy.h"
+#include "guard/remediate.h"
+
+namespace fstrail::guard {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(GuardConfig, ParsesRules) {
+  auto c = parse_config(R"(
+[[guard]]
+name = "app"
+path = "/srv/app/"
+owner = "root"
+group = 0
+mode_max = "0750"
+remediate = true
+exempt_users = ["root", 1000]
+
+[[guard]]
+name = "data"
+path = "/srv/app/data"
+owner = 1001
+group = "1001"
+)", "test.toml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_EQ(c->rules.size(), 2u);
+  const GuardRule& app = c->rules[0];
+  EXPECT_EQ(app.name, "app");
+  EXPECT_EQ(app.path, "/srv/app");
+  EXPECT_EQ(app.owner, 0u);
+  EXPECT_EQ(app.mode_max, 0750u);
+  EXPECT_TRUE(app.remediate);
+  EXPECT_FALSE(app.enforce);
+  EXPECT_EQ(app.exempt_users, (std::vector<uid_t>{0, 1000}));
+  EXPECT_EQ(c->rules[1].group, 1001u);
+  EXPECT_EQ(c->rules[1].mode_max, 07777u);
+}
+
+void expect_error(const std::string& text, const std::string& needle) {
+  auto c = parse_config(text, "bad.toml");
+  ASSERT_FALSE(c.ok()) << "accepted: " << text;
+  EXPECT_NE(c.error().message.find(needle), std::string::npos) << c.error().message;
+}
+
+TEST(GuardConfig, RejectsBadFilesWithFileLineAndWhat) {
+  expect_error("[[guard]]\nname = \"a\"\npath = \"/x\"\nowner = 0\nmode_max = \"0999\"\n", "bad.toml:5: mode_max");
+  expect_error("[[guard]]\nname = \"a\"\npath = \"relative\"\nowner = 0\n", "bad.toml:3: path must be an absolute");
+  expect_error("[[guard]]\nname = \"a\"\npath = \"/x\"\nowner = \"no-such-user-q\"\n", "unknown user 'no-such-user-q'");
+  expect_error("[[guard]]\nname = \"a\"\npath = \"/x\"\n", "bad.toml:1: [[guard]] needs 'owner'");
+  expect_error("[[guard]]\nname = \"a\"\npath = \"/x\"\nowner = 0\nremedy = true\n", "bad.toml:5: unknown key 'remedy'");
+  expect_error("[[guard]]\nname = \"a\"\npath = \"/x\"\nowner = 0\n[[guard]]\nname = \"a\"\npath = \"/y\"\nowner = 0\n",
+               "already defined");
+  expect_error("[[guard]]\nname = \"a\"\npath = \"/x\nowner = 0\n", "bad.toml:3");
+  expect_error("", "no [[guard]] block");
+  expect_error("[[guard]]\nname = \"a\"\npath = \"/x\"\nowner = 0\nenforce = \"yes\"\n", "enforce must be true or false");
+}
+
+TEST(GuardConfig, MissingFileSaysWhatToDo) {
+  auto c = load_config("/nonexistent/fstrail.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("--config"), std::string::npos);
+}
+
+GuardRule rule(std::string name, std::string path, uid_t owner, mode_t mode_max = 0750) {
+  GuardRule r;
+  r.name = std::move(name);
+  r.path = std::move(path);
+  r.owner = owner;
+  r.group = getgid();
+  r.mode_max = mode_max;
+  return r;
+}
+
+TEST(GuardPolicy, InnermostRuleWinsOnComponentBoundaries) {
+  Policy p({rule("outer", "/srv/app", 1), rule("inner", "/srv/app/data", 2)});
+  EXPECT_EQ(p.rule_for("/srv/app/x")->name, "outer");
+  EXPECT_EQ(p.rule_for("/srv/app")->name, "outer");
+  EXPECT_EQ(p.rule_for("/srv/app/data/y")->name, "inner");
+  EXPECT_EQ(p.rule_for("/srv/app/database")->name, "outer");
+  EXPECT_EQ(p.rule_for("/srv/application"), nullptr);
+  EXPECT_EQ(p.rule_for("/etc/passwd"), nullptr);
+}
+
+TEST(GuardPolicy, DirectoriesGetSearchBitWhereReadable) {
+  GuardRule r = rule("a", "/a", 0, 0640);
+  EXPECT_EQ(allowed_mode(r, false), 0640u);
+  EXPECT_EQ(allowed_mode(r, true), 0750u);
+  Policy p({r});
+  struct stat st{};
+  st.st_uid = 0;
+  st.st_gid = r.group;
+  st.st_mode = S_IFDIR | 0750;
+  EXPECT_FALSE(p.check(p.rules()[0], "/a/d", st).has_value());
+  st.st_mode = S_IFREG | 0750;
+  auto v = p.check(p.rules()[0], "/a/f", st);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_TRUE(v->bad_mode);
+  EXPECT_FALSE(v->bad_owner);
+  st.st_mode = S_IFLNK | 0777;  // a link's own mode means nothing
+  st.st_uid = 5;
+  v = p.check(p.rules()[0], "/a/l", st);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_TRUE(v->bad_owner);
+  EXPECT_FALSE(v->bad_mode);
+}
+
+class TempTree : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base = fs::temp_directory_path() / ("fstrail-guard-" + std::to_string(getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(base);
+    fs::create_directories(base / "tree" / "sub");
+    fs::create_directories(base / "outside");
+    tree = (base / "tree").string();
+    chmod(tree.c_str(), 0750);
+    chmod((base / "tree" / "sub").c_str(), 0750);
+  }
+  void TearDown() override { fs::remove_all(base); }
+  std::string make_file(const fs::path& p, mode_t mode) {
+    std::ofstream(p) << "x";
+    chmod(p.c_str(), mode);
+    return p.string();
+  }
+  static mode_t mode_of(const fs::path& p) {
+    struct stat st{};
+    lstat(p.c_str(), &st);
+    return st.st_mode & 07777;
+  }
+  Violation violation_for(const Policy& p, const std::string& path) {
+    struct stat st{};
+    EXPECT_EQ(lstat(path.c_str(), &st), 0);
+    auto v = p.check(p.rules()[0], path, st);
+    EXPECT_TRUE(v.has_value());
+    return v.value_or(Violation{});
+  }
+  fs::path base;
+  std::string tree;
+};
+
+TEST_F(TempTree, RemediationRestoresMode) {
+  Policy p({rule("t", tree, getuid())});
+  std::string f = make_file(base / "tree" / "sub" / "f", 0777);
+  Remediator r(false);
+  Remediation fix = r.fix(violation_for(p, f));
+  EXPECT_EQ(fix.outcome, Remediation::Outcome::kFixed) << fix.detail;
+  EXPECT_EQ(mode_of(f), 0750u);
+}
+
+TEST_F(TempTree, DryRunChangesNothing) {
+  Policy p({rule("t", tree, getuid())});
+  std::string f = make_file(base / "tree" / "f", 0666);
+  Remediation fix = Remediator(true).fix(violation_for(p, f));
+  EXPECT_EQ(fix.outcome, Remediation::Outcome::kWouldFix);
+  EXPECT_NE(fix.detail.find("chmod 0640"), std::string::npos) << fix.detail;
+  EXPECT_EQ(mode_of(f), 0666u);
+}
+
+TEST_F(TempTree, NeverActsThroughSymlinks) {
+  Policy p({rule("t", tree, getuid())});
+  std::string target = make_file(base / "outside" / "shadow", 0666);
+  // A link as the object itself: its target must never change.
+  fs::create_symlink(target, base / "tree" / "link");
+  Violation v = violation_for(p, target);  // pretend the checker saw the target's values
+  v.path = (base / "tree" / "link").string();
+  Remediation fix = Remediator(false).fix(v);
+  EXPECT_NE(fix.outcome, Remediation::Outcome::kFixed);
+  EXPECT_EQ(mode_of(target), 0666u);
+  // A link as a directory on the way: tree/dirlink -> outside.
+  fs::create_directory_symlink(base / "outside", base / "tree" / "dirlink");
+  v.path = (base / "tree" / "dirlink" / "shadow").string();
+  fix = Remediator(false).fix(v);
+  EXPECT_EQ(fix.outcome, Remediation::Outcome::kSkipped) << fix.detail;
+  EXPECT_EQ(mode_of(target), 0666u);
+}
+
+TEST_F(TempTree, NeverActsOnASwappedFile) {
+  Policy p({rule("t", tree, getuid())});
+  std::string f = make_file(base / "tree" / "f", 0777);
+  Violation v = violation_for(p, f);
+  fs::rename(f, base / "outside" / "old");  // keeps the old inode alive, so the new one differs
+  make_file(f, 0777);
+  Remediation fix = Remediator(false).fix(v);
+  EXPECT_EQ(fix.outcome, Remediation::Outcome::kSkipped);
+  EXPECT_NE(fix.detail.find("replaced"), std::string::npos);
+  EXPECT_EQ(mode_of(f), 0777u);
+}
+
+TEST_F(TempTree, RateLimited) {
+  Policy p({rule("t", tree, getuid())});
+  Remediator r(false, 5);
+  int fixed = 0;
+  for (int i = 0; i < 20; ++i) {
+    std::string f = make_file(base / "tree" / ("f" + std::to_string(i)), 0777);
+    fixed += r.fix(violation_for(p, f)).outcome == Remediation::Outcome::kFixed;
+  }
+  EXPECT_GE(fixed, 1);
+  EXPECT_LE(fixed, 7);
+}
+
+class Captured final : public AlertOutput {
+ public:
+  void alert(const Alert& a) override { alerts.push_back(a); }
+  void flush() override {}
+  std::vector<Alert> alerts;
+};
+
+TEST_F(TempTree, EngineScansThenAlertsWithActorAndSummarizesBursts) {
+  Policy p({rule("t", tree, getuid())});
+  make_file(base / "tree" / "existing", 0777);
+  Captured out;
+  BurstAggregator::Clock::time_point now{};
+  GuardEngine engine(p, out, nullptr, {}, [&] { return now; });
+  EXPECT_EQ(engine.scan_existing(), 1u);
+  ASSERT_EQ(out.alerts.size(), 1u);
+  EXPECT_EQ(out.alerts[0].type, Alert::Type::kExisting);
+
+  for (int i = 0; i < 50; ++i) {
+    Event e;
+    e.kind = EventKind::kCreate;
+    e.path = make_file(base / "tree" / ("burst" + std::to_string(i)), 0777);
+    e.pid = 4242;
+    e.uid = 0;
+    e.loginuid = 1000;
+    e.comm = "cp";
+    engine.write(e);
+  }
+  Event outside;
+  outside.kind = EventKind::kChmod;
+  outside.path = make_file(base / "outside" / "x", 0777);
+  engine.write(outside);
+  engine.flush();
+  ASSERT_EQ(out.alerts.size(), 4u);  // existing + 3 individual, burst still open
+  now += std::chrono::seconds(2);
+  engine.flush();
+  ASSERT_EQ(out.alerts.size(), 5u);
+  const Alert& summary = out.alerts.back();
+  EXPECT_EQ(summary.type, Alert::Type::kSummary);
+  EXPECT_EQ(summary.count, 50u);
+  EXPECT_EQ(summary.first_paths.size(), 10u);
+  auto j = nlohmann::json::parse(alert_to_json(summary));
+  EXPECT_EQ(j["alert"], "summary");
+  EXPECT_EQ(j["count"], 50);
+  EXPECT_EQ(j["pid"], 4242);
+  EXPECT_EQ(j["loginuid"], 1000);
+  EXPECT_EQ(j["actual"]["mode"], "0777");
+  EXPECT_EQ(j["expected"]["mode_max"], "0750");
+  EXPECT_EQ(j["problems"], nlohmann::json::array({"mode"}));
+  EXPECT_EQ(engine.counts().violations, 51u);
+}
+
+TEST_F(TempTree, ExemptUsersAreNotAlerted) {
+  GuardRule r = rule("t", tree, getuid());
+  r.exempt_users = {1234};
+  Policy p({r});
+  Captured out;
+  GuardEngine engine(p, out, nullptr);
+  Event e;
+  e.kind = EventKind::kChmod;
+  e.path = make_file(base / "tree" / "f", 0777);
+  e.uid = 0;
+  e.loginuid = 1234;  // root via sudo, by an exempt human
+  engine.write(e);
+  EXPECT_TRUE(out.alerts.empty());
+  EXPECT_EQ(engine.counts().exempt, 1u);
+}
+
+}  // namespace
+}  // namespace fstrail::guard
