@@ -3,11 +3,27 @@
 namespace fstrail {
 
 AttrCache::Attrs AttrCache::from_stat(const struct stat& st) {
-  return {st.st_mode, st.st_uid, st.st_gid, st.st_size,
-          int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec};
+  auto ns = [](const timespec& t) { return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; };
+  return {st.st_mode, st.st_uid, st.st_gid, st.st_size, ns(st.st_mtim), ns(st.st_ctim), st.st_nlink};
 }
 
 void AttrCache::remember(const struct stat& st) { attrs_[Key{st.st_dev, st.st_ino}] = from_stat(st); }
+
+void AttrCache::remember_created(const struct stat& st) {
+  Attrs a = from_stat(st);
+  if (a.ctime_ns == a.mtime_ns)
+    attrs_[Key{st.st_dev, st.st_ino}] = a;
+  else
+    attrs_.erase(Key{st.st_dev, st.st_ino});
+}
+
+void AttrCache::remember_contents(const struct stat& st) {
+  auto it = attrs_.find(Key{st.st_dev, st.st_ino});
+  if (it == attrs_.end()) return;
+  Attrs a = from_stat(st);
+  it->second.size = a.size;
+  it->second.mtime_ns = a.mtime_ns;
+}
 
 std::optional<EventKind> AttrCache::classify_attrib(const struct stat& now, Event& e) {
   Attrs current = from_stat(now);
@@ -31,7 +47,10 @@ std::optional<EventKind> AttrCache::classify_attrib(const struct stat& now, Even
     e.new_mode = current.mode;
     return EventKind::kChmod;
   }
-  if (before.mtime_ns != current.mtime_ns) return std::nullopt;  // utimes
+  if (before.mtime_ns != current.mtime_ns || before.nlink != current.nlink) return std::nullopt;
+  // Setting an attribute moves only the change time. Equal times mean the last
+  // update set both: utimes that happened before the state was remembered.
+  if (current.ctime_ns == current.mtime_ns) return std::nullopt;
   return EventKind::kXattr;
 }
 
@@ -40,7 +59,8 @@ bool AttrCache::shrank(const struct stat& now) {
   auto [it, inserted] = attrs_.try_emplace(Key{now.st_dev, now.st_ino}, current);
   if (inserted) return false;
   bool smaller = current.size < it->second.size;
-  it->second = current;
+  it->second.size = current.size;
+  it->second.mtime_ns = current.mtime_ns;
   return smaller;
 }
 

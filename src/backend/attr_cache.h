@@ -14,13 +14,21 @@ namespace fstrail {
 
 class AttrCache {
  public:
+  // Takes `st` as the current state (from a scan).
   void remember(const struct stat& st);
+  // For a file just created: its state is the one it was created with only when no
+  // attribute changed since (change time == modification time); otherwise the
+  // earlier state is unknown, and the next change reports null old values.
+  void remember_created(const struct stat& st);
+  // After a write: the size and modification time only, so a chmod that happened
+  // meanwhile is not taken for the state before it.
+  void remember_contents(const struct stat& st);
   void forget(uint64_t dev, uint64_t ino) { attrs_.erase(Key{dev, ino}); }
 
   // For an attribute-change notification on a file whose current state is `now`:
   // returns chmod or chown with old/new values (old null when not known), or
-  // xattr when mode, owner and times are unchanged; nullopt for a change fstrail has
-  // no kind for (utimes, as from `touch`). Remembers `now`.
+  // xattr when only the change time moved; nullopt for a change fstrail has no kind
+  // for (utimes, as from `touch`; a link count). Remembers `now`.
   std::optional<EventKind> classify_attrib(const struct stat& now, Event& event);
 
   // For a modification notification: true when the file got smaller than last seen
@@ -40,7 +48,8 @@ class AttrCache {
   struct Attrs {
     uint32_t mode, uid, gid;
     int64_t size;
-    int64_t mtime_ns;
+    int64_t mtime_ns, ctime_ns;
+    uint64_t nlink;
   };
   static Attrs from_stat(const struct stat& st);
   std::unordered_map<Key, Attrs, KeyHash> attrs_;

@@ -98,7 +98,8 @@ class FanotifyBackend final : public Backend {
 
   Status mark_tree(const std::string& dir, const EmitFn* emit_found);
   Status mark_dir(const std::string& dir);
-  std::string resolve_dir(const fanotify_event_info_fid* fid);
+  // The path of a marked directory, or of any object the kernel still has (slower).
+  std::string resolve_fid(const fanotify_event_info_fid* fid, bool use_cache = true);
   void handle_event(const fanotify_event_metadata* md, const Record& r, const EmitFn& emit);
   void emit_event(Event&& e, int pidfd, const EmitFn& emit);
   bool under_roots(std::string_view path) const;
@@ -186,8 +187,9 @@ Status FanotifyBackend::mark_tree(const std::string& dir, const EmitFn* emit_fou
   return failed;
 }
 
-std::string FanotifyBackend::resolve_dir(const fanotify_event_info_fid* fid) {
-  if (auto it = dir_paths_.find(fid_key(fid)); it != dir_paths_.end()) return it->second;
+std::string FanotifyBackend::resolve_fid(const fanotify_event_info_fid* fid, bool use_cache) {
+  if (use_cache)
+    if (auto it = dir_paths_.find(fid_key(fid)); it != dir_paths_.end()) return it->second;
   for (const auto& [id, mount] : mount_fds_) {
     if (std::memcmp(&id, &fid->fsid, sizeof id) != 0) continue;
     auto* handle = const_cast<file_handle*>(reinterpret_cast<const file_handle*>(fid->handle));
@@ -265,10 +267,13 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
   };
 
   if (mask & FAN_RENAME) {
-    if (!r.old_dir || !r.dir) return;
-    std::string from = join_path(resolve_dir(r.old_dir), r.old_name ? r.old_name : "");
-    std::string to = join_path(resolve_dir(r.dir), r.name ? r.name : "");
-    bool from_inside = under_roots(from), to_inside = under_roots(to);
+    // The kernel includes only the sides whose directory is marked: the far side of a
+    // move across the trees' edge is found from the moved object's own handle.
+    std::string from, to;
+    if (r.old_dir) from = join_path(resolve_fid(r.old_dir), r.old_name ? r.old_name : "");
+    if (r.dir) to = join_path(resolve_fid(r.dir), r.name ? r.name : "");
+    else if (r.target) to = resolve_fid(r.target, /*use_cache=*/false);  // the cache has its old path
+    bool from_inside = !from.empty() && under_roots(from), to_inside = !to.empty() && under_roots(to);
     if (!from_inside && !to_inside) return;
     if (is_dir) {
       if (!to_inside) {
@@ -276,20 +281,31 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
       } else if (from_inside) {
         move_subtree(from, to);
       } else {
-        (void)mark_tree(to, nullptr);  // moved in: watch it, its contents are not new
+        (void)mark_tree(to, nullptr);  // moved in: watch it; its contents are not new
       }
     }
+    written_.erase(from);
     Event e = base();
-    e.kind = EventKind::kRename;
     e.path = std::move(to);
-    e.old_path = std::move(from);
+    if (from.empty()) {
+      // Moved in from a place nobody watches: the source is unknowable, like a create.
+      e.kind = is_dir ? EventKind::kMkdir : EventKind::kCreate;
+    } else if (e.path.empty()) {
+      e.kind = is_dir ? EventKind::kRmdir : EventKind::kDelete;  // moved out to an unknown place
+      e.path = std::move(from);
+    } else {
+      e.kind = EventKind::kRename;
+      e.old_path = std::move(from);
+    }
     struct stat st{};
-    if (::lstat(e.path.c_str(), &st) == 0) fill_identity(st, e);
+    if (e.kind != EventKind::kDelete && e.kind != EventKind::kRmdir && ::lstat(e.path.c_str(), &st) == 0) {
+      fill_identity(st, e);
+    }
     emit_event(std::move(e), r.pidfd, emit);
     return;
   }
   if (!r.dir) return;
-  std::string dir = resolve_dir(r.dir);
+  std::string dir = resolve_fid(r.dir);
   if (dir.empty()) return;
   bool self = !r.name || std::strcmp(r.name, ".") == 0;
   std::string path = self ? dir : join_path(dir, r.name);
@@ -305,7 +321,7 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
     }
     struct stat st{};
     bool known = ::lstat(path.c_str(), &st) == 0;
-    if (known) attrs_.remember(st);
+    if (known) attrs_.remember_created(st);
     if (!duplicate) {
       Event e = base();
       e.path = path;
@@ -322,8 +338,6 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
       } else {
         emit_event(std::move(e), r.pidfd, emit);
       }
-    } else if (is_dir) {
-      (void)mark_tree(path, &emit);
     }
   }
   if (mask & FAN_MODIFY) {
@@ -367,7 +381,7 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
       struct stat st{};
       if (::lstat(path.c_str(), &st) == 0) {
         fill_identity(st, e);
-        attrs_.remember(st);
+        attrs_.remember_contents(st);
       }
       emit_event(std::move(e), r.pidfd, emit);
     }
