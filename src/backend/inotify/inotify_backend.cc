@@ -250,6 +250,9 @@ Status InotifyBackend::handle_event(const inotify_event* ev, const inotify_event
         e.kind = *kind;
         emit_if_wanted(std::move(e), emit);
       }
+    } else {
+      // Gone before it could be examined: an attribute changed, which one is unknown.
+      emit_if_wanted(base(EventKind::kChmod, path, is_dir), emit);
     }
   }
   if ((mask & IN_OPEN) && !self) emit_if_wanted(base(EventKind::kOpen, path, is_dir), emit);
