@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 ROUNDS=${ROUNDS:-5}
-OPS=${OPS:-14000}            # per timed run
+OPS=${OPS:-70000}            # per timed run
 BURST_OPS=${BURST_OPS:-200000}
 MONITORS=(${MONITORS:-none fstrail-fanotify inotifywait fatrace})
 FSTRAIL=$BUILD/fstrail
@@ -19,8 +19,12 @@ WORKLOAD=$BUILD/bench/fstrail_watch_workload
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (fanotify, fatrace)" >&2; exit 1; }
 [ -x "$FSTRAIL" ] && [ -x "$WORKLOAD" ] || { echo "bench: build first: make build" >&2; exit 1; }
 
-WORK=$(mktemp -d /var/tmp/fstrail-bench.XXXXXX)     # on the disk filesystem, like real trees
-OUT=$(mktemp -d /dev/shm/fstrail-bench-out.XXXXXX)  # monitor output, off that filesystem
+# The workload runs on a tmpfs by default: on this shared machine, other jobs' disk
+# traffic made no-monitor runs on ext4 vary 10x between rounds. BENCH_DIR=/var/tmp
+# measures a disk filesystem.
+BENCH_DIR=${BENCH_DIR:-/dev/shm}
+WORK=$(mktemp -d "$BENCH_DIR/fstrail-bench.XXXXXX")
+OUT=$(mktemp -d /tmp/fstrail-bench-out.XXXXXX)  # monitor output, off that filesystem
 WATCHED=$WORK/watched
 OUTSIDE=$WORK/outside
 mkdir -p "$WATCHED" "$OUTSIDE"
@@ -44,7 +48,7 @@ monitor_inotifywait() {
   MONITOR_PID=$!
 }
 monitor_fatrace() {  # whole filesystem: it cannot watch just a tree
-  (cd "$WATCHED" && exec fatrace -c -o "$OUT/$1.out") &
+  (cd "$WATCHED" && exec fatrace -c -o "$OUT/$1.out" 2>"$OUT/$1.err") &
   MONITOR_PID=$!
 }
 
@@ -65,19 +69,23 @@ start_monitor() {  # NAME: starts it and waits until it reports a probe file
   for i in $(seq 1 100); do
     local probe="$WATCHED/ready-$RANDOM"
     echo x >"$probe"; rm -f "$probe"
-    if grep -q "${probe##*/}" "$OUT/$1.out" 2>/dev/null; then return; fi
+    if grep -q "ready-" "$OUT/$1.out" 2>/dev/null; then return; fi  # any probe: output may be buffered
     sleep 0.1
   done
   echo "bench: monitor $1 did not start" >&2; cat "$OUT/$1.err" >&2 2>/dev/null; exit 1
 }
 stop_monitor() {
   [ -z "$MONITOR_PID" ] && return
-  kill -INT "$MONITOR_PID"; wait "$MONITOR_PID" 2>/dev/null || true; MONITOR_PID=
+  # SIGINT first (fstrail prints its summary); background jobs of a script ignore it, so then SIGTERM.
+  kill -INT "$MONITOR_PID" 2>/dev/null || true
+  for _ in $(seq 1 20); do kill -0 "$MONITOR_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -TERM "$MONITOR_PID" 2>/dev/null || true
+  wait "$MONITOR_PID" 2>/dev/null || true; MONITOR_PID=
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-wait_quiet() {  # until the monitor's output stops growing
+wait_quiet() {  # until the monitor's output stops growing (at most 15 s: fatrace sees the whole system)
   local last=-1 size
-  while :; do
+  for _ in $(seq 1 30); do
     size=$(stat -c %s "$OUT/$1.out" 2>/dev/null || echo 0)
     [ "$size" = "$last" ] && return
     last=$size; sleep 0.5
@@ -108,8 +116,10 @@ echo "bench: burst of $BURST_OPS ops inside" >&2
 declare -A BURST
 for m in "${MONITORS[@]}"; do
   [ "$m" = none ] && continue
+  # The directories exist before the monitor starts: this measures the steady state,
+  # not the window before a new directory is watched (see docs/backends.md).
+  rm -rf "$WATCHED/burst"; mkdir -p "$WATCHED/burst/a/b/c/d/e"
   start_monitor "$m"
-  rm -rf "$WATCHED/burst"; mkdir -p "$WATCHED/burst"
   expected_ops=$("$WORKLOAD" "$WATCHED/burst" "$BURST_OPS" | cut -d' ' -f2)
   wait_quiet "$m"
   ticks=$(cpu_ticks "$MONITOR_PID")
@@ -140,7 +150,8 @@ mkdir -p bench/results
   echo
   echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) cores, $(stat -f -c %T "$WORK") at $WORK. Other jobs were running on"
   echo "the machine: ratios of each round to the no-monitor run of the same round, medians over $ROUNDS rounds."
-  echo "Workload: create + 4 KiB write + close, chmod, rename, unlink, mkdir/rmdir at depth 5; $OPS ops per run."
+  echo "Workload (bench/watch_workload.cc): create + 4 KiB write + close, chmod, rename, unlink, mkdir/rmdir at"
+  echo "depth 5, fresh names each iteration; $OPS ops per run."
   echo "'outside' is the same workload in a sibling of the watched tree on the same filesystem."
   echo
   echo "| monitor | inside (x baseline) | outside (x baseline) | notes |"

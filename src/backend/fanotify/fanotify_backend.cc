@@ -146,10 +146,14 @@ class FanotifyBackend final : public Backend {
   struct CachedActor {
     uint64_t process_id;  // the pidfs inode: unique per process, unlike the pid
     int64_t read_ns;
+    uint64_t batch;  // the last batch of events its credentials were read for
     Event fields;
   };
   std::unordered_map<int32_t, CachedActor> actors_;
   int64_t batch_time_ = 0;
+  static constexpr size_t kBurstBatch = 64;
+  size_t last_batch_events_ = 0;
+  uint64_t batch_seq_ = 0;
   pid_t self_ = ::getpid();
 };
 
@@ -304,6 +308,15 @@ void FanotifyBackend::move_subtree(const std::string& from, const std::string& t
 // short while per process. A process already gone keeps what was read before, from
 // this very process (same pidfs inode), or stays unknown.
 void FanotifyBackend::fill_actor(Event& e, int pidfd) {
+  auto copy_fields = [&e](const Event& a) {
+    e.ppid = a.ppid, e.uid = a.uid, e.gid = a.gid, e.euid = a.euid, e.egid = a.egid;
+    e.loginuid = a.loginuid, e.sessionid = a.sessionid, e.comm = a.comm, e.exe = a.exe, e.cgroup = a.cgroup;
+  };
+  // Events of one read were all queued before it: within it, one reading per pid.
+  if (auto it = actors_.find(*e.pid); it != actors_.end() && it->second.batch == batch_seq_) {
+    copy_fields(it->second.fields);
+    return;
+  }
   struct stat pst{};
   uint64_t process_id = ::fstat(pidfd, &pst) == 0 ? pst.st_ino : 0;
   auto it = actors_.find(*e.pid);
@@ -313,18 +326,19 @@ void FanotifyBackend::fill_actor(Event& e, int pidfd) {
     enricher_.enrich(e, pidfd);
     if (!e.comm) return;  // gone before it could be read
     if (actors_.size() > 4096) actors_.clear();
-    actors_[*e.pid] = CachedActor{process_id, batch_time_, e};
+    actors_[*e.pid] = CachedActor{process_id, batch_time_, batch_seq_, e};
     return;
   }
-  const Event& a = it->second.fields;
-  e.ppid = a.ppid, e.uid = a.uid, e.gid = a.gid, e.euid = a.euid, e.egid = a.egid;
-  e.loginuid = a.loginuid, e.sessionid = a.sessionid, e.comm = a.comm, e.exe = a.exe, e.cgroup = a.cgroup;
+  copy_fields(it->second.fields);
   PidfdInfo info{};
   info.mask = kPidfdInfoPid | kPidfdInfoCreds;
   if (::ioctl(pidfd, kPidfdGetInfo, &info) == 0 && (info.mask & kPidfdInfoCreds)) {
     e.uid = info.ruid, e.gid = info.rgid, e.euid = info.euid, e.egid = info.egid;
     if (info.mask & kPidfdInfoPid) e.ppid = static_cast<int32_t>(info.ppid);
   }
+  it->second.batch = batch_seq_;
+  it->second.fields.uid = e.uid, it->second.fields.gid = e.gid, it->second.fields.euid = e.euid;
+  it->second.fields.egid = e.egid, it->second.fields.ppid = e.ppid;
 }
 
 void FanotifyBackend::emit_event(Event&& e, int pidfd, const EmitFn& emit) {
@@ -497,10 +511,13 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
   int ready = ::poll(&pfd, 1, timeout_ms);
   if (ready < 0) return errno == EINTR ? Status(Ok{}) : Status(Error::from_errno("poll fanotify"));
   if (ready == 0) return Ok{};
-  // Let a burst gather for a moment: one wake-up and one read per many events rather
-  // than per few, for at most a millisecond of delay.
-  timespec gather{0, 1'000'000};
-  ::nanosleep(&gather, nullptr);
+  // In a burst (the last read was large), let events gather for a millisecond: one
+  // wake-up and read per many events. Otherwise read at once: a process that exits
+  // quickly must still be in /proc when its event is read.
+  if (last_batch_events_ >= kBurstBatch) {
+    timespec gather{0, 1'000'000};
+    ::nanosleep(&gather, nullptr);
+  }
   alignas(fanotify_event_metadata) static char buf[64 * 1024];
   for (;;) {
     ssize_t len = ::read(fan_.get(), buf, sizeof buf);
@@ -513,11 +530,14 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
       return Error::from_errno("read fanotify");
     }
     batch_time_ = realtime_now_ns();
+    ++batch_seq_;
+    last_batch_events_ = 0;
     bool overflow = false;
     auto* md = reinterpret_cast<const fanotify_event_metadata*>(buf);
     for (; FAN_EVENT_OK(md, len); md = FAN_EVENT_NEXT(md, len)) {
       if (md->vers != FANOTIFY_METADATA_VERSION)
         return Error{fmt::format("fanotify metadata version {} is not {}", md->vers, FANOTIFY_METADATA_VERSION)};
+      ++last_batch_events_;
       Record r;
       const char* p = reinterpret_cast<const char*>(md) + md->metadata_len;
       const char* end = reinterpret_cast<const char*>(md) + md->event_len;

@@ -1,6 +1,6 @@
 // inotify: one watch per directory, for any user; no attribution (actor fields null).
 //
-// Choices, documented in docs/backends.md:
+// Choices (docs/backends.md):
 // - A new directory is watched first, then listed: what is already inside is reported
 //   as created, and a create event for it still queued is dropped (same name, same
 //   directory, before the queue next runs empty).
