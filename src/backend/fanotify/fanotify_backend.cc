@@ -345,7 +345,15 @@ void FanotifyBackend::emit_event(Event&& e, int pidfd, const EmitFn& emit) {
   if (!spec_.kinds.test(static_cast<size_t>(e.kind))) return;
   if (e.pid) {
     e.actor_source = ActorSource::kProcfs;
-    if (pidfd >= 0) fill_actor(e, pidfd);
+    if (pidfd >= 0) {
+      fill_actor(e, pidfd);
+    } else if (auto it = actors_.find(*e.pid); it != actors_.end() && batch_time_ - it->second.read_ns < kActorReuseNs) {
+      // Exited before this event was read (FAN_EPIDFD) but read moments ago: the pid
+      // cannot have been reused that fast (pid_max wraps in far more than 100 ms).
+      const Event& a = it->second.fields;
+      e.ppid = a.ppid, e.uid = a.uid, e.gid = a.gid, e.euid = a.euid, e.egid = a.egid;
+      e.loginuid = a.loginuid, e.sessionid = a.sessionid, e.comm = a.comm, e.exe = a.exe, e.cgroup = a.cgroup;
+    }
   }
   emit(std::move(e));
 }
