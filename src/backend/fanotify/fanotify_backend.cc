@@ -126,6 +126,12 @@ class FanotifyBackend final : public Backend {
   void forget_subtree(const std::string& dir);
   void move_subtree(const std::string& from, const std::string& to);
   void rescan(const EmitFn& emit);
+  // A directory that cannot be marked (fs.fanotify.max_user_marks) would go unwatched
+  // silently: the next poll fails with the reason instead.
+  void note_failure(Status s) {
+    if (!s && failed_) failed_ = std::move(s);
+  }
+  Status failed_ = Ok{};
 
   WatchSpec spec_;
   UniqueFd fan_;
@@ -170,6 +176,11 @@ Status FanotifyBackend::start(const WatchSpec& spec) {
 Status FanotifyBackend::mark_dir(const std::string& dir) {
   if (::fanotify_mark(fan_.get(), FAN_MARK_ADD | FAN_MARK_ONLYDIR, mask_, AT_FDCWD, dir.c_str()) != 0) {
     if (errno == ENOENT || errno == ENOTDIR) return Ok{};  // gone meanwhile; its delete event follows
+    if (errno == ENOSPC)
+      return Error{fmt::format("fanotify mark limit reached at {} (one mark per directory); raise it: "
+                               "sysctl fs.fanotify.max_user_marks=N",
+                               dir),
+                   ENOSPC};
     return Error::from_errno("fanotify_mark " + dir);
   }
   struct statfs sfs{};
@@ -385,7 +396,7 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
       } else if (from_inside) {
         move_subtree(from, to);
       } else {
-        (void)mark_tree(to, nullptr);  // moved in: watch it; its contents are not new
+        note_failure(mark_tree(to, nullptr));  // moved in: watch it; its contents are not new
       }
     }
     written_.erase(from);
@@ -445,7 +456,7 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
       if (is_dir) {
         // Mark first, then list: whatever appeared before the mark is reported by the scan.
         emit_event(std::move(e), r.pidfd, emit);
-        (void)mark_tree(path, &emit);
+        note_failure(mark_tree(path, &emit));
       } else {
         emit_event(std::move(e), r.pidfd, emit);
       }
@@ -510,7 +521,7 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
 
 void FanotifyBackend::rescan(const EmitFn& emit) {
   ++stats_.rescans;
-  for (const auto& root : spec_.roots) (void)mark_tree(root, nullptr);
+  for (const auto& root : spec_.roots) note_failure(mark_tree(root, nullptr));
   (void)emit;
 }
 
@@ -519,6 +530,7 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
   int ready = ::poll(&pfd, 1, timeout_ms);
   if (ready < 0) return errno == EINTR ? Status(Ok{}) : Status(Error::from_errno("poll fanotify"));
   if (ready == 0) return Ok{};
+  if (!failed_) return failed_;
   // In a burst (the last read was large), let events gather for a millisecond: one
   // wake-up and read per many events. Otherwise read at once: a process that exits
   // quickly must still be in /proc when its event is read.
@@ -532,7 +544,7 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
     if (len < 0) {
       if (errno == EAGAIN) {
         scanned_.clear();
-        return Ok{};
+        return failed_;
       }
       if (errno == EINTR) return Ok{};
       return Error::from_errno("read fanotify");
