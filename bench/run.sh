@@ -13,6 +13,7 @@ BUILD=${1:-build}
 ROUNDS=${ROUNDS:-5}
 OPS=${OPS:-70000}            # per timed run
 BURST_OPS=${BURST_OPS:-200000}
+RESULTS=${RESULTS:-bench/results/watch.md}
 MONITORS=(${MONITORS:-none fstrail-fanotify inotifywait fatrace})
 FSTRAIL=$BUILD/fstrail
 WORKLOAD=$BUILD/bench/fstrail_watch_workload
@@ -186,5 +187,5 @@ mkdir -p bench/results
   echo "| monitor | captured | expected | counted lost | completeness | CPU ms / 1000 events |"
   echo "| --- | --- | --- | --- | --- | --- |"
   for m in "${MONITORS[@]}"; do [ -z "${BURST[$m]:-}" ] || echo "${BURST[$m]}"; done
-} >bench/results/watch.md
-cat bench/results/watch.md
+} >"$RESULTS"
+cat "$RESULTS"
