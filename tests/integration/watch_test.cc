@@ -44,14 +44,15 @@ struct BackendRow {
   // The kernel queue is bounded (inotify: fs.inotify.max_queued_events), so a stopped
   // reader overflows it; fanotify runs with FAN_UNLIMITED_QUEUE.
   bool bounded_queue;
+  bool needs_root;  // else it runs as any user
 };
 
 const std::vector<BackendRow>& backend_table() {
   static const std::set<std::string> all = {"create", "mkdir",  "delete", "rmdir",   "rename", "modify", "chmod",
                                             "chown",  "truncate", "link", "symlink", "xattr",  "open"};
   static const std::vector<BackendRow> rows = {
-      {"fanotify", all, "procfs", true, true, true, false},
-      {"inotify", all, "none", false, true, false, true},
+      {"fanotify", all, "procfs", true, true, true, false, true},
+      {"inotify", all, "none", false, true, false, true, false},
   };
   return rows;
 }
@@ -318,6 +319,26 @@ TEST_F(WatchTest, MissingPathExits2WithReason) {
   EXPECT_NE(c.stderr_.find("cannot watch " + root_ + "/does-not-exist: No such file or directory"),
             std::string::npos)
       << c.stderr_;
+}
+
+// Without root: a backend that needs it refuses with a one-line reason naming the fix
+// (exit 2); one that does not, runs.
+TEST_F(WatchTest, AsAnotherUser) {
+  Child c({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", fstrail_bin(), "watch", "--backend",
+           row_->name, root_});
+  if (row_->needs_root) {
+    EXPECT_EQ(c.wait_exit(), 2);
+    EXPECT_NE(c.stderr_.find("backend " + row_->name + " cannot run here: needs root"), std::string::npos)
+        << c.stderr_;
+    EXPECT_NE(c.stderr_.find("sudo"), std::string::npos) << c.stderr_;
+    return;
+  }
+  auto until = std::chrono::steady_clock::now() + kDeadline;
+  while (c.stderr_.find("fstrail: watching 1 path(s) with " + row_->name) == std::string::npos &&
+         std::chrono::steady_clock::now() < until && c.pump(50ms)) {
+  }
+  EXPECT_NE(c.stderr_.find("fstrail: watching 1 path(s) with " + row_->name), std::string::npos) << c.stderr_;
+  EXPECT_EQ(c.stop(SIGINT), 0) << c.stderr_;
 }
 
 TEST_F(WatchTest, CreateAndModifyOncePerWriteSession) {
