@@ -553,14 +553,20 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
     ++batch_seq_;
     last_batch_events_ = 0;
     bool overflow = false;
-    auto* md = reinterpret_cast<const fanotify_event_metadata*>(buf);
-    for (; FAN_EVENT_OK(md, len); md = FAN_EVENT_NEXT(md, len)) {
+    // Events are packed with 4-byte alignment (info records are padded to 4), so the
+    // 8-byte-aligned metadata is copied out rather than pointed to.
+    size_t at = 0;
+    fanotify_event_metadata metadata;
+    const fanotify_event_metadata* md = &metadata;
+    for (; at + sizeof metadata <= static_cast<size_t>(len); at += metadata.event_len) {
+      std::memcpy(&metadata, buf + at, sizeof metadata);
+      if (metadata.event_len < sizeof metadata || at + metadata.event_len > static_cast<size_t>(len)) break;
       if (md->vers != FANOTIFY_METADATA_VERSION)
         return Error{fmt::format("fanotify metadata version {} is not {}", md->vers, FANOTIFY_METADATA_VERSION)};
       ++last_batch_events_;
       Record r;
-      const char* p = reinterpret_cast<const char*>(md) + md->metadata_len;
-      const char* end = reinterpret_cast<const char*>(md) + md->event_len;
+      const char* p = buf + at + md->metadata_len;
+      const char* end = buf + at + md->event_len;
       while (p + sizeof(fanotify_event_info_header) <= end) {
         auto* hdr = reinterpret_cast<const fanotify_event_info_header*>(p);
         if (hdr->len == 0) break;
