@@ -44,6 +44,10 @@ monitor_fstrail-fanotify() {
   "$FSTRAIL" watch --backend fanotify --json -o "$OUT/$1.out" "$WATCHED" 2>"$OUT/$1.err" &
   MONITOR_PID=$!
 }
+monitor_fstrail-inotify() {
+  "$FSTRAIL" watch --backend inotify --json -o "$OUT/$1.out" "$WATCHED" 2>"$OUT/$1.err" &
+  MONITOR_PID=$!
+}
 # The price of the mark alone: a reader that drops every event, on a filesystem mark
 # or on per-directory marks (what fstrail uses). Not in the default list.
 monitor_fs-mark-reader() {
@@ -65,11 +69,13 @@ monitor_fatrace() {  # whole filesystem: it cannot watch just a tree
 
 # Events each monitor printed for the burst directory (monitors without one skip the burst).
 count_fstrail-fanotify() { grep -c "$WATCHED/burst" "$OUT/$1.out" || true; }
+count_fstrail-inotify() { grep -c "$WATCHED/burst" "$OUT/$1.out" || true; }
 count_inotifywait() { grep -c "$WATCHED/burst" "$OUT/$1.out" || true; }
 count_fatrace() { grep -c "$WATCHED/burst" "$OUT/$1.out" || true; }
 # What each monitor, by its own definition, should print per workload iteration.
 declare -A PER_ITERATION=(
   [fstrail-fanotify]=7  # create modify chmod rename delete mkdir rmdir
+  [fstrail-inotify]=7
   [inotifywait]=9       # + MODIFY and CLOSE_WRITE apart, MOVED_FROM and MOVED_TO apart
 )
 
@@ -140,7 +146,7 @@ for m in "${MONITORS[@]}"; do
   captured=$("count_$m" "$m")
   per_iteration=${PER_ITERATION[$m]:-}
   lost=n/a
-  if [ "$m" = fstrail-fanotify ]; then
+  if [[ "$m" == fstrail-* ]]; then
     lost=$(sed -n 's/.* \([0-9]*\) lost.*/\1/p' "$OUT/$m.err" | tail -1)
   fi
   if [ -n "$per_iteration" ]; then
@@ -171,7 +177,8 @@ mkdir -p bench/results
   for m in "${MONITORS[@]}"; do
     note=""
     [ "$m" = none ] && note="baseline"
-    [ "$m" = fstrail-fanotify ] && note="per-directory inode marks, --json to a tmpfs file"
+    [ "$m" = fstrail-fanotify ] && note="per-directory inode marks, --json to a file"
+    [ "$m" = fstrail-inotify ] && note="inotify backend, --json to a file"
     [ "$m" = inotifywait ] && note="inotifywait -mr, 7 event types"
     [ "$m" = fatrace ] && note="whole filesystem (fatrace -c): cannot watch only a tree"
     [ "$m" = fs-mark-reader ] && note="FAN_MARK_FILESYSTEM, events read and dropped (bench/fanotify_mark_cost.cc)"
