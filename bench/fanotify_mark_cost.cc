@@ -1,0 +1,77 @@
+// What a fanotify mark costs, without the rest of fstrail: marks DIR's filesystem
+// (FAN_MARK_FILESYSTEM) or every directory under DIR (inode marks), with the flags
+// fstrail uses, then reads and drops events until SIGINT/SIGTERM. Prints only names
+// starting with "ready-" (for bench/run.sh's start-up probe).
+//   fanotify_mark_cost filesystem|directories DIR
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/fanotify.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+namespace {
+volatile sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: %s filesystem|directories DIR\n", argv[0]);
+    return 2;
+  }
+  const std::string mode = argv[1], dir = argv[2];
+  int fan = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME_TARGET |
+                              FAN_REPORT_PIDFD | FAN_UNLIMITED_QUEUE,
+                          O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  if (fan < 0) return std::perror("fanotify_init"), 1;
+  const uint64_t mask = FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_ONDIR;
+  if (mode == "filesystem") {
+    if (fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, dir.c_str()) != 0)
+      return std::perror("fanotify_mark"), 1;
+  } else {
+    auto mark = [&](const std::string& d) {
+      return fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_ONLYDIR, mask | FAN_EVENT_ON_CHILD, AT_FDCWD, d.c_str());
+    };
+    if (mark(dir) != 0) return std::perror("fanotify_mark"), 1;
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(dir, ec); !ec && it != decltype(it)(); it.increment(ec))
+      if (it->is_directory(ec) && !it->is_symlink(ec)) mark(it->path());
+  }
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  alignas(fanotify_event_metadata) static char buf[64 * 1024];
+  while (!g_stop) {
+    pollfd pfd{fan, POLLIN, 0};
+    if (poll(&pfd, 1, 200) <= 0) continue;
+    ssize_t len;
+    while ((len = read(fan, buf, sizeof buf)) > 0) {
+      auto* md = reinterpret_cast<fanotify_event_metadata*>(buf);
+      for (; FAN_EVENT_OK(md, len); md = FAN_EVENT_NEXT(md, len)) {
+        char* p = reinterpret_cast<char*>(md) + md->metadata_len;
+        char* end = reinterpret_cast<char*>(md) + md->event_len;
+        while (p < end) {
+          auto* hdr = reinterpret_cast<fanotify_event_info_header*>(p);
+          if (hdr->len == 0) break;
+          if (hdr->info_type == FAN_EVENT_INFO_TYPE_PIDFD) {
+            int pidfd = reinterpret_cast<fanotify_event_info_pidfd*>(p)->pidfd;
+            if (pidfd >= 0) close(pidfd);
+          } else if (hdr->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME) {
+            auto* fid = reinterpret_cast<fanotify_event_info_fid*>(p);
+            auto* handle = reinterpret_cast<file_handle*>(fid->handle);
+            const char* name = reinterpret_cast<const char*>(handle->f_handle + handle->handle_bytes);
+            if (std::strncmp(name, "ready-", 6) == 0) std::printf("%s\n", name), std::fflush(stdout);
+          }
+          p += hdr->len;
+        }
+      }
+    }
+  }
+  return 0;
+}
