@@ -84,7 +84,8 @@ std::string explain_load_failure(std::string_view program_type, int err, const K
   } else {
     why = lockdown_note(kernel);
   }
-  std::string_view article = std::string_view("aeiou").find(program_type.substr(0, 1)) != std::string_view::npos ? "an" : "a";
+  // Acronyms read letter by letter ("an lsm", "an fentry"); "a tracepoint".
+  std::string_view article = program_type == "tracepoint" ? "a" : "an";
   return fmt::format("loading {} {} program failed: {} ({})", article, program_type, std::strerror(err), why);
 }
 
