@@ -165,6 +165,15 @@ Result<Record> decode_record(std::span<const uint8_t> bytes, const DecodeContext
       name = name.substr(0, name.find('\0'));
       return Record(ExecRecord{static_cast<pid_t>(w.pid), std::string(name)});
     }
+    case FST_REC_DIRFD: {
+      if (bytes.size() < sizeof(fst_dirfd)) return Error{"dirfd record too short"};
+      fst_dirfd w;
+      std::memcpy(&w, bytes.data(), sizeof w);
+      if (w.path_len > bytes.size() - sizeof(fst_dirfd)) return Error{"dirfd path exceeds record"};
+      std::string_view path(reinterpret_cast<const char*>(bytes.data()) + sizeof(fst_dirfd), w.path_len);
+      path = path.substr(0, path.find('\0'));
+      return Record(DirFdRecord{static_cast<pid_t>(w.pid), w.fd, w.dirfd, std::string(path)});
+    }
     default:
       return Error{fmt::format("unknown record type {}", h.type)};
   }

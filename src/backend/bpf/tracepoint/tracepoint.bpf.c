@@ -22,7 +22,12 @@ char LICENSE[] SEC("license") = "GPL";
 #define FST_AT_REMOVEDIR 0x200
 #define FST_DATA_MAX (2 * FST_PATH_MAX)
 
-enum fst_scope { FST_OUTSIDE = 0, FST_INSIDE = 1, FST_UNDECIDED = 2 };
+#define FST_O_DIRECTORY 0200000
+#define FST_O_PATH 010000000
+#define FST_OUTSIDE FST_SCOPE_OUTSIDE
+#define FST_INSIDE FST_SCOPE_INSIDE
+#define FST_UNDECIDED FST_SCOPE_UNDECIDED
+#define FST_ANCESTOR FST_SCOPE_ANCESTOR
 
 const volatile __u32 fst_op_mask = 0;	   /* 1 << op for each op to report */
 const volatile __u32 fst_report_failed = 0;
@@ -34,11 +39,29 @@ const volatile __u32 fst_fork_child_pid_offset = 20;
 
 enum fst_pending_kind { FST_PENDING_OP = 0, FST_PENDING_OPEN = 1, FST_PENDING_CHDIR = 2 };
 
+/* An open between enter and exit, when only its scope is needed (a directory outside). */
+struct fst_open_scope {
+	__u32 scope;
+	__u32 flags;
+};
+
+struct fst_dup_args {
+	__s32 old_fd;
+	__s32 new_fd; /* -1: the lowest free fd, known at exit */
+};
+
+struct fst_dirfd_record {
+	__u8 bytes[sizeof(struct fst_dirfd) + FST_PATH_MAX];
+};
+
 /* A syscall between enter and exit; also a file open for writing (fst_write_fds). */
 struct fst_pending {
 	__u32 open_flags; /* open family: flags; otherwise 0 */
 	__u16 kind;	  /* enum fst_pending_kind */
 	__u16 dirty;	  /* fst_write_fds: written since the open */
+	__u32 scope;	  /* enum fst_tp_scope of path */
+	__u32 _pad;
+	__u64 user_path;  /* the path argument, to read again at exit */
 	__u8 record[sizeof(struct fst_event) + FST_DATA_MAX];
 };
 
@@ -64,6 +87,44 @@ struct {
 	__type(key, struct fst_tp_fd_key);
 	__type(value, struct fst_pending);
 } fst_write_fds SEC(".maps");
+
+/* Directories a process holds open, by where they lie (inside or outside only). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct fst_tp_fd_key);
+	__type(value, __u32);
+} fst_dir_fds SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32); /* tid */
+	__type(value, struct fst_open_scope);
+} fst_dir_open_in_flight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32); /* tid */
+	__type(value, struct fst_dup_args);
+} fst_dup_in_flight SEC(".maps");
+
+/* child tgid -> parent tgid at fork: user space resolves the paths of a child that
+ * exited before /proc was read against its parent's cwd. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+} fst_parent SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fst_dirfd_record);
+} fst_dirfd_scratch SEC(".maps");
 
 /* Per process: chdir count (kernel-owned) and cwd state (written by user space). */
 struct {
@@ -129,7 +190,7 @@ struct fst_root_match {
 	struct fst_pending *p;
 	__u32 off; /* of the path in data */
 	__u32 len;
-	__u32 inside;
+	__u32 scope;
 };
 
 static long fst_match_root(__u32 index, struct fst_root_match *m)
@@ -137,18 +198,40 @@ static long fst_match_root(__u32 index, struct fst_root_match *m)
 	if (index >= FST_TP_MAX_ROOTS)
 		return 1;
 	__u32 root_len = fst_roots[index].len;
-	if (root_len > m->len || root_len >= FST_TP_ROOT_MAX)
-		return 0;
+	__u32 common = root_len < m->len ? root_len : m->len;
 	char *data = fst_data_of(m->p);
 	for (__u32 i = 0; i < FST_TP_ROOT_MAX; i++) {
-		if (i >= root_len)
+		if (i >= common)
 			break;
-		if (data[(m->off + i) & (FST_DATA_MAX - 1)] != fst_roots[index].path[i])
+		if (data[(m->off + i) & (FST_DATA_MAX - 1)] != fst_roots[index].path[i & (FST_TP_ROOT_MAX - 1)])
 			return 0;
 	}
-	/* "/srv/a" contains "/srv/a" and "/srv/a/x", not "/srv/ab". */
-	if (root_len == m->len || data[(m->off + root_len) & (FST_DATA_MAX - 1)] == '/') {
-		m->inside = 1;
+	if (root_len <= m->len) {
+		/* "/srv/a" contains "/srv/a" and "/srv/a/x", not "/srv/ab". */
+		if (root_len == m->len || data[(m->off + root_len) & (FST_DATA_MAX - 1)] == '/') {
+			m->scope = FST_INSIDE;
+			return 1;
+		}
+		return 0;
+	}
+	/* "/srv" and "/srv/" are above "/srv/a". */
+	if (m->len > 0 && (fst_roots[index].path[m->len & (FST_TP_ROOT_MAX - 1)] == '/' ||
+			   data[(m->off + m->len - 1) & (FST_DATA_MAX - 1)] == '/'))
+		m->scope = FST_ANCESTOR;
+	return 0;
+}
+
+struct fst_dotdot_search {
+	char *data;
+	__u32 off;
+	__u32 found;
+};
+
+static long fst_find_dotdot(__u32 i, struct fst_dotdot_search *s)
+{
+	if (s->data[(s->off + i) & (FST_DATA_MAX - 1)] == '.' &&
+	    s->data[(s->off + i + 1) & (FST_DATA_MAX - 1)] == '.') {
+		s->found = 1;
 		return 1;
 	}
 	return 0;
@@ -163,11 +246,25 @@ static __always_inline int fst_cwd_scope(void)
 	__u64 *epoch = bpf_map_lookup_elem(&fst_cwd_epoch, &tgid);
 	if (state->epoch != (epoch ? *epoch : 0))
 		return FST_UNDECIDED; /* chdir since user space looked */
-	return state->inside ? FST_INSIDE : FST_OUTSIDE;
+	return state->scope;
 }
 
-/* Where the path at data[off, off+len) lies, as far as the kernel can tell. */
-static __always_inline int fst_path_scope(struct fst_pending *p, __u32 off, __u32 len, __s32 dirfd)
+static __always_inline int fst_dirfd_scope(__s32 dirfd)
+{
+	if (dirfd == FST_AT_FDCWD)
+		return fst_cwd_scope();
+	struct fst_tp_fd_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = dirfd};
+	__u32 *scope = bpf_map_lookup_elem(&fst_dir_fds, &key);
+	return scope ? *scope : FST_UNDECIDED;
+}
+
+/*
+ * Where the path at data[off, off+len) lies, as far as the kernel can tell. Paths
+ * are compared as passed: access through a symlink or another mount of a tree is
+ * not recognised (docs/backends.md).
+ */
+static __always_inline int fst_path_scope_of(struct fst_pending *p, __u32 off, __u32 len, __s32 dirfd,
+					     int is_dir_state)
 {
 	char *data = fst_data_of(p);
 
@@ -175,13 +272,27 @@ static __always_inline int fst_path_scope(struct fst_pending *p, __u32 off, __u3
 		for (__u32 i = 0; i < FST_TP_MAX_ROOTS; i++)
 			if (i < fst_root_count && fst_roots[i].len >= FST_TP_ROOT_MAX)
 				return FST_UNDECIDED;
-		struct fst_root_match m = {.p = p, .off = off, .len = len};
+		struct fst_root_match m = {.p = p, .off = off, .len = len, .scope = FST_OUTSIDE};
 		bpf_loop(fst_root_count, fst_match_root, &m, 0);
-		return m.inside ? FST_INSIDE : FST_OUTSIDE;
+		return m.scope;
 	}
-	if (len > 0 && dirfd == FST_AT_FDCWD)
-		return fst_cwd_scope();
-	return FST_UNDECIDED; /* relative to another directory fd, or the fd itself */
+	if (len == 0)
+		return FST_UNDECIDED; /* the fd itself (AT_EMPTY_PATH) */
+	int base = fst_dirfd_scope(dirfd);
+	if (base != FST_INSIDE && base != FST_OUTSIDE)
+		return FST_UNDECIDED;
+	/* A file below an inside directory is inside: a ".." out of the tree is caught by
+	 * user space's exact check. A directory kept as a cwd or dirfd must be exact. */
+	if (base == FST_INSIDE && !is_dir_state)
+		return FST_INSIDE;
+	struct fst_dotdot_search search = {.data = data, .off = off};
+	bpf_loop(len, fst_find_dotdot, &search, 0);
+	return search.found ? FST_UNDECIDED : base;
+}
+
+static __always_inline int fst_path_scope(struct fst_pending *p, __u32 off, __u32 len, __s32 dirfd)
+{
+	return fst_path_scope_of(p, off, len, dirfd, 0);
 }
 
 /* Reads the path argument into data[0]; returns its scope, or -1 on a fault. */
@@ -196,6 +307,7 @@ static __always_inline int fst_add_path(struct fst_pending *p, __s32 dirfd, __u6
 	e->path_len = (n - 1) & (FST_PATH_MAX - 1);
 	e->path_enc = FST_PATH_AS_PASSED;
 	e->dirfd = dirfd;
+	p->user_path = user_path;
 	return fst_path_scope(p, 0, e->path_len, dirfd);
 }
 
@@ -215,7 +327,25 @@ static __always_inline int fst_add_old_path(struct fst_pending *p, __s32 dirfd, 
 	return fst_path_scope(p, off, e->old_path_len, dirfd);
 }
 
-/* An fd-based call: the path is the file `fd` names, resolved by user space. */
+struct fst_path_copy {
+	__u64 *from;
+	__u64 *to;
+	__u32 words;
+};
+
+static long fst_copy_word(__u32 i, struct fst_path_copy *c)
+{
+	if (i >= c->words)
+		return 1;
+	c->to[i & (FST_PATH_MAX / 8 - 1)] = c->from[i & (FST_PATH_MAX / 8 - 1)];
+	return 0;
+}
+
+/*
+ * An fd-based call: the path is the file `fd` names. For a file this process
+ * opened for writing under a tree, the kernel has the path from the open (still
+ * right after the process exits); otherwise user space reads /proc/<pid>/fd.
+ */
 static __always_inline int fst_add_fd(struct fst_pending *p, __s32 fd)
 {
 	struct fst_event *e = fst_event_of(p);
@@ -223,14 +353,26 @@ static __always_inline int fst_add_fd(struct fst_pending *p, __s32 fd)
 	e->path_len = 0;
 	e->dirfd = fd;
 	struct fst_tp_fd_key key = {.tgid = e->actor.pid, .fd = fd};
-	return bpf_map_lookup_elem(&fst_write_fds, &key) ? FST_INSIDE : FST_UNDECIDED;
+	struct fst_pending *opened = bpf_map_lookup_elem(&fst_write_fds, &key);
+	if (!opened)
+		return FST_UNDECIDED;
+	struct fst_event *open_event = fst_event_of(opened);
+	__u32 len = open_event->path_len & (FST_PATH_MAX - 1);
+	struct fst_path_copy copy = {
+		.from = (__u64 *)fst_data_of(opened), .to = (__u64 *)fst_data_of(p), .words = (len + 7) / 8};
+	bpf_loop(FST_PATH_MAX / 8, fst_copy_word, &copy, 0);
+	e->path_len = len;
+	e->dirfd = open_event->dirfd;
+	e->flags |= open_event->flags & FST_EF_PATH_TRUNCATED;
+	return opened->scope == FST_INSIDE ? FST_INSIDE : FST_UNDECIDED;
 }
 
 /* Keeps the record until sys_exit, unless the kernel knows it is outside every tree. */
 static __always_inline int fst_hold(struct fst_pending *p, int scope)
 {
-	if (scope == FST_OUTSIDE || scope < 0)
+	if (scope == FST_OUTSIDE || scope == FST_ANCESTOR || scope < 0)
 		return 0;
+	p->scope = scope;
 	__u32 tid = fst_event_of(p)->actor.tid;
 	bpf_map_update_elem(&fst_in_flight, &tid, p, BPF_ANY);
 	return 0;
@@ -255,6 +397,39 @@ static __always_inline void fst_send(struct fst_pending *p, __u16 op)
 	fst_output_or_count(e, size, op);
 }
 
+/* Tells user space which directory `fd` names (see struct fst_dirfd). */
+static __always_inline void fst_send_dirfd(__u32 tgid, __s32 fd, __s32 dirfd, __u64 user_path)
+{
+	__u32 zero = 0;
+	struct fst_dirfd_record *r = bpf_map_lookup_elem(&fst_dirfd_scratch, &zero);
+	if (!r)
+		return;
+	struct fst_dirfd *d = (struct fst_dirfd *)r->bytes;
+	long n = 1;
+	if (user_path) {
+		n = bpf_probe_read_user_str(r->bytes + sizeof(struct fst_dirfd), FST_PATH_MAX, (const void *)user_path);
+		if (n < 1)
+			return;
+	}
+	d->pid = tgid;
+	d->fd = fd;
+	d->dirfd = dirfd;
+	d->path_len = (n - 1) & (FST_PATH_MAX - 1);
+	d->_pad = 0;
+	__u32 size = sizeof(struct fst_dirfd) + d->path_len;
+	fst_fill_header(&d->hdr, FST_REC_DIRFD, size);
+	fst_output_or_count(d, size, 0);
+}
+
+static __always_inline void fst_remember_dir(__u32 tgid, __s32 fd, __u32 scope)
+{
+	struct fst_tp_fd_key key = {.tgid = tgid, .fd = fd};
+	if (scope == FST_INSIDE || scope == FST_OUTSIDE)
+		bpf_map_update_elem(&fst_dir_fds, &key, &scope, BPF_ANY);
+	else
+		bpf_map_delete_elem(&fst_dir_fds, &key);
+}
+
 static __always_inline void fst_finish_open(struct fst_pending *p, long ret)
 {
 	struct fst_event *e = fst_event_of(p);
@@ -269,6 +444,12 @@ static __always_inline void fst_finish_open(struct fst_pending *p, long ret)
 		else if (fst_wanted(FST_OP_OPEN))
 			fst_send(p, FST_OP_OPEN);
 		return;
+	}
+	if (flags & (FST_O_DIRECTORY | FST_O_PATH)) {
+		/* Strict scope for a directory kept as a base: recomputed with ".." in mind. */
+		__u32 scope = fst_path_scope_of(p, 0, e->path_len & (FST_PATH_MAX - 1), e->dirfd, 1);
+		fst_remember_dir(e->actor.pid, ret, scope);
+		fst_send_dirfd(e->actor.pid, ret, e->dirfd, p->user_path);
 	}
 	/* O_CREAT may have opened an existing file; user space checks the birth time. */
 	if ((flags & FST_O_CREAT) && fst_wanted(FST_OP_CREATE))
@@ -293,20 +474,6 @@ static __always_inline __u64 fst_bump_cwd_epoch(__u32 tgid)
 	return 1;
 }
 
-struct fst_dotdot_search {
-	char *data;
-	__u32 found;
-};
-
-static long fst_find_dotdot(__u32 i, struct fst_dotdot_search *s)
-{
-	if (s->data[i & (FST_PATH_MAX - 1)] == '.' && s->data[(i + 1) & (FST_PATH_MAX - 1)] == '.') {
-		s->found = 1;
-		return 1;
-	}
-	return 0;
-}
-
 /* After a chdir: the kernel places the new cwd when it can (an absolute path, or a
  * descent from a cwd inside a tree), else asks user space to look. */
 static __always_inline void fst_finish_chdir(struct fst_pending *p, long ret)
@@ -316,42 +483,70 @@ static __always_inline void fst_finish_chdir(struct fst_pending *p, long ret)
 
 	if (ret != 0)
 		return;
-	int old_scope = fst_cwd_scope();
-	int scope = FST_UNDECIDED;
-	__u32 len = e->path_len & (FST_PATH_MAX - 1);
-	if (len > 0 && fst_data_of(p)[0] == '/') {
-		scope = fst_path_scope(p, 0, len, FST_AT_FDCWD);
-	} else if (old_scope == FST_INSIDE && len > 0) {
-		struct fst_dotdot_search search = {.data = fst_data_of(p)};
-		bpf_loop(len, fst_find_dotdot, &search, 0);
-		if (!search.found)
-			scope = FST_INSIDE;
-	}
+	/* Computed against the old cwd, before the epoch moves. */
+	int scope = fst_path_scope_of(p, 0, e->path_len & (FST_PATH_MAX - 1), FST_AT_FDCWD, 1);
 	__u64 epoch = fst_bump_cwd_epoch(tgid);
+	fst_send_dirfd(tgid, FST_AT_FDCWD, FST_AT_FDCWD, p->user_path);
 	if (scope == FST_UNDECIDED) {
 		bpf_map_push_elem(&fst_cwd_unknown, &tgid, BPF_EXIST);
 		return;
 	}
-	struct fst_tp_cwd_state state = {.epoch = epoch, .inside = scope == FST_INSIDE};
+	struct fst_tp_cwd_state state = {.epoch = epoch, .scope = scope};
 	bpf_map_update_elem(&fst_cwd_state, &tgid, &state, BPF_ANY);
 }
 
+/* The in-flight record of this thread's syscall, or NULL. */
+static __always_inline struct fst_pending *fst_in_flight_of(__u32 tid)
+{
+	return bpf_map_lookup_elem(&fst_in_flight, &tid);
+}
+
+/* sys_exit of a plain operation: report it if it succeeded (or failures are wanted). */
 static __always_inline int fst_exit(long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct fst_pending *p = bpf_map_lookup_elem(&fst_in_flight, &tid);
+	struct fst_pending *p = fst_in_flight_of(tid);
 
 	if (!p)
 		return 0;
 	struct fst_event *e = fst_event_of(p);
-	if (p->kind == FST_PENDING_CHDIR) {
-		fst_finish_chdir(p, ret);
-	} else if (p->kind == FST_PENDING_OPEN) {
-		fst_finish_open(p, ret);
-	} else if (ret >= 0 || fst_report_failed) {
+	if (ret >= 0 || fst_report_failed) {
 		e->error = ret < 0 ? ret : 0;
 		fst_send(p, e->op);
 	}
+	bpf_map_delete_elem(&fst_in_flight, &tid);
+	return 0;
+}
+
+static __always_inline int fst_exit_open(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct fst_pending *p = fst_in_flight_of(tid);
+
+	if (!p) {
+		/* A directory outside every tree: remembered so paths below it stay in the kernel. */
+		struct fst_open_scope *dir = bpf_map_lookup_elem(&fst_dir_open_in_flight, &tid);
+		if (dir) {
+			if (ret >= 0)
+				fst_remember_dir(pid_tgid >> 32, ret, dir->scope);
+			bpf_map_delete_elem(&fst_dir_open_in_flight, &tid);
+		}
+		return 0;
+	}
+	fst_finish_open(p, ret);
+	bpf_map_delete_elem(&fst_in_flight, &tid);
+	return 0;
+}
+
+static __always_inline int fst_exit_chdir(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct fst_pending *p = fst_in_flight_of(tid);
+
+	if (!p)
+		return 0;
+	fst_finish_chdir(p, ret);
 	bpf_map_delete_elem(&fst_in_flight, &tid);
 	return 0;
 }
@@ -365,15 +560,25 @@ static __always_inline int fst_enter_open(__s32 dirfd, __u64 path, __u32 flags)
 {
 	int wants_write = (flags & (FST_O_WRONLY | FST_O_RDWR)) && fst_wanted(FST_OP_MODIFY);
 	int wants_create = (flags & FST_O_CREAT) && fst_wanted(FST_OP_CREATE);
-	/* Read-only opens are most syscalls of a system: gone before any copy. */
-	if (!wants_write && !wants_create && !fst_wanted(FST_OP_OPEN))
+	int is_dir = flags & (FST_O_DIRECTORY | FST_O_PATH);
+	/* Read-only opens of files are most syscalls of a system: gone before any copy. */
+	if (!wants_write && !wants_create && !is_dir && !fst_wanted(FST_OP_OPEN))
 		return 0;
 	struct fst_pending *p = fst_begin(FST_OP_OPEN);
 	if (!p)
 		return 0;
 	p->kind = FST_PENDING_OPEN;
 	p->open_flags = flags;
-	return fst_hold(p, fst_add_path(p, dirfd, path));
+	int scope = fst_add_path(p, dirfd, path);
+	if (is_dir && (scope == FST_OUTSIDE || scope == FST_ANCESTOR)) {
+		/* Only where it lies is needed at exit (O_PATH, O_DIRECTORY reject O_CREAT). */
+		struct fst_open_scope dir = {.scope = fst_path_scope_of(p, 0, fst_event_of(p)->path_len, dirfd, 1),
+					     .flags = flags};
+		__u32 tid = fst_event_of(p)->actor.tid;
+		bpf_map_update_elem(&fst_dir_open_in_flight, &tid, &dir, BPF_ANY);
+		return 0;
+	}
+	return fst_hold(p, scope);
 }
 
 SEC("tracepoint/syscalls/sys_enter_open")
@@ -617,14 +822,15 @@ struct fst_syscall_exit_args {
 	__s64 ret;
 };
 
-#define FST_EXIT(name)                                                  \
+#define FST_EXIT_WITH(name, finish)                                     \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                      \
-	int exit_##name(struct fst_syscall_exit_args *ctx) { return fst_exit(ctx->ret); }
+	int exit_##name(struct fst_syscall_exit_args *ctx) { return finish(ctx->ret); }
+#define FST_EXIT(name) FST_EXIT_WITH(name, fst_exit)
 
-FST_EXIT(open)
-FST_EXIT(openat)
-FST_EXIT(openat2)
-FST_EXIT(creat)
+FST_EXIT_WITH(open, fst_exit_open)
+FST_EXIT_WITH(openat, fst_exit_open)
+FST_EXIT_WITH(openat2, fst_exit_open)
+FST_EXIT_WITH(creat, fst_exit_open)
 FST_EXIT(mkdir)
 FST_EXIT(mkdirat)
 FST_EXIT(unlink)
@@ -699,19 +905,104 @@ static __always_inline void fst_send_modify(struct fst_pending *p)
 	fst_send(p, FST_OP_MODIFY);
 }
 
+/* The fd is gone (close, or replaced by dup2): a dirty file gets its modify. */
+static __always_inline void fst_forget_fd(__u32 tgid, __s32 fd)
+{
+	struct fst_tp_fd_key key = {.tgid = tgid, .fd = fd};
+	struct fst_pending *p = bpf_map_lookup_elem(&fst_write_fds, &key);
+	if (p) {
+		if (p->dirty)
+			fst_send_modify(p);
+		bpf_map_delete_elem(&fst_write_fds, &key);
+	}
+	bpf_map_delete_elem(&fst_dir_fds, &key);
+}
+
 /* At sys_enter: close releases the fd even when it then reports an error. */
 SEC("tracepoint/syscalls/sys_enter_close")
 int enter_close(struct fst_syscall_enter_args *ctx)
 {
-	struct fst_tp_fd_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = DIRFD(0)};
-	struct fst_pending *p = bpf_map_lookup_elem(&fst_write_fds, &key);
-	if (!p)
-		return 0;
-	if (p->dirty)
-		fst_send_modify(p);
-	bpf_map_delete_elem(&fst_write_fds, &key);
+	fst_forget_fd(bpf_get_current_pid_tgid() >> 32, DIRFD(0));
 	return 0;
 }
+
+/*
+ * dup, dup2, dup3, fcntl(F_DUPFD*): the new fd names the same file. Each fd then
+ * has its own dirty mark, so a file written through two fds gets two modifies.
+ */
+static __always_inline int fst_enter_dup(__s32 old_fd, __s32 new_fd)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct fst_tp_fd_key old_key = {.tgid = pid_tgid >> 32, .fd = old_fd};
+	struct fst_tp_fd_key new_key = {.tgid = pid_tgid >> 32, .fd = new_fd};
+
+	if (!bpf_map_lookup_elem(&fst_write_fds, &old_key) && !bpf_map_lookup_elem(&fst_dir_fds, &old_key) &&
+	    (new_fd < 0 || (!bpf_map_lookup_elem(&fst_write_fds, &new_key) &&
+			    !bpf_map_lookup_elem(&fst_dir_fds, &new_key))))
+		return 0;
+	struct fst_dup_args args = {.old_fd = old_fd, .new_fd = new_fd};
+	bpf_map_update_elem(&fst_dup_in_flight, &tid, &args, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int fst_exit_dup(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	__u32 tgid = pid_tgid >> 32;
+	struct fst_dup_args *args = bpf_map_lookup_elem(&fst_dup_in_flight, &tid);
+
+	if (!args)
+		return 0;
+	__s32 old_fd = args->old_fd;
+	bpf_map_delete_elem(&fst_dup_in_flight, &tid);
+	if (ret < 0 || ret == old_fd)
+		return 0;
+	fst_forget_fd(tgid, ret); /* dup2 closed what the new fd named */
+	struct fst_tp_fd_key old_key = {.tgid = tgid, .fd = old_fd};
+	struct fst_tp_fd_key new_key = {.tgid = tgid, .fd = ret};
+	struct fst_pending *file = bpf_map_lookup_elem(&fst_write_fds, &old_key);
+	if (file)
+		bpf_map_update_elem(&fst_write_fds, &new_key, file, BPF_ANY);
+	__u32 *dir = bpf_map_lookup_elem(&fst_dir_fds, &old_key);
+	if (dir) {
+		__u32 scope = *dir;
+		bpf_map_update_elem(&fst_dir_fds, &new_key, &scope, BPF_ANY);
+		if (scope == FST_INSIDE)
+			fst_send_dirfd(tgid, ret, old_fd, 0);
+	}
+	return 0;
+}
+
+#define FST_F_DUPFD 0
+#define FST_F_DUPFD_CLOEXEC 1030
+
+SEC("tracepoint/syscalls/sys_enter_dup")
+int enter_dup(struct fst_syscall_enter_args *ctx) { return fst_enter_dup(DIRFD(0), -1); }
+
+SEC("tracepoint/syscalls/sys_enter_dup2")
+int enter_dup2(struct fst_syscall_enter_args *ctx) { return fst_enter_dup(DIRFD(0), DIRFD(1)); }
+
+SEC("tracepoint/syscalls/sys_enter_dup3")
+int enter_dup3(struct fst_syscall_enter_args *ctx) { return fst_enter_dup(DIRFD(0), DIRFD(1)); }
+
+SEC("tracepoint/syscalls/sys_enter_fcntl")
+int enter_fcntl(struct fst_syscall_enter_args *ctx)
+{
+	if (ARG(1) != FST_F_DUPFD && ARG(1) != FST_F_DUPFD_CLOEXEC)
+		return 0;
+	return fst_enter_dup(DIRFD(0), -1);
+}
+
+#define FST_DUP_EXIT(name)                                              \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                      \
+	int exit_##name(struct fst_syscall_exit_args *ctx) { return fst_exit_dup(ctx->ret); }
+
+FST_DUP_EXIT(dup)
+FST_DUP_EXIT(dup2)
+FST_DUP_EXIT(dup3)
+FST_DUP_EXIT(fcntl)
 
 static long fst_close_on_exit(struct bpf_map *map, struct fst_tp_fd_key *key, struct fst_pending *p, __u32 *tgid)
 {
@@ -724,6 +1015,13 @@ static long fst_close_on_exit(struct bpf_map *map, struct fst_tp_fd_key *key, st
 }
 
 /* ---- process lifetime: cwd state and open files ---- */
+
+static long fst_forget_dir_of(struct bpf_map *map, struct fst_tp_fd_key *key, __u32 *scope, __u32 *tgid)
+{
+	if (key->tgid == *tgid)
+		bpf_map_delete_elem(map, key);
+	return 0;
+}
 
 SEC("tracepoint/syscalls/sys_enter_chdir")
 int enter_chdir(struct fst_syscall_enter_args *ctx)
@@ -739,17 +1037,41 @@ int enter_chdir(struct fst_syscall_enter_args *ctx)
 	return 0;
 }
 
-FST_EXIT(chdir)
+FST_EXIT_WITH(chdir, fst_exit_chdir)
 
-/* fchdir: the kernel cannot name the directory; user space looks. */
+SEC("tracepoint/syscalls/sys_enter_fchdir")
+int enter_fchdir(struct fst_syscall_enter_args *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct fst_dup_args args = {.old_fd = DIRFD(0), .new_fd = FST_AT_FDCWD};
+	if (!fst_is_agent())
+		bpf_map_update_elem(&fst_dup_in_flight, &tid, &args, BPF_ANY);
+	return 0;
+}
+
+/* fchdir: the new cwd is where the fd's directory lies, when the kernel knows it. */
 SEC("tracepoint/syscalls/sys_exit_fchdir")
 int exit_fchdir(struct fst_syscall_exit_args *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (ctx->ret != 0 || tgid == fst_agent_tgid)
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid, tgid = pid_tgid >> 32;
+	struct fst_dup_args *args = bpf_map_lookup_elem(&fst_dup_in_flight, &tid);
+	if (!args)
 		return 0;
-	fst_bump_cwd_epoch(tgid);
-	bpf_map_push_elem(&fst_cwd_unknown, &tgid, BPF_EXIST);
+	__s32 fd = args->old_fd;
+	bpf_map_delete_elem(&fst_dup_in_flight, &tid);
+	if (ctx->ret != 0)
+		return 0;
+	__u64 epoch = fst_bump_cwd_epoch(tgid);
+	fst_send_dirfd(tgid, FST_AT_FDCWD, fd, 0);
+	struct fst_tp_fd_key key = {.tgid = tgid, .fd = fd};
+	__u32 *scope = bpf_map_lookup_elem(&fst_dir_fds, &key);
+	if (!scope) {
+		bpf_map_push_elem(&fst_cwd_unknown, &tgid, BPF_EXIST);
+		return 0;
+	}
+	struct fst_tp_cwd_state state = {.epoch = epoch, .scope = *scope};
+	bpf_map_update_elem(&fst_cwd_state, &tgid, &state, BPF_ANY);
 	return 0;
 }
 
@@ -790,6 +1112,9 @@ int process_fork(void *ctx)
 		bpf_map_update_elem(&fst_cwd_epoch, &child_tgid, epoch, BPF_ANY);
 	else
 		bpf_map_delete_elem(&fst_cwd_epoch, &child_tgid);
+	bpf_map_update_elem(&fst_parent, &child_tgid, &parent_tgid, BPF_ANY);
+	if (parent_tgid != fst_agent_tgid)
+		fst_send_dirfd(child_tgid, FST_DIRFD_FORKED, parent_tgid, 0);
 	return 0;
 }
 
@@ -802,7 +1127,21 @@ int process_exit(void *ctx)
 		return 0; /* a thread: the process and its files live on */
 	bpf_map_delete_elem(&fst_cwd_state, &tgid);
 	bpf_map_delete_elem(&fst_cwd_epoch, &tgid);
+	/* Exit closes every fd without a close syscall. */
 	if (fst_wanted(FST_OP_MODIFY))
 		bpf_for_each_map_elem(&fst_write_fds, fst_close_on_exit, &tgid, 0);
+	/* fst_parent stays (an LRU map): user space may still need it for this process. */
+	fst_send_dirfd(tgid, FST_DIRFD_EXITED, FST_DIRFD_EXITED, 0);
+	bpf_for_each_map_elem(&fst_dir_fds, fst_forget_dir_of, &tgid, 0);
+	return 0;
+}
+
+/* exec closes O_CLOEXEC fds without a close syscall: forget the process's directory
+ * fds (its later dirfd-relative paths go to user space, which reads /proc). */
+SEC("tracepoint/sched/sched_process_exec")
+int process_exec_forget_dirs(void *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	bpf_for_each_map_elem(&fst_dir_fds, fst_forget_dir_of, &tgid, 0);
 	return 0;
 }

@@ -18,11 +18,19 @@ struct fst_tp_fd_key {
 	__s32 fd;
 };
 
-/* Whether a process's working directory is inside a watched tree, as user space
- * saw it when the process's chdir counter (fst_cwd_epoch) was `epoch`. */
+/* Where a path lies relative to the watched trees. */
+enum fst_tp_scope {
+	FST_SCOPE_OUTSIDE = 0,	 /* disjoint: neither in a tree nor above one */
+	FST_SCOPE_INSIDE = 1,	 /* a watched root or below */
+	FST_SCOPE_UNDECIDED = 2, /* the kernel cannot tell: user space decides */
+	FST_SCOPE_ANCESTOR = 3,	 /* above a watched root: itself outside, some children inside */
+};
+
+/* Where a process's working directory lies, as user space (or the kernel, for a
+ * chdir it could place) saw it when the process's chdir counter was `epoch`. */
 struct fst_tp_cwd_state {
 	__u64 epoch;
-	__u32 inside; /* 1 inside a watched root, 0 outside */
+	__u32 scope; /* enum fst_tp_scope */
 	__u32 _pad;
 };
 

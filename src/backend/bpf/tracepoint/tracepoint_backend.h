@@ -20,6 +20,10 @@ namespace bpf {
 // True when `path` (absolute, lexically normal) is a watched root or below one.
 bool inside_roots(std::string_view path, const std::vector<std::string>& roots);
 
+// True when `dir` is above a watched root ("/srv" for root "/srv/a"): some of its
+// descendants are watched.
+bool above_a_root(std::string_view dir, const std::vector<std::string>& roots);
+
 // "/a/./b//c/../d" -> "/a/b/d": paths as processes pass them, made comparable.
 std::string lexically_normal_path(std::string_view path);
 
