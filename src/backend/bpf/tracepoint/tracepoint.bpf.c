@@ -58,10 +58,11 @@ struct fst_dirfd_record {
 struct fst_pending {
 	__u32 open_flags; /* open family: flags; otherwise 0 */
 	__u16 kind;	  /* enum fst_pending_kind */
-	__u16 dirty;	  /* fst_write_fds: written since the open */
+	__u16 _unused;
 	__u32 scope;	  /* enum fst_tp_scope of path */
 	__u32 _pad;
 	__u64 user_path;  /* the path argument, to read again at exit */
+	__u64 open_id;	  /* fst_write_fds: the open file description (fst_open_files) */
 	__u8 record[sizeof(struct fst_event) + FST_DATA_MAX];
 };
 
@@ -126,6 +127,20 @@ struct {
 	__type(value, struct fst_dirfd_record);
 } fst_dirfd_scratch SEC(".maps");
 
+/* An open file description written through any of its fds (dup copies fds, not
+ * descriptions): one modify when the last fd of this process closes. */
+struct fst_open_file {
+	__u32 refs;
+	__u32 dirty;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* open_id */
+	__type(value, struct fst_open_file);
+} fst_open_files SEC(".maps");
+
 /* Per process: chdir count (kernel-owned) and cwd state (written by user space). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -177,7 +192,7 @@ static __always_inline struct fst_pending *fst_begin(__u16 op)
 	__builtin_memset(e, 0, sizeof(*e));
 	p->open_flags = 0;
 	p->kind = FST_PENDING_OP;
-	p->dirty = 0;
+	p->open_id = 0;
 	e->op = op;
 	e->hdr.type = FST_REC_EVENT;
 	e->hdr.version = FST_WIRE_VERSION;
@@ -458,9 +473,11 @@ static __always_inline void fst_finish_open(struct fst_pending *p, long ret)
 		fst_send(p, FST_OP_OPEN);
 	if ((flags & (FST_O_WRONLY | FST_O_RDWR)) && fst_wanted(FST_OP_MODIFY)) {
 		struct fst_tp_fd_key key = {.tgid = e->actor.pid, .fd = ret};
+		struct fst_open_file file = {.refs = 1};
 		e->op = FST_OP_MODIFY;
-		p->dirty = 0;
-		bpf_map_update_elem(&fst_write_fds, &key, p, BPF_ANY);
+		p->open_id = (bpf_ktime_get_ns() << 6) | (bpf_get_smp_processor_id() & 63);
+		if (bpf_map_update_elem(&fst_open_files, &p->open_id, &file, BPF_ANY) == 0)
+			bpf_map_update_elem(&fst_write_fds, &key, p, BPF_ANY);
 	}
 }
 
@@ -868,8 +885,11 @@ static __always_inline int fst_mark_dirty(__s32 fd)
 {
 	struct fst_tp_fd_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
 	struct fst_pending *p = bpf_map_lookup_elem(&fst_write_fds, &key);
-	if (p)
-		p->dirty = 1;
+	if (!p)
+		return 0;
+	struct fst_open_file *file = bpf_map_lookup_elem(&fst_open_files, &p->open_id);
+	if (file)
+		file->dirty = 1;
 	return 0;
 }
 
@@ -905,14 +925,30 @@ static __always_inline void fst_send_modify(struct fst_pending *p)
 	fst_send(p, FST_OP_MODIFY);
 }
 
-/* The fd is gone (close, or replaced by dup2): a dirty file gets its modify. */
+/* One fd of a file open for writing is gone: the last one sends the modify, if written. */
+static __always_inline void fst_release_file(struct fst_pending *p)
+{
+	struct fst_open_file *file = bpf_map_lookup_elem(&fst_open_files, &p->open_id);
+	if (!file)
+		return;
+	/* Not atomic (clang 14 has no fetch-and-sub for BPF v1): two threads closing
+	 * dups of one file at the same instant could miss or double a modify. */
+	if (file->refs > 1) {
+		file->refs -= 1;
+		return;
+	}
+	if (file->dirty)
+		fst_send_modify(p);
+	bpf_map_delete_elem(&fst_open_files, &p->open_id);
+}
+
+/* The fd is gone (close, or replaced by dup2). */
 static __always_inline void fst_forget_fd(__u32 tgid, __s32 fd)
 {
 	struct fst_tp_fd_key key = {.tgid = tgid, .fd = fd};
 	struct fst_pending *p = bpf_map_lookup_elem(&fst_write_fds, &key);
 	if (p) {
-		if (p->dirty)
-			fst_send_modify(p);
+		fst_release_file(p);
 		bpf_map_delete_elem(&fst_write_fds, &key);
 	}
 	bpf_map_delete_elem(&fst_dir_fds, &key);
@@ -927,8 +963,8 @@ int enter_close(struct fst_syscall_enter_args *ctx)
 }
 
 /*
- * dup, dup2, dup3, fcntl(F_DUPFD*): the new fd names the same file. Each fd then
- * has its own dirty mark, so a file written through two fds gets two modifies.
+ * dup, dup2, dup3, fcntl(F_DUPFD*): the new fd names the same open file, which
+ * gets its modify when the last of its fds closes.
  */
 static __always_inline int fst_enter_dup(__s32 old_fd, __s32 new_fd)
 {
@@ -962,9 +998,12 @@ static __always_inline int fst_exit_dup(long ret)
 	fst_forget_fd(tgid, ret); /* dup2 closed what the new fd named */
 	struct fst_tp_fd_key old_key = {.tgid = tgid, .fd = old_fd};
 	struct fst_tp_fd_key new_key = {.tgid = tgid, .fd = ret};
-	struct fst_pending *file = bpf_map_lookup_elem(&fst_write_fds, &old_key);
-	if (file)
-		bpf_map_update_elem(&fst_write_fds, &new_key, file, BPF_ANY);
+	struct fst_pending *written = bpf_map_lookup_elem(&fst_write_fds, &old_key);
+	if (written) {
+		struct fst_open_file *file = bpf_map_lookup_elem(&fst_open_files, &written->open_id);
+		if (file && bpf_map_update_elem(&fst_write_fds, &new_key, written, BPF_ANY) == 0)
+			__sync_fetch_and_add(&file->refs, 1); /* xadd, no fetch: BPF v1 */
+	}
 	__u32 *dir = bpf_map_lookup_elem(&fst_dir_fds, &old_key);
 	if (dir) {
 		__u32 scope = *dir;
@@ -1008,8 +1047,7 @@ static long fst_close_on_exit(struct bpf_map *map, struct fst_tp_fd_key *key, st
 {
 	if (key->tgid != *tgid)
 		return 0;
-	if (p->dirty)
-		fst_send_modify(p);
+	fst_release_file(p);
 	bpf_map_delete_elem(map, key);
 	return 0;
 }
