@@ -22,33 +22,11 @@
 #include "enrich/procfs.h"
 #include "fstrail/wire.h"
 #include "backend/bpf/tracepoint/tracepoint.bpf.h"
+#include "backend/bpf/tracepoint/path_tracker.h"
 #include "fst_tracepoint.skel.h"
 
 namespace fstrail {
 namespace bpf {
-
-bool inside_roots(std::string_view path, const std::vector<std::string>& roots) {
-  for (std::string_view root : roots) {
-    if (root == "/") return !path.empty() && path.front() == '/';
-    if (path.substr(0, root.size()) == root && (path.size() == root.size() || path[root.size()] == '/'))
-      return true;
-  }
-  return false;
-}
-
-bool above_a_root(std::string_view dir, const std::vector<std::string>& roots) {
-  for (std::string_view root : roots) {
-    if (root.size() <= dir.size()) continue;
-    if (dir == "/" || (root.substr(0, dir.size()) == dir && root[dir.size()] == '/')) return true;
-  }
-  return false;
-}
-
-std::string lexically_normal_path(std::string_view path) {
-  std::string normal = std::filesystem::path(path).lexically_normal().string();
-  if (normal.size() > 1 && normal.back() == '/') normal.pop_back();
-  return normal;
-}
 
 namespace {
 
@@ -87,89 +65,6 @@ void skip_missing_tracepoints(bpf_object* obj) {
   }
 }
 
-std::string join_path(std::string base, std::string_view rel) {
-  if (rel.empty()) return base;
-  if (base.empty() || base.back() != '/') base += '/';
-  base.append(rel);
-  return base;
-}
-
-struct FdKey {
-  pid_t pid;
-  int fd;
-  bool operator==(const FdKey&) const = default;
-};
-struct FdKeyHash {
-  size_t operator()(const FdKey& k) const { return std::hash<uint64_t>()((uint64_t(uint32_t(k.pid)) << 32) | uint32_t(k.fd)); }
-};
-
-// Paths as passed, made absolute. Directory fds and working directories are kept
-// from the kernel's records in syscall order (exact at the time of each event, and
-// still there after the process has exited); /proc is the fallback for what was
-// never seen (processes older than fstrail, children that inherited a directory),
-// then the parent's working directory, which a short-lived child of a shell shares.
-class TracepointPathResolver final : public PathResolver {
- public:
-  std::optional<std::string> resolve(pid_t pid, int dirfd, std::string_view path) override {
-    if (!path.empty() && path.front() == '/') return std::string(path);
-    if (auto base = known_base(pid, dirfd)) return join_path(std::move(*base), path);
-    if (auto live = procfs_.resolve(pid, dirfd, path)) return live;
-    if (dirfd != AT_FDCWD) return std::nullopt;
-    uint32_t child = static_cast<uint32_t>(pid), parent = 0;
-    if (parent_map_fd_ < 0 || bpf_map_lookup_elem(parent_map_fd_, &child, &parent) != 0) return std::nullopt;
-    if (auto base = known_base(static_cast<pid_t>(parent), AT_FDCWD)) return join_path(std::move(*base), path);
-    return procfs_.resolve(static_cast<pid_t>(parent), AT_FDCWD, path);
-  }
-
-  void apply(const DirFdRecord& d) {
-    if (d.fd == FST_DIRFD_EXITED || d.fd == FST_DIRFD_FORKED) {
-      cwds_.erase(d.pid);
-      std::erase_if(dirs_, [&](const auto& entry) { return entry.first.pid == d.pid; });
-    }
-    if (d.fd == FST_DIRFD_EXITED) return;
-    if (d.fd == FST_DIRFD_FORKED) {
-      auto parent = static_cast<pid_t>(d.dirfd);
-      auto cwd = known_base(parent, AT_FDCWD);
-      if (!cwd) cwd = readlink_string(fmt::format("/proc/{}/cwd", parent));
-      if (cwd) bounded_put(cwds_, d.pid, lexically_normal_path(*cwd));
-      return;
-    }
-    auto dir = resolve(d.pid, d.dirfd, d.path);
-    if (!dir) return;
-    if (d.fd == AT_FDCWD)
-      bounded_put(cwds_, d.pid, lexically_normal_path(*dir));
-    else
-      bounded_put(dirs_, FdKey{d.pid, d.fd}, lexically_normal_path(*dir));
-  }
-
-  // A cwd read from /proc: kept only for a process not already followed in order.
-  void remember_cwd(pid_t pid, std::string cwd) {
-    if (!cwds_.contains(pid)) bounded_put(cwds_, pid, std::move(cwd));
-  }
-  void set_parent_map(int fd) { parent_map_fd_ = fd; }
-
- private:
-  template <typename Map, typename Key>
-  static void bounded_put(Map& map, const Key& key, std::string value) {
-    if (map.size() >= 65536 && !map.contains(key)) map.clear();
-    map[key] = std::move(value);
-  }
-
-  std::optional<std::string> known_base(pid_t pid, int dirfd) const {
-    if (dirfd == AT_FDCWD) {
-      auto it = cwds_.find(pid);
-      return it == cwds_.end() ? std::nullopt : std::optional<std::string>(it->second);
-    }
-    auto it = dirs_.find(FdKey{pid, dirfd});
-    return it == dirs_.end() ? std::nullopt : std::optional<std::string>(it->second);
-  }
-
-  ProcfsPathResolver procfs_;
-  int parent_map_fd_ = -1;
-  std::unordered_map<pid_t, std::string> cwds_;
-  std::unordered_map<FdKey, std::string, FdKeyHash> dirs_;
-};
-
 class TracepointBackend final : public Backend {
  public:
   ~TracepointBackend() override {
@@ -197,7 +92,15 @@ class TracepointBackend final : public Backend {
     epoch_fd_ = bpf_map__fd(skel_->maps.fst_cwd_epoch);
     state_fd_ = bpf_map__fd(skel_->maps.fst_cwd_state);
     unknown_cwd_fd_ = bpf_map__fd(skel_->maps.fst_cwd_unknown);
-    resolver_.set_parent_map(bpf_map__fd(skel_->maps.fst_parent));
+    resolver_.set_parent_lookup(
+        [](void* self, pid_t child) -> std::optional<pid_t> {
+          uint32_t key = static_cast<uint32_t>(child), parent = 0;
+          int fd = static_cast<TracepointBackend*>(self)->parent_fd_;
+          if (bpf_map_lookup_elem(fd, &key, &parent) != 0) return std::nullopt;
+          return static_cast<pid_t>(parent);
+        },
+        this);
+    parent_fd_ = bpf_map__fd(skel_->maps.fst_parent);
     consumer_ = std::make_unique<RingConsumer>(kName, &resolver_, bpf_map__fd(skel_->maps.lost_by_op));
     consumer_->on_dirfd([this](DirFdRecord&& d) {
       if (d.fd == FST_DIRFD_EXITED) learned_epoch_.erase(static_cast<uint32_t>(d.pid));
@@ -320,10 +223,10 @@ class TracepointBackend final : public Backend {
 
   WatchSpec spec_;
   fst_tracepoint* skel_ = nullptr;
-  TracepointPathResolver resolver_;
+  PathTracker resolver_;
   Enricher enricher_;
   std::unique_ptr<RingConsumer> consumer_;
-  int epoch_fd_ = -1, state_fd_ = -1, unknown_cwd_fd_ = -1;
+  int epoch_fd_ = -1, state_fd_ = -1, unknown_cwd_fd_ = -1, parent_fd_ = -1;
   std::unordered_map<uint32_t, uint64_t> learned_epoch_;
 };
 

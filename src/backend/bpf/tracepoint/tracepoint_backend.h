@@ -15,17 +15,4 @@ namespace fstrail {
 Availability probe_bpf_tracepoint();
 std::unique_ptr<Backend> create_bpf_tracepoint_backend();
 
-namespace bpf {
-
-// True when `path` (absolute, lexically normal) is a watched root or below one.
-bool inside_roots(std::string_view path, const std::vector<std::string>& roots);
-
-// True when `dir` is above a watched root ("/srv" for root "/srv/a"): some of its
-// descendants are watched.
-bool above_a_root(std::string_view dir, const std::vector<std::string>& roots);
-
-// "/a/./b//c/../d" -> "/a/b/d": paths as processes pass them, made comparable.
-std::string lexically_normal_path(std::string_view path);
-
-}  // namespace bpf
 }  // namespace fstrail
