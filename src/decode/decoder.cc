@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -62,7 +63,7 @@ Result<std::string> decode_path(uint8_t encoding, std::string_view bytes, int di
       if (!bytes.empty() && bytes.front() == '/') return std::string(bytes);
       if (!ctx.resolver) return Error{"relative path in record but no path resolver"};
       auto resolved = ctx.resolver->resolve(pid, dirfd, bytes);
-      if (!resolved) return Error{fmt::format("cannot resolve '{}' of pid {} (process gone)", bytes, pid)};
+      if (!resolved) return Error{fmt::format("cannot resolve '{}' of pid {} (process gone)", bytes, pid), ESRCH};
       return *resolved;
     }
     default:

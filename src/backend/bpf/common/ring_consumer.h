@@ -61,7 +61,8 @@ std::optional<std::vector<uint64_t>> read_percpu_counters(int map_fd, uint32_t s
 
 struct RingConsumerStats {
   uint64_t records = 0;
-  uint64_t malformed = 0;  // records the decoder rejected (the first few are logged)
+  uint64_t malformed = 0;   // records the decoder rejected (the first few are logged)
+  uint64_t unresolved = 0;  // relative paths of processes gone before /proc was read
   uint64_t lost = 0;       // from lost_by_op
 };
 

@@ -197,8 +197,7 @@ static __always_inline struct fst_pending *fst_begin(__u16 op)
 	e->hdr.type = FST_REC_EVENT;
 	e->hdr.version = FST_WIRE_VERSION;
 	e->hdr.ktime_ns = bpf_ktime_get_boot_ns();
-	fst_fill_actor(&e->actor);
-	return p;
+	return p; /* the actor is filled by fst_hold, for records that are kept */
 }
 
 struct fst_root_match {
@@ -367,7 +366,7 @@ static __always_inline int fst_add_fd(struct fst_pending *p, __s32 fd)
 	e->path_enc = FST_PATH_AS_PASSED;
 	e->path_len = 0;
 	e->dirfd = fd;
-	struct fst_tp_fd_key key = {.tgid = e->actor.pid, .fd = fd};
+	struct fst_tp_fd_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
 	struct fst_pending *opened = bpf_map_lookup_elem(&fst_write_fds, &key);
 	if (!opened)
 		return FST_UNDECIDED;
@@ -388,8 +387,10 @@ static __always_inline int fst_hold(struct fst_pending *p, int scope)
 	if (scope == FST_OUTSIDE || scope == FST_ANCESTOR || scope < 0)
 		return 0;
 	p->scope = scope;
+	fst_fill_actor(&fst_event_of(p)->actor);
 	__u32 tid = fst_event_of(p)->actor.tid;
-	bpf_map_update_elem(&fst_in_flight, &tid, p, BPF_ANY);
+	if (bpf_map_update_elem(&fst_in_flight, &tid, p, BPF_ANY))
+		fst_count_lost(fst_event_of(p)->op); /* map full: as lost as a full ring buffer */
 	return 0;
 }
 
@@ -591,7 +592,7 @@ static __always_inline int fst_enter_open(__s32 dirfd, __u64 path, __u32 flags)
 		/* Only where it lies is needed at exit (O_PATH, O_DIRECTORY reject O_CREAT). */
 		struct fst_open_scope dir = {.scope = fst_path_scope_of(p, 0, fst_event_of(p)->path_len, dirfd, 1),
 					     .flags = flags};
-		__u32 tid = fst_event_of(p)->actor.tid;
+		__u32 tid = (__u32)bpf_get_current_pid_tgid();
 		bpf_map_update_elem(&fst_dir_open_in_flight, &tid, &dir, BPF_ANY);
 		return 0;
 	}
@@ -1070,6 +1071,7 @@ int enter_chdir(struct fst_syscall_enter_args *ctx)
 	p->kind = FST_PENDING_CHDIR;
 	if (fst_add_path(p, FST_AT_FDCWD, ARG(0)) < 0)
 		return 0;
+	fst_fill_actor(&fst_event_of(p)->actor);
 	__u32 tid = fst_event_of(p)->actor.tid;
 	bpf_map_update_elem(&fst_in_flight, &tid, p, BPF_ANY);
 	return 0;

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -113,6 +114,8 @@ class TracepointBackend final : public Backend {
   }
 
   Status poll(int timeout_ms, const EmitFn& emit) override {
+    batch_procs_.clear();
+    batch_relearned_.clear();
     Status s = consumer_->poll(
         timeout_ms, [&](Event&& event) { finish(std::move(event), emit); }, emit);
     learn_queued_cwds();
@@ -188,6 +191,7 @@ class TracepointBackend final : public Backend {
   // An event's process: if the kernel could not place its cwd, place it now, so
   // its next relative paths are filtered in the kernel.
   void relearn_if_stale(uint32_t tgid) {
+    if (!batch_relearned_.insert(tgid).second) return;
     uint64_t epoch = 0;
     if (bpf_map_lookup_elem(epoch_fd_, &tgid, &epoch) != 0) epoch = 0;
     auto it = learned_epoch_.find(tgid);
@@ -207,6 +211,26 @@ class TracepointBackend final : public Backend {
     return birth_ns >= time_ns - kBirthSlackNs;
   }
 
+  // ppid, euid, egid, loginuid, sessionid cannot be read in a tracepoint under
+  // lockdown: read from /proc once per process per batch (a burst of events from one
+  // process costs one read). exe comes from exec records, cgroup from the kernel.
+  void fill_from_proc(Event& event) {
+    if (!event.pid) return;
+    auto [it, inserted] = batch_procs_.try_emplace(*event.pid);
+    if (inserted) it->second = procfs_.read(*event.pid);
+    const auto& info = it->second;
+    if (!info) return;
+    auto fill = [](auto& field, const auto& value) {
+      if (!field) field = value;
+    };
+    fill(event.ppid, info->ppid);
+    fill(event.euid, info->euid);
+    fill(event.egid, info->egid);
+    fill(event.loginuid, info->loginuid);
+    fill(event.sessionid, info->sessionid);
+    fill(event.exe, info->exe);
+  }
+
   void finish(Event&& event, const EmitFn& emit) {
     event.path = lexically_normal_path(event.path);
     if (event.old_path) event.old_path = lexically_normal_path(*event.old_path);
@@ -216,15 +240,16 @@ class TracepointBackend final : public Backend {
     if (!inside) return;
     if (event.kind == EventKind::kCreate && !event.error && !born_at(event.path, event.time_ns)) return;
     if (event.kind == EventKind::kMkdir || event.kind == EventKind::kRmdir) event.is_dir = true;
-    // ppid, euid, egid, loginuid, sessionid: not readable in a tracepoint under lockdown.
-    enricher_.enrich(event);
+    fill_from_proc(event);
     emit(std::move(event));
   }
 
   WatchSpec spec_;
   fst_tracepoint* skel_ = nullptr;
   PathTracker resolver_;
-  Enricher enricher_;
+  ProcfsReader procfs_;
+  std::unordered_map<int32_t, std::optional<ProcessInfo>> batch_procs_;
+  std::unordered_set<uint32_t> batch_relearned_;
   std::unique_ptr<RingConsumer> consumer_;
   int epoch_fd_ = -1, state_fd_ = -1, unknown_cwd_fd_ = -1, parent_fd_ = -1;
   std::unordered_map<uint32_t, uint64_t> learned_epoch_;
