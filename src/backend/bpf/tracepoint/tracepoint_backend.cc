@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -200,15 +201,34 @@ class TracepointBackend final : public Backend {
     learn_cwd(tgid);
   }
 
-  // O_CREAT without O_EXCL also opens existing files: created by this call only if
-  // the inode was born at about the time of the syscall.
-  static bool born_at(const std::string& path, int64_t time_ns) {
+  // The file at the path now (after the operation): dev, ino, type and birth time
+  // cannot be read in the kernel here.
+  static std::optional<struct statx> stat_now(const std::string& path) {
     struct statx st{};
-    if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, STATX_BTIME, &st) != 0 ||
-        !(st.stx_mask & STATX_BTIME))
-      return true;  // gone already, or no birth time here: report the create the syscall asked for
-    int64_t birth_ns = st.stx_btime.tv_sec * 1'000'000'000LL + st.stx_btime.tv_nsec;
+    if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC,
+                STATX_TYPE | STATX_INO | STATX_BTIME, &st) != 0)
+      return std::nullopt;
+    return st;
+  }
+
+  // O_CREAT without O_EXCL also opens existing files: created by this call only if
+  // the inode was born at about the time of the syscall. Without a birth time (gone
+  // already, or a file system without one), the create the syscall asked for.
+  static bool born_at(const std::optional<struct statx>& st, int64_t time_ns) {
+    if (!st || !(st->stx_mask & STATX_BTIME)) return true;
+    int64_t birth_ns = st->stx_btime.tv_sec * 1'000'000'000LL + st->stx_btime.tv_nsec;
     return birth_ns >= time_ns - kBirthSlackNs;
+  }
+
+  static void fill_from_stat(Event& event, const struct statx& st) {
+    if (st.stx_mask & STATX_INO) {
+      event.dev = makedev(st.stx_dev_major, st.stx_dev_minor);
+      event.ino = st.stx_ino;
+    }
+    if (st.stx_mask & STATX_TYPE) {
+      event.is_dir = S_ISDIR(st.stx_mode);
+      if (event.new_mode) *event.new_mode |= st.stx_mode & S_IFMT;  // chmod gives permissions only
+    }
   }
 
   // ppid, euid, egid, loginuid, sessionid cannot be read in a tracepoint under
@@ -238,7 +258,12 @@ class TracepointBackend final : public Backend {
     bool inside = inside_roots(event.path, spec_.roots) ||
                   (event.old_path && inside_roots(*event.old_path, spec_.roots));
     if (!inside) return;
-    if (event.kind == EventKind::kCreate && !event.error && !born_at(event.path, event.time_ns)) return;
+    bool path_gone = event.kind == EventKind::kDelete || event.kind == EventKind::kRmdir;
+    if (!event.error && !path_gone) {
+      auto st = stat_now(event.path);
+      if (event.kind == EventKind::kCreate && !born_at(st, event.time_ns)) return;
+      if (st) fill_from_stat(event, *st);
+    }
     if (event.kind == EventKind::kMkdir || event.kind == EventKind::kRmdir) event.is_dir = true;
     fill_from_proc(event);
     emit(std::move(event));
