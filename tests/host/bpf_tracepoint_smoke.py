@@ -95,7 +95,7 @@ def main():
     for d in ("d", "d/e", "d/e/f"):
         find("mkdir", f"{root}/{d}", is_dir=True, comm="mkdir", exe="/usr/bin/mkdir")
     find("rename", f"{root}/d/b.txt", old_path=f"{root}/a.txt", comm="mv")
-    find("chmod", f"{root}/d/b.txt", new_mode=0o640)
+    find("chmod", f"{root}/d/b.txt", new_mode=0o100640)  # S_IFREG | 0640
     find("chown", f"{root}/d/b.txt", new_uid=NOBODY, new_gid=NOBODY)
     find("symlink", f"{root}/d/sym")
     find("link", f"{root}/hard")

@@ -207,6 +207,23 @@ struct fst_root_match {
 	__u32 scope;
 };
 
+struct fst_byte_compare {
+	char *data;
+	__u32 off;
+	__u32 root;
+	__u32 differs;
+};
+
+static long fst_compare_byte(__u32 i, struct fst_byte_compare *c)
+{
+	if (c->data[(c->off + i) & (FST_DATA_MAX - 1)] !=
+	    fst_roots[c->root & (FST_TP_MAX_ROOTS - 1)].path[i & (FST_TP_ROOT_MAX - 1)]) {
+		c->differs = 1;
+		return 1;
+	}
+	return 0;
+}
+
 static long fst_match_root(__u32 index, struct fst_root_match *m)
 {
 	if (index >= FST_TP_MAX_ROOTS)
@@ -214,12 +231,11 @@ static long fst_match_root(__u32 index, struct fst_root_match *m)
 	__u32 root_len = fst_roots[index].len;
 	__u32 common = root_len < m->len ? root_len : m->len;
 	char *data = fst_data_of(m->p);
-	for (__u32 i = 0; i < FST_TP_ROOT_MAX; i++) {
-		if (i >= common)
-			break;
-		if (data[(m->off + i) & (FST_DATA_MAX - 1)] != fst_roots[index].path[i & (FST_TP_ROOT_MAX - 1)])
-			return 0;
-	}
+	/* A callback, not a loop: verified once rather than once per byte. */
+	struct fst_byte_compare cmp = {.data = data, .off = m->off, .root = index};
+	bpf_loop(common, fst_compare_byte, &cmp, 0);
+	if (cmp.differs)
+		return 0;
 	if (root_len <= m->len) {
 		/* "/srv/a" contains "/srv/a" and "/srv/a/x", not "/srv/ab". */
 		if (root_len == m->len || data[(m->off + root_len) & (FST_DATA_MAX - 1)] == '/') {
@@ -1183,5 +1199,45 @@ int process_exec_forget_dirs(void *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	bpf_for_each_map_elem(&fst_dir_fds, fst_forget_dir_of, &tgid, 0);
+	return 0;
+}
+
+/*
+ * Dispatch. Each syscall tracepoint attached on its own costs a tracepoint
+ * unregistration with an RCU wait when it is detached (about 70 ms each on a busy
+ * host: seconds for all of them at exit). So the sys_enter_X/sys_exit_X programs
+ * above are loaded but not attached; two raw_syscalls programs, whose records have
+ * the same layout (id, args / ret), tail-call them by syscall number. User space
+ * fills the arrays (fst_enter_by_nr, fst_exit_by_nr).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, FST_TP_MAX_SYSCALL_NR);
+	__type(key, __u32);
+	__type(value, __u32);
+} fst_enter_by_nr SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, FST_TP_MAX_SYSCALL_NR);
+	__type(key, __u32);
+	__type(value, __u32);
+} fst_exit_by_nr SEC(".maps");
+
+SEC("tracepoint/raw_syscalls/sys_enter")
+int dispatch_enter(struct fst_syscall_enter_args *ctx)
+{
+	__s64 nr = ctx->id;
+	if (nr >= 0 && nr < FST_TP_MAX_SYSCALL_NR)
+		bpf_tail_call(ctx, &fst_enter_by_nr, (__u32)nr);
+	return 0;
+}
+
+SEC("tracepoint/raw_syscalls/sys_exit")
+int dispatch_exit(struct fst_syscall_exit_args *ctx)
+{
+	__s64 nr = ctx->id;
+	if (nr >= 0 && nr < FST_TP_MAX_SYSCALL_NR)
+		bpf_tail_call(ctx, &fst_exit_by_nr, (__u32)nr);
 	return 0;
 }

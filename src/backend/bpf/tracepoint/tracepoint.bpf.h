@@ -12,6 +12,9 @@ struct fst_tp_root {
 	char path[FST_TP_ROOT_MAX];
 };
 
+/* Syscall numbers below this are dispatched (x86-64 numbers end near 470). */
+#define FST_TP_MAX_SYSCALL_NR 512
+
 /* (thread group, fd) of a file opened for writing under a watched tree. */
 struct fst_tp_fd_key {
 	__u32 tgid;

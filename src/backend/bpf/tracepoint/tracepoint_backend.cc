@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -54,17 +55,60 @@ uint32_t fork_child_pid_offset() {
   return 0;  // unknown layout: the program copies nothing at fork
 }
 
-// Programs for syscalls this kernel lacks (fchmodat2 before 6.6, setxattrat before 6.13)
-// are not loaded rather than failing the whole object.
-void skip_missing_tracepoints(bpf_object* obj) {
+// x86-64 syscall numbers of the syscalls with sys_enter_/sys_exit_ programs, by the
+// name their tracepoints use. Newer than this libc's headers: numbers from the kernel.
+std::optional<int> syscall_nr(std::string_view name) {
+  static const std::unordered_map<std::string_view, int> numbers = {
+      {"open", SYS_open}, {"openat", SYS_openat}, {"openat2", SYS_openat2}, {"creat", SYS_creat},
+      {"mkdir", SYS_mkdir}, {"mkdirat", SYS_mkdirat}, {"unlink", SYS_unlink}, {"unlinkat", SYS_unlinkat},
+      {"rmdir", SYS_rmdir}, {"truncate", SYS_truncate}, {"ftruncate", SYS_ftruncate}, {"symlink", SYS_symlink},
+      {"symlinkat", SYS_symlinkat}, {"setxattr", SYS_setxattr}, {"lsetxattr", SYS_lsetxattr},
+      {"fsetxattr", SYS_fsetxattr}, {"removexattr", SYS_removexattr}, {"lremovexattr", SYS_lremovexattr},
+      {"fremovexattr", SYS_fremovexattr}, {"setxattrat", 463}, {"removexattrat", 466}, {"chmod", SYS_chmod},
+      {"fchmod", SYS_fchmod}, {"fchmodat", SYS_fchmodat}, {"fchmodat2", 452}, {"chown", SYS_chown},
+      {"lchown", SYS_lchown}, {"fchown", SYS_fchown}, {"fchownat", SYS_fchownat}, {"rename", SYS_rename},
+      {"renameat", SYS_renameat}, {"renameat2", SYS_renameat2}, {"link", SYS_link}, {"linkat", SYS_linkat},
+      {"write", SYS_write}, {"pwrite64", SYS_pwrite64}, {"writev", SYS_writev}, {"pwritev", SYS_pwritev},
+      {"pwritev2", SYS_pwritev2}, {"copy_file_range", SYS_copy_file_range}, {"sendfile64", SYS_sendfile},
+      {"close", SYS_close}, {"dup", SYS_dup}, {"dup2", SYS_dup2}, {"dup3", SYS_dup3}, {"fcntl", SYS_fcntl},
+      {"chdir", SYS_chdir}, {"fchdir", SYS_fchdir},
+  };
+  auto it = numbers.find(name);
+  return it == numbers.end() ? std::nullopt : std::optional<int>(it->second);
+}
+
+struct DispatchedProgram {
+  bpf_program* prog;
+  bool at_exit;
+  int nr;
+};
+
+// Syscall programs run through the raw_syscalls dispatchers, not attached one by
+// one (see tracepoint.bpf.c). Programs for syscalls this kernel lacks (fchmodat2
+// before 6.6, setxattrat before 6.13: no tracepoint) are not loaded at all.
+std::vector<DispatchedProgram> prepare_programs(bpf_object* obj) {
+  std::vector<DispatchedProgram> dispatched;
   bpf_program* prog;
   bpf_object__for_each_program(prog, obj) {
     std::string_view section = bpf_program__section_name(prog);
     constexpr std::string_view kPrefix = "tracepoint/";
     if (section.substr(0, kPrefix.size()) != kPrefix) continue;
     std::string event(section.substr(kPrefix.size()));
-    if (!std::filesystem::exists("/sys/kernel/tracing/events/" + event)) bpf_program__set_autoload(prog, false);
+    if (!std::filesystem::exists("/sys/kernel/tracing/events/" + event)) {
+      bpf_program__set_autoload(prog, false);
+      continue;
+    }
+    for (auto [prefix, at_exit] : {std::pair{std::string_view("syscalls/sys_enter_"), false},
+                                   std::pair{std::string_view("syscalls/sys_exit_"), true}}) {
+      std::string_view name(event);
+      if (name.substr(0, prefix.size()) != prefix) continue;
+      auto nr = syscall_nr(name.substr(prefix.size()));
+      if (!nr || *nr >= FST_TP_MAX_SYSCALL_NR) continue;  // attached on its own (execve: shared code)
+      bpf_program__set_autoattach(prog, false);
+      dispatched.push_back({prog, at_exit, *nr});
+    }
   }
+  return dispatched;
 }
 
 class TracepointBackend final : public Backend {
@@ -85,10 +129,17 @@ class TracepointBackend final : public Backend {
     skel_ = fst_tracepoint__open();
     if (!skel_) return Error::from_errno("cannot open the bpf-tracepoint BPF object");
     configure(*skel_->rodata);
-    skip_missing_tracepoints(skel_->obj);
+    auto dispatched = prepare_programs(skel_->obj);
     if (int err = fst_tracepoint__load(skel_); err != 0)
       return Error{fmt::format("loading the bpf-tracepoint programs failed: {} (run with FSTRAIL_BPF_VERBOSE=1 "
                                "for the verifier log)", std::strerror(-err)), -err};
+    for (const auto& d : dispatched) {
+      int table = bpf_map__fd(d.at_exit ? skel_->maps.fst_exit_by_nr : skel_->maps.fst_enter_by_nr);
+      uint32_t key = static_cast<uint32_t>(d.nr);
+      int prog_fd = bpf_program__fd(d.prog);
+      if (bpf_map_update_elem(table, &key, &prog_fd, BPF_ANY) != 0)
+        return Error::from_errno(fmt::format("cannot route syscall {} to {}", d.nr, bpf_program__name(d.prog)));
+    }
     if (int err = fst_tracepoint__attach(skel_); err != 0)
       return Error{fmt::format("attaching the syscall tracepoints failed: {}", std::strerror(-err)), -err};
     epoch_fd_ = bpf_map__fd(skel_->maps.fst_cwd_epoch);
