@@ -48,7 +48,7 @@ const std::vector<BackendRow>& backend_table() {
   static const std::vector<BackendRow> rows = {
       {"fanotify", all, "procfs", true, true, true},
       {"inotify", all, "none", false, true, false},
-      {"bpf-tracepoint", all, "kernel", true, false, true},
+      {"bpf-tracepoint", all, "kernel", true, true, true},
   };
   return rows;
 }

@@ -22,6 +22,7 @@
 #include "backend/bpf/common/bpf_probes.h"
 #include "backend/bpf/common/bpf_runtime.h"
 #include "backend/bpf/common/ring_consumer.h"
+#include "backend/tree_walk.h"
 #include "enrich/procfs.h"
 #include "fstrail/wire.h"
 #include "backend/bpf/tracepoint/tracepoint.bpf.h"
@@ -162,6 +163,7 @@ class TracepointBackend final : public Backend {
     if (Status s = consumer_->open(bpf_map__fd(skel_->maps.events)); !s) return s;
     // Attached first, seeded second: a chdir in between bumps the epoch and wins.
     seed_cwd_states();
+    scan_roots();
     return Ok{};
   }
 
@@ -257,7 +259,7 @@ class TracepointBackend final : public Backend {
   static std::optional<struct statx> stat_now(const std::string& path) {
     struct statx st{};
     if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC,
-                STATX_TYPE | STATX_INO | STATX_BTIME, &st) != 0)
+                STATX_BASIC_STATS | STATX_BTIME, &st) != 0)
       return std::nullopt;
     return st;
   }
@@ -279,6 +281,71 @@ class TracepointBackend final : public Backend {
     if (st.stx_mask & STATX_TYPE) {
       event.is_dir = S_ISDIR(st.stx_mode);
       if (event.new_mode) *event.new_mode |= st.stx_mode & S_IFMT;  // chmod gives permissions only
+    }
+  }
+
+  // Old mode and owner are not in the syscall: they come from the last state seen,
+  // kept per inode from a scan at start and then from every event in order. The
+  // state after a chmod/chown is the syscall's arguments, not the file now, which may
+  // have changed again since.
+  struct Owner {
+    uint32_t mode, uid, gid;
+  };
+  struct InodeKey {
+    uint64_t dev, ino;
+    bool operator==(const InodeKey&) const = default;
+  };
+  struct InodeKeyHash {
+    size_t operator()(const InodeKey& k) const { return k.ino * 0x9E3779B97F4A7C15ULL ^ k.dev; }
+  };
+
+  void remember_attrs(uint64_t dev, uint64_t ino, Owner owner) {
+    if (attrs_.size() >= 1'000'000 && !attrs_.contains({dev, ino})) attrs_.clear();
+    attrs_[{dev, ino}] = owner;
+  }
+
+  void track_attributes(Event& event, const struct statx& x) {
+    InodeKey key{makedev(x.stx_dev_major, x.stx_dev_minor), x.stx_ino};
+    switch (event.kind) {
+      case EventKind::kCreate:
+      case EventKind::kMkdir:
+      case EventKind::kSymlink:
+        remember_attrs(key.dev, key.ino, {x.stx_mode, x.stx_uid, x.stx_gid});
+        break;
+      case EventKind::kChmod:
+      case EventKind::kChown: {
+        auto it = attrs_.find(key);
+        if (it == attrs_.end()) break;  // never seen: old values stay null
+        Owner& owner = it->second;
+        if (event.kind == EventKind::kChmod && event.new_mode) {
+          event.old_mode = owner.mode;
+          owner.mode = (owner.mode & S_IFMT) | (*event.new_mode & 07777);
+        } else if (event.kind == EventKind::kChown) {
+          event.old_uid = owner.uid;
+          event.old_gid = owner.gid;
+          if (event.new_uid) owner.uid = *event.new_uid;
+          if (event.new_gid) owner.gid = *event.new_gid;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  // Bounded, so watching a huge tree (or "/") does not stall the start: beyond the
+  // bound, old values of files not seen since start are null.
+  void scan_roots() {
+    constexpr size_t kMaxScanned = 200'000;
+    size_t scanned = 0;
+    auto remember = [&](const struct stat& st) {
+      remember_attrs(st.st_dev, st.st_ino, {st.st_mode, st.st_uid, st.st_gid});
+      return ++scanned < kMaxScanned;
+    };
+    for (const auto& root : spec_.roots) {
+      struct stat st{};
+      if (::lstat(root.c_str(), &st) == 0) remember(st);
+      walk_tree(root, [&](const std::string&, const struct stat& entry) { return remember(entry); });
     }
   }
 
@@ -313,7 +380,10 @@ class TracepointBackend final : public Backend {
     if (!event.error && !path_gone) {
       auto st = stat_now(event.path);
       if (event.kind == EventKind::kCreate && !born_at(st, event.time_ns)) return;
-      if (st) fill_from_stat(event, *st);
+      if (st) {
+        fill_from_stat(event, *st);
+        track_attributes(event, *st);
+      }
     }
     if (event.kind == EventKind::kMkdir || event.kind == EventKind::kRmdir) event.is_dir = true;
     fill_from_proc(event);
@@ -324,6 +394,7 @@ class TracepointBackend final : public Backend {
   fst_tracepoint* skel_ = nullptr;
   PathTracker resolver_;
   ProcfsReader procfs_;
+  std::unordered_map<InodeKey, Owner, InodeKeyHash> attrs_;
   std::unordered_map<int32_t, std::optional<ProcessInfo>> batch_procs_;
   std::unordered_set<uint32_t> batch_relearned_;
   std::unique_ptr<RingConsumer> consumer_;
