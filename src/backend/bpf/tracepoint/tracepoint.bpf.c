@@ -37,8 +37,6 @@ const volatile struct fst_tp_root fst_roots[FST_TP_MAX_ROOTS] = {};
  * layout changed when the comms became __data_loc strings (Linux 6.x: 20, before: 44). */
 const volatile __u32 fst_fork_child_pid_offset = 20;
 
-enum fst_pending_kind { FST_PENDING_OP = 0, FST_PENDING_OPEN = 1, FST_PENDING_CHDIR = 2 };
-
 /* An open between enter and exit, when only its scope is needed (a directory outside). */
 struct fst_open_scope {
 	__u32 scope;
@@ -57,10 +55,7 @@ struct fst_dirfd_record {
 /* A syscall between enter and exit; also a file open for writing (fst_write_fds). */
 struct fst_pending {
 	__u32 open_flags; /* open family: flags; otherwise 0 */
-	__u16 kind;	  /* enum fst_pending_kind */
-	__u16 _unused;
 	__u32 scope;	  /* enum fst_tp_scope of path */
-	__u32 _pad;
 	__u64 user_path;  /* the path argument, to read again at exit */
 	__u64 open_id;	  /* fst_write_fds: the open file description (fst_open_files) */
 	__u8 record[sizeof(struct fst_event) + FST_DATA_MAX];
@@ -191,7 +186,6 @@ static __always_inline struct fst_pending *fst_begin(__u16 op)
 	struct fst_event *e = fst_event_of(p);
 	__builtin_memset(e, 0, sizeof(*e));
 	p->open_flags = 0;
-	p->kind = FST_PENDING_OP;
 	p->open_id = 0;
 	e->op = op;
 	e->hdr.type = FST_REC_EVENT;
@@ -601,7 +595,6 @@ static __always_inline int fst_enter_open(__s32 dirfd, __u64 path, __u32 flags)
 	struct fst_pending *p = fst_begin(FST_OP_OPEN);
 	if (!p)
 		return 0;
-	p->kind = FST_PENDING_OPEN;
 	p->open_flags = flags;
 	int scope = fst_add_path(p, dirfd, path);
 	if (is_dir && (scope == FST_OUTSIDE || scope == FST_ANCESTOR)) {
@@ -1084,7 +1077,6 @@ int enter_chdir(struct fst_syscall_enter_args *ctx)
 	struct fst_pending *p = fst_begin(0);
 	if (!p)
 		return 0;
-	p->kind = FST_PENDING_CHDIR;
 	if (fst_add_path(p, FST_AT_FDCWD, ARG(0)) < 0)
 		return 0;
 	fst_fill_actor(&fst_event_of(p)->actor);
