@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -33,8 +34,9 @@ std::vector<uint8_t> record(fst_event w, std::string_view path, std::string_view
   w.hdr.size = static_cast<uint32_t>(sizeof w + path.size() + old_path.size());
   std::vector<uint8_t> bytes(w.hdr.size);
   std::memcpy(bytes.data(), &w, sizeof w);
-  std::memcpy(bytes.data() + sizeof w, path.data(), path.size());
-  std::memcpy(bytes.data() + sizeof w + path.size(), old_path.data(), old_path.size());
+  // std::copy, not memcpy: an empty string_view's data() may be null (UBSan).
+  std::copy(path.begin(), path.end(), bytes.begin() + sizeof w);
+  std::copy(old_path.begin(), old_path.end(), bytes.begin() + sizeof w + path.size());
   return bytes;
 }
 
