@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/fanotify.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -38,6 +39,20 @@ namespace {
 #ifndef AT_HANDLE_FID
 #define AT_HANDLE_FID 0x200  // Linux 6.5; glibc 2.36 does not have it
 #endif
+
+// PIDFD_GET_INFO (Linux 6.13): the credentials of the process a pidfd refers to, in
+// one ioctl. Not in Debian 12's headers.
+struct PidfdInfo {
+  uint64_t mask, cgroupid;
+  uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+  int32_t exit_code;
+  uint32_t coredump_mask, spare;
+};
+constexpr unsigned long kPidfdGetInfo = _IOWR(0xFF, 11, PidfdInfo);
+constexpr uint64_t kPidfdInfoPid = 1, kPidfdInfoCreds = 2;
+// How long the /proc fields of a process (comm, exe, cgroup, loginuid) are reused:
+// they change only on exec, prctl or migration, and are read after the fact anyway.
+constexpr int64_t kActorReuseNs = 100'000'000;
 
 constexpr unsigned kInitFlags = FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME_TARGET |
                                 FAN_REPORT_PIDFD | FAN_UNLIMITED_QUEUE;
@@ -102,7 +117,12 @@ class FanotifyBackend final : public Backend {
   std::string resolve_fid(const fanotify_event_info_fid* fid, bool use_cache = true);
   void handle_event(const fanotify_event_metadata* md, const Record& r, const EmitFn& emit);
   void emit_event(Event&& e, int pidfd, const EmitFn& emit);
+  void fill_actor(Event& e, int pidfd);
   bool under_roots(std::string_view path) const;
+  bool stat_object(const std::string& path, const fanotify_event_info_fid* dir, const char* name,
+                   const fanotify_event_info_fid* fid, struct stat& st);
+  bool stat_child(const fanotify_event_info_fid* dir, const char* name, const std::string& path, struct stat& st);
+  int mount_fd_for(const fanotify_event_info_fid* fid) const;
   void forget_subtree(const std::string& dir);
   void move_subtree(const std::string& from, const std::string& to);
   void rescan(const EmitFn& emit);
@@ -114,15 +134,26 @@ class FanotifyBackend final : public Backend {
   BytesMap<std::string> dir_paths_;  // fid key -> absolute path of each marked directory
   std::unordered_map<std::string, std::string> dir_keys_;  // path -> fid key
   std::vector<std::pair<__kernel_fsid_t, UniqueFd>> mount_fds_;
+  // O_PATH fds of recently seen directories: a stat relative to one walks one path
+  // component instead of the whole absolute path.
+  BytesMap<UniqueFd> dir_fds_;
   AttrCache attrs_;
   std::unordered_set<std::string> written_;  // paths with a write since their last close
   // Children reported by a scan of a new directory whose own create event may still be
   // queued: that event is dropped. Cleared whenever the queue is empty.
   BytesSet scanned_;
   Enricher enricher_;
-  // Actor fields read once per pid per batch of events (all read after the fact anyway).
-  std::unordered_map<int32_t, Event> actors_;
+  struct CachedActor {
+    uint64_t process_id;  // the pidfs inode: unique per process, unlike the pid
+    int64_t read_ns;
+    uint64_t batch;  // the last batch of events its credentials were read for
+    Event fields;
+  };
+  std::unordered_map<int32_t, CachedActor> actors_;
   int64_t batch_time_ = 0;
+  static constexpr size_t kBurstBatch = 64;
+  size_t last_batch_events_ = 0;
+  uint64_t batch_seq_ = 0;
   pid_t self_ = ::getpid();
 };
 
@@ -204,6 +235,42 @@ std::string FanotifyBackend::resolve_fid(const fanotify_event_info_fid* fid, boo
   return {};
 }
 
+int FanotifyBackend::mount_fd_for(const fanotify_event_info_fid* fid) const {
+  for (const auto& [id, mount] : mount_fds_)
+    if (std::memcmp(&id, &fid->fsid, sizeof id) == 0) return mount.get();
+  return -1;
+}
+
+bool FanotifyBackend::stat_child(const fanotify_event_info_fid* dir, const char* name, const std::string& path,
+                                 struct stat& st) {
+  if (dir && name) {
+    auto it = dir_fds_.find(fid_key(dir));
+    if (it == dir_fds_.end()) {
+      if (dir_fds_.size() >= 64) dir_fds_.clear();
+      auto* handle = const_cast<file_handle*>(reinterpret_cast<const file_handle*>(dir->handle));
+      int mount = mount_fd_for(dir);
+      UniqueFd fd(mount < 0 ? -1 : ::open_by_handle_at(mount, handle, O_PATH | O_DIRECTORY | O_CLOEXEC));
+      it = dir_fds_.emplace(std::string(fid_key(dir)), std::move(fd)).first;
+    }
+    if (it->second.valid()) return ::fstatat(it->second.get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+  }
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+// lstat of the object, by path or else (renamed meanwhile) by its file handle.
+bool FanotifyBackend::stat_object(const std::string& path, const fanotify_event_info_fid* dir, const char* name,
+                                  const fanotify_event_info_fid* fid, struct stat& st) {
+  if (stat_child(dir, name, path, st)) return true;
+  if (!fid) return false;
+  for (const auto& [id, mount] : mount_fds_) {
+    if (std::memcmp(&id, &fid->fsid, sizeof id) != 0) continue;
+    auto* handle = const_cast<file_handle*>(reinterpret_cast<const file_handle*>(fid->handle));
+    UniqueFd fd(::open_by_handle_at(mount.get(), handle, O_PATH | O_CLOEXEC));
+    return fd.valid() && ::fstat(fd.get(), &st) == 0 && st.st_nlink > 0;
+  }
+  return false;
+}
+
 bool FanotifyBackend::under_roots(std::string_view path) const {
   for (const auto& root : spec_.roots)
     if (path_is_under(path, root)) return true;
@@ -237,19 +304,48 @@ void FanotifyBackend::move_subtree(const std::string& from, const std::string& t
   }
 }
 
+// Credentials current as of now (PIDFD_GET_INFO); the rest from /proc, reused for a
+// short while per process. A process already gone keeps what was read before, from
+// this very process (same pidfs inode), or stays unknown.
+void FanotifyBackend::fill_actor(Event& e, int pidfd) {
+  auto copy_fields = [&e](const Event& a) {
+    e.ppid = a.ppid, e.uid = a.uid, e.gid = a.gid, e.euid = a.euid, e.egid = a.egid;
+    e.loginuid = a.loginuid, e.sessionid = a.sessionid, e.comm = a.comm, e.exe = a.exe, e.cgroup = a.cgroup;
+  };
+  // Events of one read were all queued before it: within it, one reading per pid.
+  if (auto it = actors_.find(*e.pid); it != actors_.end() && it->second.batch == batch_seq_) {
+    copy_fields(it->second.fields);
+    return;
+  }
+  struct stat pst{};
+  uint64_t process_id = ::fstat(pidfd, &pst) == 0 ? pst.st_ino : 0;
+  auto it = actors_.find(*e.pid);
+  bool reuse = it != actors_.end() && process_id != 0 && it->second.process_id == process_id &&
+               batch_time_ - it->second.read_ns < kActorReuseNs;
+  if (!reuse) {
+    enricher_.enrich(e, pidfd);
+    if (!e.comm) return;  // gone before it could be read
+    if (actors_.size() > 4096) actors_.clear();
+    actors_[*e.pid] = CachedActor{process_id, batch_time_, batch_seq_, e};
+    return;
+  }
+  copy_fields(it->second.fields);
+  PidfdInfo info{};
+  info.mask = kPidfdInfoPid | kPidfdInfoCreds;
+  if (::ioctl(pidfd, kPidfdGetInfo, &info) == 0 && (info.mask & kPidfdInfoCreds)) {
+    e.uid = info.ruid, e.gid = info.rgid, e.euid = info.euid, e.egid = info.egid;
+    if (info.mask & kPidfdInfoPid) e.ppid = static_cast<int32_t>(info.ppid);
+  }
+  it->second.batch = batch_seq_;
+  it->second.fields.uid = e.uid, it->second.fields.gid = e.gid, it->second.fields.euid = e.euid;
+  it->second.fields.egid = e.egid, it->second.fields.ppid = e.ppid;
+}
+
 void FanotifyBackend::emit_event(Event&& e, int pidfd, const EmitFn& emit) {
   if (!spec_.kinds.test(static_cast<size_t>(e.kind))) return;
   if (e.pid) {
     e.actor_source = ActorSource::kProcfs;
-    auto [it, first] = actors_.try_emplace(*e.pid);
-    if (first) {
-      if (pidfd >= 0) enricher_.enrich(e, pidfd);
-      it->second = e;
-    } else {
-      const Event& a = it->second;
-      e.ppid = a.ppid, e.uid = a.uid, e.gid = a.gid, e.euid = a.euid, e.egid = a.egid;
-      e.loginuid = a.loginuid, e.sessionid = a.sessionid, e.comm = a.comm, e.exe = a.exe, e.cgroup = a.cgroup;
-    }
+    if (pidfd >= 0) fill_actor(e, pidfd);
   }
   emit(std::move(e));
 }
@@ -298,7 +394,7 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
       e.old_path = std::move(from);
     }
     struct stat st{};
-    if (e.kind != EventKind::kDelete && e.kind != EventKind::kRmdir && ::lstat(e.path.c_str(), &st) == 0) {
+    if (e.kind != EventKind::kDelete && e.kind != EventKind::kRmdir && stat_child(r.dir, r.name, e.path, st)) {
       fill_identity(st, e);
     }
     emit_event(std::move(e), r.pidfd, emit);
@@ -310,6 +406,14 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
   bool self = !r.name || std::strcmp(r.name, ".") == 0;
   std::string path = self ? dir : join_path(dir, r.name);
   if (!under_roots(path)) return;
+  // One stat serves every kind merged into this event (the kernel merges the queued
+  // create, modify, close and attrib of one file by one process).
+  struct stat st{};
+  int stat_state = 0;  // 0 not yet, 1 done, -1 gone
+  auto stat_once = [&] {
+    if (stat_state == 0) stat_state = stat_object(path, self ? nullptr : r.dir, r.name, r.target, st) ? 1 : -1;
+    return stat_state == 1;
+  };
 
   if (mask & FAN_CREATE) {
     bool duplicate = false;
@@ -319,8 +423,7 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
         duplicate = true;
       }
     }
-    struct stat st{};
-    bool known = ::lstat(path.c_str(), &st) == 0;
+    bool known = stat_once();
     if (known) attrs_.remember_created(st);
     if (!duplicate) {
       Event e = base();
@@ -341,9 +444,8 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
     }
   }
   if (mask & FAN_MODIFY) {
-    struct stat st{};
     bool truncated = false;
-    if (!written_.contains(path) && ::lstat(path.c_str(), &st) == 0) truncated = attrs_.shrank(st);
+    if (!written_.contains(path) && stat_once()) truncated = attrs_.shrank(st);
     if (truncated) {
       Event e = base();
       e.kind = EventKind::kTruncate;
@@ -355,15 +457,18 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
     }
   }
   if (mask & FAN_ATTRIB) {
-    struct stat st{};
-    if (::lstat(path.c_str(), &st) == 0) {
-      Event e = base();
-      e.path = path;
+    Event e = base();
+    e.path = path;
+    if (stat_once()) {
       fill_identity(st, e);
       if (auto kind = attrs_.classify_attrib(st, e)) {
         e.kind = *kind;
         emit_event(std::move(e), r.pidfd, emit);
       }
+    } else {
+      // Gone before it could be examined: an attribute changed, which one is unknown.
+      e.kind = EventKind::kChmod;
+      emit_event(std::move(e), r.pidfd, emit);
     }
   }
   if ((mask & FAN_OPEN) && !self) {
@@ -378,8 +483,7 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
       Event e = base();
       e.kind = EventKind::kModify;
       e.path = path;
-      struct stat st{};
-      if (::lstat(path.c_str(), &st) == 0) {
+      if (stat_once()) {
         fill_identity(st, e);
         attrs_.remember_contents(st);
       }
@@ -407,6 +511,13 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
   int ready = ::poll(&pfd, 1, timeout_ms);
   if (ready < 0) return errno == EINTR ? Status(Ok{}) : Status(Error::from_errno("poll fanotify"));
   if (ready == 0) return Ok{};
+  // In a burst (the last read was large), let events gather for a millisecond: one
+  // wake-up and read per many events. Otherwise read at once: a process that exits
+  // quickly must still be in /proc when its event is read.
+  if (last_batch_events_ >= kBurstBatch) {
+    timespec gather{0, 1'000'000};
+    ::nanosleep(&gather, nullptr);
+  }
   alignas(fanotify_event_metadata) static char buf[64 * 1024];
   for (;;) {
     ssize_t len = ::read(fan_.get(), buf, sizeof buf);
@@ -419,12 +530,14 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
       return Error::from_errno("read fanotify");
     }
     batch_time_ = realtime_now_ns();
-    actors_.clear();
+    ++batch_seq_;
+    last_batch_events_ = 0;
     bool overflow = false;
     auto* md = reinterpret_cast<const fanotify_event_metadata*>(buf);
     for (; FAN_EVENT_OK(md, len); md = FAN_EVENT_NEXT(md, len)) {
       if (md->vers != FANOTIFY_METADATA_VERSION)
         return Error{fmt::format("fanotify metadata version {} is not {}", md->vers, FANOTIFY_METADATA_VERSION)};
+      ++last_batch_events_;
       Record r;
       const char* p = reinterpret_cast<const char*>(md) + md->metadata_len;
       const char* end = reinterpret_cast<const char*>(md) + md->event_len;

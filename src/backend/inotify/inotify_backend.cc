@@ -1,6 +1,6 @@
 // inotify: one watch per directory, for any user; no attribution (actor fields null).
 //
-// Choices, documented in docs/backends.md:
+// Choices (docs/backends.md):
 // - A new directory is watched first, then listed: what is already inside is reported
 //   as created, and a create event for it still queued is dropped (same name, same
 //   directory, before the queue next runs empty).
@@ -250,6 +250,9 @@ Status InotifyBackend::handle_event(const inotify_event* ev, const inotify_event
         e.kind = *kind;
         emit_if_wanted(std::move(e), emit);
       }
+    } else {
+      // Gone before it could be examined: an attribute changed, which one is unknown.
+      emit_if_wanted(base(EventKind::kChmod, path, is_dir), emit);
     }
   }
   if ((mask & IN_OPEN) && !self) emit_if_wanted(base(EventKind::kOpen, path, is_dir), emit);
