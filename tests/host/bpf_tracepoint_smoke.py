@@ -120,7 +120,43 @@ def main():
     if "dropped a record" in stderr:
         fail(f"records dropped:\n{stderr}")
     print(f"ok: {len(events)} events checked")
+    check_ring_overflow(fstrail, base, root)
     shutil.rmtree(base)
+
+
+def check_ring_overflow(fstrail, base, root):
+    """Stops the reader while more records are written than the ring buffer holds:
+    the loss must come out as `lost` events and in the summary, never silently."""
+    out_path = os.path.join(base, "overflow.jsonl")
+    err_path = os.path.join(base, "overflow.err")
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        watcher = subprocess.Popen([fstrail, "watch", "--backend", "bpf-tracepoint", "--json", root],
+                                   stdout=out, stderr=err)
+    try:
+        while "watching" not in open(err_path).read():
+            if watcher.poll() is not None:
+                fail(f"fstrail exited early: {open(err_path).read()}")
+            time.sleep(0.1)
+        os.kill(watcher.pid, signal.SIGSTOP)
+        # ~200 bytes per record, 3 records per file: well past the 8 MiB ring.
+        long_name = "x" * 200
+        for i in range(30000):
+            path = os.path.join(root, f"{long_name}{i}")
+            with open(path, "w") as f:
+                f.write("x")
+            os.unlink(path)
+        os.kill(watcher.pid, signal.SIGCONT)
+        time.sleep(2)
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        watcher.wait(timeout=30)
+    lost = [json.loads(line) for line in open(out_path) if '"kind":"lost"' in line]
+    if not lost or sum(e["lost"] for e in lost) <= 0:
+        fail("no lost event after overflowing the ring buffer")
+    summary = open(err_path).read().strip().splitlines()[-1]
+    if ", 0 lost" in summary or "lost" not in summary:
+        fail(f"summary does not show the loss: {summary}")
+    print(f"ok: ring overflow reported ({sum(e['lost'] for e in lost)} lost): {summary}")
 
 
 if __name__ == "__main__":
