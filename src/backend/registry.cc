@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "backend/backend.h"
+#include "backend/bpf/tracepoint/tracepoint_backend.h"
 #include "backend/fanotify/fanotify_backend.h"
 #include "backend/inotify/inotify_backend.h"
 
@@ -17,8 +18,8 @@ const std::vector<BackendInfo>& all_backends() {
       {"bpf-lsm", "BPF LSM hooks: kernel attribution, full paths, enforcement", not_built, no_backend},
       {"bpf-fentry", "fentry/fexit on VFS functions: kernel attribution, full paths", not_built,
        no_backend},
-      {"bpf-tracepoint", "syscall tracepoints: kernel attribution; loads under lockdown", not_built,
-       no_backend},
+      {"bpf-tracepoint", "syscall tracepoints: kernel attribution; loads under lockdown",
+       probe_bpf_tracepoint, create_bpf_tracepoint_backend},
       {"fanotify", "fanotify marks with pidfd: full paths, attribution read from /proc",
        probe_fanotify, create_fanotify_backend},
       {"inotify", "inotify watches: any user, no attribution", probe_inotify, create_inotify_backend},

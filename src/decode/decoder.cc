@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -62,7 +63,7 @@ Result<std::string> decode_path(uint8_t encoding, std::string_view bytes, int di
       if (!bytes.empty() && bytes.front() == '/') return std::string(bytes);
       if (!ctx.resolver) return Error{"relative path in record but no path resolver"};
       auto resolved = ctx.resolver->resolve(pid, dirfd, bytes);
-      if (!resolved) return Error{fmt::format("cannot resolve '{}' of pid {} (process gone)", bytes, pid)};
+      if (!resolved) return Error{fmt::format("cannot resolve '{}' of pid {} (process gone)", bytes, pid), ESRCH};
       return *resolved;
     }
     default:
@@ -91,8 +92,10 @@ Result<Record> decode_event(std::span<const uint8_t> bytes, const fst_event& w, 
   e.tid = static_cast<int32_t>(a.tid);
   e.uid = a.uid;
   e.gid = a.gid;
-  e.euid = a.euid;
-  e.egid = a.egid;
+  if (!(a.valid & FST_AF_NO_EFFECTIVE_IDS)) {
+    e.euid = a.euid;
+    e.egid = a.egid;
+  }
   if (a.valid & FST_AF_PPID) e.ppid = static_cast<int32_t>(a.ppid);
   if (a.valid & FST_AF_LOGINUID) e.loginuid = id_or_null(a.loginuid);
   if (a.valid & FST_AF_SESSIONID) e.sessionid = id_or_null(a.sessionid);
@@ -135,6 +138,7 @@ std::optional<std::string> ProcfsPathResolver::resolve(pid_t pid, int dirfd, std
                                        : fmt::format("{}/{}/fd/{}", root_, pid, dirfd);
   auto dir = readlink_string(base);
   if (!dir || dir->empty() || dir->front() != '/') return std::nullopt;
+  if (path.empty()) return std::move(*dir);  // fd-based call: the file the fd names
   return join(std::move(*dir), path);
 }
 
@@ -161,6 +165,15 @@ Result<Record> decode_record(std::span<const uint8_t> bytes, const DecodeContext
       std::string_view name(reinterpret_cast<const char*>(bytes.data()) + sizeof(fst_exec), w.filename_len);
       name = name.substr(0, name.find('\0'));
       return Record(ExecRecord{static_cast<pid_t>(w.pid), std::string(name)});
+    }
+    case FST_REC_DIRFD: {
+      if (bytes.size() < sizeof(fst_dirfd)) return Error{"dirfd record too short"};
+      fst_dirfd w;
+      std::memcpy(&w, bytes.data(), sizeof w);
+      if (w.path_len > bytes.size() - sizeof(fst_dirfd)) return Error{"dirfd path exceeds record"};
+      std::string_view path(reinterpret_cast<const char*>(bytes.data()) + sizeof(fst_dirfd), w.path_len);
+      path = path.substr(0, path.find('\0'));
+      return Record(DirFdRecord{static_cast<pid_t>(w.pid), w.fd, w.dirfd, std::string(path)});
     }
     default:
       return Error{fmt::format("unknown record type {}", h.type)};

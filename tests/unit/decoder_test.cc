@@ -1,7 +1,9 @@
 #include "decode/decoder.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -32,8 +34,9 @@ std::vector<uint8_t> record(fst_event w, std::string_view path, std::string_view
   w.hdr.size = static_cast<uint32_t>(sizeof w + path.size() + old_path.size());
   std::vector<uint8_t> bytes(w.hdr.size);
   std::memcpy(bytes.data(), &w, sizeof w);
-  std::memcpy(bytes.data() + sizeof w, path.data(), path.size());
-  std::memcpy(bytes.data() + sizeof w + path.size(), old_path.data(), old_path.size());
+  // std::copy, not memcpy: an empty string_view's data() may be null (UBSan).
+  std::copy(path.begin(), path.end(), bytes.begin() + sizeof w);
+  std::copy(old_path.begin(), old_path.end(), bytes.begin() + sizeof w + path.size());
   return bytes;
 }
 
@@ -188,6 +191,69 @@ TEST_F(DecoderTest, ExecRecord) {
   auto& exec = std::get<ExecRecord>(r.value());
   EXPECT_EQ(exec.pid, 321);
   EXPECT_EQ(exec.filename, name);
+}
+
+}  // namespace
+}  // namespace fstrail
+
+namespace fstrail {
+namespace {
+
+TEST_F(DecoderTest, EffectiveIdsUnknownAreNull) {
+  fst_event w = base_event(FST_OP_CHMOD);
+  w.path_enc = FST_PATH_ABSOLUTE;
+  w.actor.valid = FST_AF_NO_EFFECTIVE_IDS;  // a syscall tracepoint: real ids only
+  Event e = decode(record(w, "/srv/x"));
+  EXPECT_EQ(e.uid, 1000u);
+  EXPECT_EQ(e.gid, 100u);
+  EXPECT_FALSE(e.euid.has_value());
+  EXPECT_FALSE(e.egid.has_value());
+}
+
+TEST(ProcfsPathResolverTest, EmptyPathNamesTheFdItself) {
+  ProcfsPathResolver resolver;
+  // Our own fd 0..2 may be anything; open a directory and resolve the fd with no path.
+  int fd = ::open("/tmp", O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(fd, 0);
+  auto resolved = resolver.resolve(::getpid(), fd, "");
+  ::close(fd);
+  ASSERT_TRUE(resolved.has_value());
+  EXPECT_EQ(*resolved, "/tmp");
+}
+
+}  // namespace
+}  // namespace fstrail
+
+namespace fstrail {
+namespace {
+
+std::vector<uint8_t> dirfd_record(std::string_view path, uint16_t claimed_len) {
+  fst_dirfd d{};
+  d.hdr.type = FST_REC_DIRFD;
+  d.hdr.version = FST_WIRE_VERSION;
+  d.pid = 77;
+  d.fd = 5;
+  d.dirfd = AT_FDCWD;
+  d.path_len = claimed_len;
+  d.hdr.size = static_cast<uint32_t>(sizeof d + path.size());
+  std::vector<uint8_t> bytes(d.hdr.size);
+  std::memcpy(bytes.data(), &d, sizeof d);
+  std::memcpy(bytes.data() + sizeof d, path.data(), path.size());
+  return bytes;
+}
+
+TEST_F(DecoderTest, DirFdRecordIsLeftUnresolved) {
+  auto r = decode_record(dirfd_record("src/lib", 7), ctx);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto& d = std::get<DirFdRecord>(r.value());
+  EXPECT_EQ(d.pid, 77);
+  EXPECT_EQ(d.fd, 5);
+  EXPECT_EQ(d.dirfd, AT_FDCWD);
+  EXPECT_EQ(d.path, "src/lib");
+}
+
+TEST_F(DecoderTest, DirFdRecordPathPastItsEndIsAnError) {
+  EXPECT_FALSE(decode_record(dirfd_record("src", 200), ctx).ok());
 }
 
 }  // namespace
