@@ -13,7 +13,7 @@ class Builder {
 
   std::string param(SqlParam p) {
     params_.push_back(std::move(p));
-    if (dialect_ == SqlDialect::kSqlite) return "?";
+    if (dialect_ == SqlDialect::kSqlite) return fmt::format("?{}", params_.size());
     const char* cast = std::holds_alternative<int64_t>(params_.back()) ? "::int8"
                        : std::holds_alternative<Blob>(params_.back()) ? "::bytea"
                                                                        : "::text";
