@@ -76,6 +76,11 @@ bool Recorder::wait_idle(int timeout_ms) {
   return false;
 }
 
+size_t Recorder::queue_depth() const {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
 RecorderStats Recorder::stats() const {
   RecorderStats s;
   s.queued = queued_;

@@ -56,6 +56,7 @@ class Recorder final : public Sink {
   bool wait_idle(int timeout_ms);
 
   RecorderStats stats() const;
+  size_t queue_depth() const;
 
  private:
   void run();
