@@ -51,8 +51,7 @@ IngestResult ingest(const std::string& url, const std::string& spool, const std:
   double cpu0 = cpu_seconds();
   auto t0 = std::chrono::steady_clock::now();
   for (size_t i = 0; i < events.size(); ++i) {
-    StoredEvent copy = events[i];
-    (*recorder)->submit(std::move(copy));
+    (*recorder)->submit(events[i]);
     if (i % 4096 == 4095) {
       (*recorder)->flush();
       // The producer here is instantaneous: keep it just ahead of the writer so the

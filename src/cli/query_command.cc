@@ -94,6 +94,9 @@ struct QueryCommand {
       auto k = parse_kinds(kinds);
       if (!k) return usage("--kind", k.error());
       spec.kinds = *k;
+      // watch always reports losses; a query asks for exactly the kinds it names.
+      if (("," + kinds + ",").find(",lost,") == std::string::npos)
+        spec.kinds->reset(static_cast<size_t>(EventKind::kLost));
     }
     if (!host.empty()) spec.host = host;
     if (limit) spec.limit = limit;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/clock.h"
+#include "core/text.h"
 
 namespace fstrail::store {
 
@@ -20,30 +21,40 @@ Recorder::Recorder(std::unique_ptr<EventStore> store, std::unique_ptr<Spool> spo
 
 Recorder::~Recorder() { close(); }
 
-void Recorder::write(const Event& event) {
-  StoredEvent row{event, options_.host, ids_ ? ids_->next() : 0};
-  submit(std::move(row));
-}
+void Recorder::write(const Event& event) { add(event, options_.host, ids_ ? ids_->next() : 0); }
 
-void Recorder::submit(StoredEvent&& row) {
+void Recorder::submit(const StoredEvent& row) { add(row.event, row.host, row.event_id); }
+
+void Recorder::add(const Event& event, std::string_view host, int64_t event_id) {
   ++queued_;
   std::lock_guard lock(mutex_);
-  if (queue_.size() >= options_.queue_max) {
-    overflow_.push_back(std::move(row));
+  if (queued_events_ >= options_.queue_max) {
+    overflow_.add(event, host, event_id);
     return;
   }
-  queue_.push_back(std::move(row));
-  if (queue_.size() >= options_.batch_rows) wake_.notify_one();
+  filling_.add(event, host, event_id);
+  ++queued_events_;
+  if (filling_.size() >= options_.batch_rows) {
+    full_.push_back(std::move(filling_));
+    filling_ = RecordBatch{};
+    if (!spare_.empty()) {
+      filling_ = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    wake_.notify_one();
+  }
 }
 
 void Recorder::flush() {
-  std::vector<StoredEvent> overflow;
+  RecordBatch overflow;
   {
     std::lock_guard lock(mutex_);
-    overflow.swap(overflow_);
+    if (overflow_.empty()) return;
+    std::swap(overflow, overflow_);
   }
   // The writer is behind: these go to disk now so a slow store never grows memory without bound.
-  if (!overflow.empty()) spool_rows(overflow);
+  auto views = overflow.views();
+  spool_rows(views);
 }
 
 void Recorder::close() {
@@ -65,7 +76,7 @@ bool Recorder::wait_idle(int timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   std::unique_lock lock(mutex_);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (queue_.empty() && overflow_.empty() && !busy_) {
+    if (queued_events_ == 0 && overflow_.empty() && !busy_) {
       lock.unlock();
       if (spool_->empty()) return true;
       lock.lock();
@@ -74,11 +85,6 @@ bool Recorder::wait_idle(int timeout_ms) {
     idle_.wait_for(lock, std::chrono::milliseconds(20));
   }
   return false;
-}
-
-size_t Recorder::queue_depth() const {
-  std::lock_guard lock(mutex_);
-  return queue_.size();
 }
 
 RecorderStats Recorder::stats() const {
@@ -93,7 +99,12 @@ RecorderStats Recorder::stats() const {
   return s;
 }
 
-void Recorder::spool_rows(std::span<const StoredEvent> rows) {
+size_t Recorder::queue_depth() const {
+  std::lock_guard lock(mutex_);
+  return queued_events_;
+}
+
+void Recorder::spool_rows(std::span<const std::string_view> rows) {
   uint64_t before = spool_->overflow();
   if (Status s = spool_->append(rows); !s) fmt::print(options_.log, "fstrail: {}\n", s.error().message);
   uint64_t dropped = spool_->overflow() - before;
@@ -103,9 +114,9 @@ void Recorder::spool_rows(std::span<const StoredEvent> rows) {
                dropped);
 }
 
-bool Recorder::insert_resilient(std::span<const StoredEvent> rows) {
+bool Recorder::insert_resilient(std::span<const std::string_view> rows) {
   if (rows.empty()) return true;
-  auto err = store_->insert(rows);
+  auto err = store_->insert_records(rows);
   if (!err) {
     stored_ += rows.size();
     return true;
@@ -115,8 +126,10 @@ bool Recorder::insert_resilient(std::span<const StoredEvent> rows) {
     return false;
   }
   if (rows.size() == 1) {
-    fmt::print(options_.log, "fstrail: event {} of {} refused, kept in {}: {}\n", rows[0].event_id, rows[0].host,
-               quarantine_->dir(), err->error.message);
+    EventRecordView view;
+    parse_record(rows[0], view);
+    fmt::print(options_.log, "fstrail: event {} of {} refused, kept in {}: {}\n", view.event_id,
+               escape_for_terminal(view.host), quarantine_->dir(), err->error.message);
     if (Status s = quarantine_->append(rows); !s) fmt::print(options_.log, "fstrail: {}\n", s.error().message);
     ++quarantined_;
     return true;
@@ -143,7 +156,8 @@ bool Recorder::replay_some() {
     fmt::print(options_.log, "fstrail: {}\n", rows.error().message);
     return false;
   }
-  if (!insert_resilient(*rows)) {
+  auto views = rows->views();
+  if (!insert_resilient(views)) {
     available_ = false;
     ++outages_;
     return false;
@@ -156,41 +170,47 @@ bool Recorder::replay_some() {
   return !rows->empty();
 }
 
-void Recorder::store_batch(std::vector<StoredEvent>& batch) {
+void Recorder::store_batch(const RecordBatch& batch) {
   if (!available_) try_reconnect();
   // The spool is replayed first, so events reach the store in the order they happened.
   while (available_ && !spool_->empty())
     if (!replay_some()) break;
   if (batch.empty()) return;
+  auto views = batch.views();
   if (available_ && spool_->empty()) {
-    if (insert_resilient(batch)) return;
+    if (insert_resilient(views)) return;
     available_ = false;
     ++outages_;
     next_retry_ns_ = realtime_now_ns() + int64_t{options_.retry_interval_ms} * 1'000'000;
   }
-  spool_rows(batch);
+  spool_rows(views);
 }
 
 void Recorder::run() {
-  std::vector<StoredEvent> batch;
-  batch.reserve(options_.batch_rows);
+  RecordBatch batch;
   for (;;) {
     bool stopping;
     {
       std::unique_lock lock(mutex_);
+      if (!batch.empty()) {
+        queued_events_ -= batch.size();
+        batch.clear();
+        spare_.push_back(std::move(batch));
+        batch = RecordBatch{};
+      }
       busy_ = false;
       idle_.notify_all();
       wake_.wait_for(lock, std::chrono::milliseconds(options_.flush_interval_ms),
-                     [&] { return stopping_ || queue_.size() >= options_.batch_rows; });
+                     [&] { return stopping_ || !full_.empty(); });
       stopping = stopping_;
-      size_t n = std::min(queue_.size(), options_.batch_rows);
-      batch.clear();
-      for (size_t i = 0; i < n; ++i) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+      if (!full_.empty()) {
+        batch = std::move(full_.front());
+        full_.pop_front();
+      } else if (!filling_.empty()) {  // the interval passed: what is there goes now
+        std::swap(batch, filling_);
       }
-      busy_ = true;
-      if (stopping && queue_.empty() && batch.empty()) break;
+      busy_ = !batch.empty();
+      if (stopping && batch.empty()) break;
     }
     if (options_.retention_ns && available_ && realtime_now_ns() >= next_retention_ns_) {
       next_retention_ns_ = realtime_now_ns() + 3600LL * 1'000'000'000;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sink/sink.h"
+#include "store/record.h"
 #include "store/spool/spool.h"
 #include "store/store.h"
 
@@ -48,7 +49,7 @@ class Recorder final : public Sink {
 
   void write(const Event& event) override;
   void flush() override;
-  void submit(StoredEvent&& row);
+  void submit(const StoredEvent& row);
   // Stores or spools everything still queued, replays the spool while the store takes rows,
   // and stops the writer thread.
   void close();
@@ -59,13 +60,14 @@ class Recorder final : public Sink {
   size_t queue_depth() const;
 
  private:
+  void add(const Event& event, std::string_view host, int64_t event_id);
   void run();
-  void store_batch(std::vector<StoredEvent>& batch);
+  void store_batch(const RecordBatch& batch);
   // Inserts, bisecting batches the store refuses so that good rows land and the bad ones
   // are quarantined. Returns false when the store is unavailable (nothing is lost: the caller spools).
-  bool insert_resilient(std::span<const StoredEvent> rows);
+  bool insert_resilient(std::span<const std::string_view> rows);
   bool replay_some();
-  void spool_rows(std::span<const StoredEvent> rows);
+  void spool_rows(std::span<const std::string_view> rows);
   void try_reconnect();
 
   std::unique_ptr<EventStore> store_;
@@ -77,8 +79,13 @@ class Recorder final : public Sink {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable idle_;
-  std::deque<StoredEvent> queue_;
-  std::vector<StoredEvent> overflow_;  // queue full: spooled by the event thread at flush()
+  // Encoded events: full batches, the batch being filled, and what did not fit (queue full),
+  // which the event thread spools at flush(). Batches are recycled to avoid page faults.
+  std::deque<RecordBatch> full_;
+  RecordBatch filling_;
+  RecordBatch overflow_;
+  std::vector<RecordBatch> spare_;
+  size_t queued_events_ = 0;
   bool stopping_ = false;
   bool busy_ = false;
 

@@ -14,6 +14,7 @@
 
 #include "core/clock.h"
 #include "store/postgres/postgres_store.h"
+#include "store/record.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace fstrail::store {
@@ -79,6 +80,13 @@ std::string replace_all(std::string_view text, std::string_view needle, std::str
 }
 
 }  // namespace
+
+std::optional<InsertError> EventStore::insert(std::span<const StoredEvent> batch) {
+  RecordBatch records;
+  for (const auto& row : batch) records.add(row.event, row.host, row.event_id);
+  auto views = records.views();
+  return insert_records(views);
+}
 
 std::string redact_url(std::string_view url) { return redact_message(url, url); }
 

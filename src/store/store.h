@@ -53,9 +53,11 @@ class EventStore {
  public:
   virtual ~EventStore() = default;
   virtual std::string_view kind() const = 0;  // "sqlite" | "postgresql"
-  // One transaction. Rows already present (same host, event_id, time) are skipped.
-  // Returns the error kind on failure; the transaction is rolled back.
-  virtual std::optional<InsertError> insert(std::span<const StoredEvent> batch) = 0;
+  // One transaction of encoded records (store/record.h). Rows already present (same host,
+  // event_id, time) are skipped. On failure the transaction is rolled back.
+  virtual std::optional<InsertError> insert_records(std::span<const std::string_view> records) = 0;
+  // The same for decoded events (tests, tools).
+  std::optional<InsertError> insert(std::span<const StoredEvent> batch);
   virtual Result<std::vector<StoredEvent>> query(const QuerySpec& spec) = 0;
   // Drops whole stored days older than `keep_ns` before now.
   virtual Status apply_retention(int64_t keep_ns) = 0;

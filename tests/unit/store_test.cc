@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "store/query_sql.h"
+#include "store/record.h"
 #include "store/recorder.h"
 #include "store/spool/spool.h"
 #include "store/store.h"
@@ -198,7 +199,7 @@ TEST(Spool, ReplaysInOrderAcrossReopen) {
   auto spool = Spool::open(dir.path(), 1 << 30);
   SpoolPosition next;
   auto rest = (*spool)->peek(100000, next);
-  expect_same_rows(*rest, std::vector<StoredEvent>(rows.begin() + 30, rows.end()));
+  expect_same_rows(decode_all(*rest), std::vector<StoredEvent>(rows.begin() + 30, rows.end()));
   ASSERT_TRUE((*spool)->commit(next).ok());
   EXPECT_TRUE((*spool)->empty());
   ASSERT_TRUE((*spool)->append(std::span(rows).subspan(0, 1)).ok());
@@ -223,7 +224,7 @@ TEST(Spool, RecoversFromATornTail) {
   ASSERT_TRUE((*spool)->append(std::span(rows).subspan(20, 5)).ok());
   SpoolPosition next;
   auto back = (*spool)->peek(1000, next);
-  expect_same_rows(*back, std::vector<StoredEvent>(rows.begin(), rows.begin() + 25));
+  expect_same_rows(decode_all(*back), std::vector<StoredEvent>(rows.begin(), rows.begin() + 25));
 }
 
 TEST(Spool, CountsOverflowBeyondItsLimit) {
@@ -244,12 +245,13 @@ class FlakyStore final : public EventStore {
  public:
   explicit FlakyStore(std::unique_ptr<EventStore> inner) : inner_(std::move(inner)) {}
   std::string_view kind() const override { return "flaky"; }
-  std::optional<InsertError> insert(std::span<const StoredEvent> batch) override {
+  std::optional<InsertError> insert_records(std::span<const std::string_view> batch) override {
     if (!up) return InsertError{FailureKind::kUnavailable, Error{"down"}};
+    EventRecordView view;
     for (const auto& r : batch)
-      if (bad_ids.count(r.event_id)) return InsertError{FailureKind::kBadData, Error{"bad row"}};
+      if (parse_record(r, view) && bad_ids.count(view.event_id)) return InsertError{FailureKind::kBadData, Error{"bad row"}};
     ++inserts;
-    return inner_->insert(batch);
+    return inner_->insert_records(batch);
   }
   Result<std::vector<StoredEvent>> query(const QuerySpec& spec) override { return inner_->query(spec); }
   Status apply_retention(int64_t keep) override { return inner_->apply_retention(keep); }
@@ -352,7 +354,7 @@ TEST(Recorder, OneBadRowNeverLosesItsBatch) {
   SpoolPosition next;
   auto kept = (*quarantine)->peek(100, next);
   ASSERT_EQ(kept->size(), 2u);
-  EXPECT_EQ((*kept)[0].event_id, 1234);
+  EXPECT_EQ(decode_all(*kept)[0].event_id, 1234);
 }
 
 TEST(Recorder, AFullQueueSpillsToTheSpoolInsteadOfBlocking) {

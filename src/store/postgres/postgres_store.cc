@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "store/query_sql.h"
+#include "store/record.h"
 
 namespace fstrail::store {
 namespace {
@@ -81,7 +82,7 @@ void put_bytes(std::string& out, std::string_view b) {
   put32(out, static_cast<uint32_t>(b.size()));
   out.append(b);
 }
-void put_opt_bytes(std::string& out, const std::optional<std::string>& b) {
+void put_opt_bytes(std::string& out, const std::optional<std::string_view>& b) {
   if (b) put_bytes(out, *b);
   else put_null(out);
 }
@@ -166,15 +167,23 @@ class PostgresStore final : public EventStore {
     return Ok{};
   }
 
-  std::optional<InsertError> insert(std::span<const StoredEvent> batch) override {
+  std::optional<InsertError> insert_records(std::span<const std::string_view> batch) override {
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
       if (Status s = reconnect(); !s) return InsertError{FailureKind::kUnavailable, s.error()};
     }
-    if (Status s = ensure_partitions(batch); !s) return InsertError{FailureKind::kUnavailable, s.error()};
     copy_buffer_.clear();
     append_copy_header(copy_buffer_);
-    for (const auto& row : batch) append_copy_row(copy_buffer_, row);
+    days_.clear();
+    EventRecordView view;
+    for (const auto& record : batch) {
+      if (!parse_record(record, view))
+        return InsertError{FailureKind::kBadData, Error{"a record of the batch is corrupt"}};
+      int64_t day = floor_div(view.time_ns, kNsPerDay);
+      if (days_.empty() || days_.back() != day) days_.push_back(day);
+      append_copy_row(copy_buffer_, view);
+    }
     append_copy_trailer(copy_buffer_);
+    if (Status s = ensure_partitions(days_); !s) return InsertError{FailureKind::kUnavailable, s.error()};
 
     // Fast path: COPY straight into the partitions (its own transaction). A unique violation
     // means part of the batch is a replay: redo it through a staging table with ON CONFLICT.
@@ -344,13 +353,9 @@ class PostgresStore final : public EventStore {
     return Ok{};
   }
 
-  Status ensure_partitions(std::span<const StoredEvent> batch) {
+  Status ensure_partitions(const std::vector<int64_t>& days) {
     int64_t today = floor_div(realtime_now_ns(), kNsPerDay);
-    int64_t last_day = INT64_MIN;
-    for (const auto& row : batch) {
-      int64_t day = floor_div(row.event.time_ns, kNsPerDay);
-      if (day == last_day) continue;
-      last_day = day;
+    for (int64_t day : days) {
       if (day < today - kPastDays || day > today + kFutureDays) continue;  // → default partition
       if (known_days_.count(day)) continue;
       if (Status s = create_partition(day); !s) return s;
@@ -436,6 +441,7 @@ class PostgresStore final : public EventStore {
   std::set<int64_t> known_days_;
   bool staging_ready_ = false;
   std::string copy_buffer_;
+  std::vector<int64_t> days_;
 };
 
 }  // namespace
@@ -449,17 +455,16 @@ void append_copy_header(std::string& out) {
 
 void append_copy_trailer(std::string& out) { put16(out, 0xffff); }
 
-void append_copy_row(std::string& out, const StoredEvent& row) {
-  const Event& e = row.event;
+void append_copy_row(std::string& out, const EventRecordView& e) {
   put16(out, 32);
   int64_t us = floor_div(e.time_ns, kNsPerUs);
   put32(out, 8);
   put64(out, static_cast<uint64_t>(us - kPgEpochUnixUs));
   put32(out, 2);
   put16(out, static_cast<uint16_t>(e.time_ns - us * kNsPerUs));
-  put_bytes(out, row.host);
+  put_bytes(out, e.host);
   put32(out, 8);
-  put64(out, static_cast<uint64_t>(row.event_id));
+  put64(out, static_cast<uint64_t>(e.event_id));
   put_bytes(out, kind_name(e.kind));
   put_bytes(out, e.path);
   put_opt_bytes(out, e.old_path);

@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "store/record.h"
 #include "store/store.h"
 
 namespace fstrail::store {
@@ -12,7 +13,7 @@ Result<std::unique_ptr<EventStore>> open_postgres_store(const std::string& conni
 
 // Encodes rows in PostgreSQL's binary COPY format (header, tuples, trailer): exposed for tests and benches.
 void append_copy_header(std::string& out);
-void append_copy_row(std::string& out, const StoredEvent& row);
+void append_copy_row(std::string& out, const EventRecordView& row);
 void append_copy_trailer(std::string& out);
 
 }  // namespace fstrail::store

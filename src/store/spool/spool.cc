@@ -19,41 +19,6 @@ constexpr uint64_t kSegmentBytes = 64ull << 20;
 constexpr size_t kRecordHeader = 8;  // u32 payload length, u32 crc32(payload)
 constexpr size_t kReadChunk = 8u << 20;
 
-template <typename T>
-void put(std::string& out, T v) {
-  out.append(reinterpret_cast<const char*>(&v), sizeof v);
-}
-void put_str(std::string& out, std::string_view s) {
-  put<uint32_t>(out, static_cast<uint32_t>(s.size()));
-  out.append(s);
-}
-
-struct Reader {
-  std::string_view in;
-  bool ok = true;
-  template <typename T>
-  T get() {
-    T v{};
-    if (in.size() < sizeof v) {
-      ok = false;
-      return v;
-    }
-    std::memcpy(&v, in.data(), sizeof v);
-    in.remove_prefix(sizeof v);
-    return v;
-  }
-  std::string get_str() {
-    uint32_t n = get<uint32_t>();
-    if (!ok || in.size() < n) {
-      ok = false;
-      return {};
-    }
-    std::string s(in.substr(0, n));
-    in.remove_prefix(n);
-    return s;
-  }
-};
-
 uint32_t crc(std::string_view bytes) {
   return static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
 }
@@ -104,69 +69,6 @@ uint64_t valid_prefix(const std::string& path, uint64_t& records_lost) {
 }
 
 }  // namespace
-
-void encode_event(std::string& out, const StoredEvent& row) {
-  const Event& e = row.event;
-  put<int64_t>(out, e.time_ns);
-  put<int64_t>(out, row.event_id);
-  put<uint8_t>(out, static_cast<uint8_t>(e.kind));
-  put<uint8_t>(out, static_cast<uint8_t>(e.actor_source));
-  uint32_t mask = 0;
-  int bit = 0;
-  auto mark = [&](bool present) { mask |= present ? (1u << bit) : 0; ++bit; };
-  mark(e.old_path.has_value());
-  mark(e.is_dir.has_value());
-  mark(e.dev.has_value());
-  mark(e.ino.has_value());
-  for (const auto* v : {&e.pid, &e.tid, &e.ppid}) mark(v->has_value());
-  for (const auto* v : {&e.uid, &e.gid, &e.euid, &e.egid, &e.loginuid, &e.sessionid}) mark(v->has_value());
-  for (const auto* v : {&e.comm, &e.exe, &e.cgroup}) mark(v->has_value());
-  for (const auto* v : {&e.old_mode, &e.new_mode, &e.old_uid, &e.new_uid, &e.old_gid, &e.new_gid}) mark(v->has_value());
-  mark(e.error.has_value());
-  mark(e.lost.has_value());
-  put<uint32_t>(out, mask);
-  put_str(out, row.host);
-  put_str(out, e.path);
-  put_str(out, e.backend);
-  if (e.old_path) put_str(out, *e.old_path);
-  if (e.is_dir) put<uint8_t>(out, *e.is_dir);
-  if (e.dev) put<uint64_t>(out, *e.dev);
-  if (e.ino) put<uint64_t>(out, *e.ino);
-  for (const auto* v : {&e.pid, &e.tid, &e.ppid}) if (*v) put<int32_t>(out, **v);
-  for (const auto* v : {&e.uid, &e.gid, &e.euid, &e.egid, &e.loginuid, &e.sessionid}) if (*v) put<uint32_t>(out, **v);
-  for (const auto* v : {&e.comm, &e.exe, &e.cgroup}) if (*v) put_str(out, **v);
-  for (const auto* v : {&e.old_mode, &e.new_mode, &e.old_uid, &e.new_uid, &e.old_gid, &e.new_gid})
-    if (*v) put<uint32_t>(out, **v);
-  if (e.error) put<int32_t>(out, *e.error);
-  if (e.lost) put<uint64_t>(out, *e.lost);
-}
-
-bool decode_event(std::string_view bytes, StoredEvent& row) {
-  Reader r{bytes};
-  Event& e = row.event;
-  e.time_ns = r.get<int64_t>();
-  row.event_id = r.get<int64_t>();
-  e.kind = static_cast<EventKind>(r.get<uint8_t>());
-  e.actor_source = static_cast<ActorSource>(r.get<uint8_t>());
-  uint32_t mask = r.get<uint32_t>();
-  int bit = 0;
-  auto has = [&] { return (mask >> bit++) & 1u; };
-  row.host = r.get_str();
-  e.path = r.get_str();
-  e.backend = intern_backend_name(r.get_str());
-  if (has()) e.old_path = r.get_str();
-  if (has()) e.is_dir = r.get<uint8_t>() != 0;
-  if (has()) e.dev = r.get<uint64_t>();
-  if (has()) e.ino = r.get<uint64_t>();
-  for (auto* v : {&e.pid, &e.tid, &e.ppid}) if (has()) *v = r.get<int32_t>();
-  for (auto* v : {&e.uid, &e.gid, &e.euid, &e.egid, &e.loginuid, &e.sessionid}) if (has()) *v = r.get<uint32_t>();
-  for (auto* v : {&e.comm, &e.exe, &e.cgroup}) if (has()) *v = r.get_str();
-  for (auto* v : {&e.old_mode, &e.new_mode, &e.old_uid, &e.new_uid, &e.old_gid, &e.new_gid})
-    if (has()) *v = r.get<uint32_t>();
-  if (has()) e.error = r.get<int32_t>();
-  if (has()) e.lost = r.get<uint64_t>();
-  return r.ok && r.in.empty() && static_cast<int>(e.kind) >= 1 && static_cast<int>(e.kind) < kEventKindCount;
-}
 
 Result<std::unique_ptr<Spool>> Spool::open(std::string dir, uint64_t max_bytes) {
   std::error_code ec;
@@ -245,12 +147,19 @@ Status Spool::open_tail(uint64_t segment) {
 }
 
 Status Spool::append(std::span<const StoredEvent> rows) {
+  RecordBatch batch;
+  for (const auto& row : rows) batch.add(row.event, row.host, row.event_id);
+  auto views = batch.views();
+  return append(views);
+}
+
+Status Spool::append(std::span<const std::string_view> rows) {
   std::lock_guard lock(mutex_);
   buffer_.clear();
   for (const auto& row : rows) {
     size_t start = buffer_.size();
     buffer_.append(kRecordHeader, '\0');
-    encode_event(buffer_, row);
+    buffer_.append(row);
     uint32_t len = static_cast<uint32_t>(buffer_.size() - start - kRecordHeader);
     if (bytes_ + buffer_.size() > max_bytes_) {
       buffer_.resize(start);
@@ -287,9 +196,10 @@ uint64_t Spool::pending_bytes() {
   return bytes_;
 }
 
-Result<std::vector<StoredEvent>> Spool::peek(size_t max_rows, SpoolPosition& next) {
+Result<RecordBatch> Spool::peek(size_t max_rows, SpoolPosition& next) {
   std::lock_guard lock(mutex_);
-  std::vector<StoredEvent> rows;
+  RecordBatch rows;
+  EventRecordView view;
   SpoolPosition pos = cursor_;
   std::string data;
   while (rows.size() < max_rows && pos.segment <= tail_segment_) {
@@ -323,8 +233,7 @@ Result<std::vector<StoredEvent>> Spool::peek(size_t max_rows, SpoolPosition& nex
         std::memcpy(&sum, data.data() + off + 4, 4);
         if (off + kRecordHeader + len > data.size()) break;
         std::string_view payload = std::string_view(data).substr(off + kRecordHeader, len);
-        StoredEvent row;
-        if (crc(payload) == sum && decode_event(payload, row)) rows.push_back(std::move(row));
+        if (crc(payload) == sum && parse_record(payload, view)) rows.add(payload);
         else ++corrupt_;
         off += kRecordHeader + len;
       }

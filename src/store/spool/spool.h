@@ -10,13 +10,10 @@
 #include <vector>
 
 #include "core/result.h"
+#include "store/record.h"
 #include "store/store.h"
 
 namespace fstrail::store {
-
-// One event ↔ bytes (the spool's record payload).
-void encode_event(std::string& out, const StoredEvent& row);
-bool decode_event(std::string_view bytes, StoredEvent& row);
 
 struct SpoolPosition {
   uint64_t segment = 0;
@@ -30,11 +27,12 @@ class Spool {
   ~Spool();
 
   // Appends and fsyncs. Events beyond max_bytes are dropped and counted (overflow()).
+  Status append(std::span<const std::string_view> records);
   Status append(std::span<const StoredEvent> rows);
   bool empty();
   uint64_t pending_bytes();
   // Up to `max_rows` events from the cursor; `next` is where the cursor goes once they are stored.
-  Result<std::vector<StoredEvent>> peek(size_t max_rows, SpoolPosition& next);
+  Result<RecordBatch> peek(size_t max_rows, SpoolPosition& next);
   // Moves the cursor durably and deletes fully replayed segments.
   Status commit(SpoolPosition next);
 

@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "store/query_sql.h"
+#include "store/record.h"
 
 namespace fstrail::store {
 namespace {
@@ -59,7 +60,7 @@ void bind_opt(sqlite3_stmt* s, int i, const std::optional<T>& v) {
   else sqlite3_bind_null(s, i);
 }
 
-void bind_blob(sqlite3_stmt* s, int i, const std::optional<std::string>& v) {
+void bind_blob(sqlite3_stmt* s, int i, const std::optional<std::string_view>& v) {
   if (v) sqlite3_bind_blob64(s, i, v->data(), v->size(), SQLITE_STATIC);
   else sqlite3_bind_null(s, i);
 }
@@ -107,7 +108,7 @@ class SqliteStore final : public EventStore {
 
   std::string_view kind() const override { return "sqlite"; }
 
-  std::optional<InsertError> insert(std::span<const StoredEvent> batch) override {
+  std::optional<InsertError> insert_records(std::span<const std::string_view> batch) override {
     if (!db_) {
       if (Status s = reconnect(); !s) return InsertError{FailureKind::kUnavailable, s.error()};
     }
@@ -209,14 +210,15 @@ class SqliteStore final : public EventStore {
     return Ok{};
   }
 
-  int insert_row(const StoredEvent& row) {
-    const Event& e = row.event;
+  int insert_row(std::string_view record) {
+    EventRecordView e;
+    if (!parse_record(record, e)) return SQLITE_MISMATCH;
     sqlite3_stmt* s = insert_;
     sqlite3_reset(s);
     int i = 1;
     sqlite3_bind_int64(s, i++, e.time_ns);
-    sqlite3_bind_text(s, i++, row.host.data(), static_cast<int>(row.host.size()), SQLITE_STATIC);
-    sqlite3_bind_int64(s, i++, row.event_id);
+    sqlite3_bind_text(s, i++, e.host.data(), static_cast<int>(e.host.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(s, i++, e.event_id);
     auto kind = kind_name(e.kind);
     sqlite3_bind_text(s, i++, kind.data(), static_cast<int>(kind.size()), SQLITE_STATIC);
     sqlite3_bind_blob64(s, i++, e.path.data(), e.path.size(), SQLITE_STATIC);
