@@ -56,7 +56,7 @@ IngestResult ingest(const std::string& url, const std::string& spool, const std:
       (*recorder)->flush();
       // The producer here is instantaneous: keep it just ahead of the writer so the
       // benchmark measures what the store sustains, not the spool.
-      while ((*recorder)->queue_depth() > 60000) std::this_thread::sleep_for(std::chrono::microseconds(500));
+      while ((*recorder)->queue_depth() > 60000) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
   (*recorder)->flush();
