@@ -300,6 +300,11 @@ class PostgresStore final : public EventStore {
     std::optional<PgFailure> result;
     while (PGresult* r = PQgetResult(conn_)) {
       PgResult res(r);
+      if (res.status() == PGRES_COPY_IN) {  // the end was not sent (connection trouble): abort, once
+        if (!result) result = failure("COPY failed", nullptr);
+        if (PQputCopyEnd(conn_, "fstrail: aborted") != 1 || PQstatus(conn_) != CONNECTION_OK) break;
+        continue;
+      }
       if (res.status() != PGRES_COMMAND_OK && !result) result = failure("COPY failed", res.r);
     }
     if (!sent && !result) result = failure("COPY failed", nullptr);

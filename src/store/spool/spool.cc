@@ -176,7 +176,8 @@ Status Spool::append(std::span<const std::string_view> rows) {
     if (Status s = open_tail(next); !s) return s;
   }
   if (Status s = write_all(tail_fd_, buffer_, segment_path(tail_segment_)); !s) {
-    // A partial record is cut off at the next start by recover(); count these as lost.
+    // Disk full or failing: cut the partial record off so later appends stay readable.
+    if (::ftruncate(tail_fd_, static_cast<off_t>(tail_size_)) != 0) tail_size_ = kSegmentBytes;  // rotate next time
     overflow_ += rows.size();
     return s;
   }
