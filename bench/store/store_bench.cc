@@ -43,6 +43,7 @@ struct IngestResult {
 IngestResult ingest(const std::string& url, const std::string& spool, const std::vector<StoredEvent>& events) {
   RecorderOptions o;
   o.host = "bench";
+  if (const char* rows = std::getenv("FSTRAIL_BENCH_BATCH")) o.batch_rows = std::strtoul(rows, nullptr, 10);
   auto recorder = start_recorder(url, spool, 8ull << 30, o);
   if (!recorder) {
     fmt::print(stderr, "bench: {}\n", recorder.error().message);

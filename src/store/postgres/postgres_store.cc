@@ -158,7 +158,7 @@ class PostgresStore final : public EventStore {
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
       std::string msg = conn_ ? PQerrorMessage(conn_) : "out of memory";
       while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-      for (auto& c : msg) if (c == '\n') c = ' ';
+      for (auto& c : msg) if (c == '\n' || c == '\t') c = ' ';
       return Error{fmt::format("cannot connect to PostgreSQL {}: {}", redact_url(conninfo_),
                                redact_message(msg, conninfo_))};
     }
@@ -272,7 +272,7 @@ class PostgresStore final : public EventStore {
     std::string msg = res ? PQresultErrorMessage(res) : "";
     if (msg.empty()) msg = PQerrorMessage(conn_);
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-    for (auto& c : msg) if (c == '\n') c = ' ';
+    for (auto& c : msg) if (c == '\n' || c == '\t') c = ' ';
     return Error{fmt::format("PostgreSQL {}: {}: {}", redact_url(conninfo_), what, redact_message(msg, conninfo_))};
   }
 
