@@ -82,8 +82,8 @@ IngestResult ingest(const std::string& url, const std::string& spool, const std:
 }
 
 // Loads `count` events ending now (one every step), straight through the store in 10k batches.
-void load(EventStore& store, int64_t count, int64_t now) {
-  const int64_t step = 86'400'000'000'000LL * 10 / count;  // spread over ten days
+void load(EventStore& store, int64_t count, int64_t now, int64_t days) {
+  const int64_t step = 86'400'000'000'000LL * days / count;
   std::vector<StoredEvent> batch;
   for (int64_t i = 0; i < count; i += 10000) {
     batch.clear();
@@ -119,13 +119,14 @@ double query_ms(EventStore& store, int64_t now, size_t* rows) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  long long events = 1'000'000, stored = 10'000'000, runs = 3;
+  long long events = 1'000'000, stored = 10'000'000, runs = 3, days = 10;
   std::string dir = "/var/tmp", only;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--events") events = std::atoll(argv[i + 1]);
     else if (k == "--stored") stored = std::atoll(argv[i + 1]);
     else if (k == "--runs") runs = std::atoll(argv[i + 1]);
+    else if (k == "--days") days = std::atoll(argv[i + 1]);
     else if (k == "--dir") dir = argv[i + 1];
     else if (k == "--only") only = argv[i + 1];  // postgresql | sqlite
   }
@@ -172,16 +173,23 @@ int main(int argc, char** argv) {
     auto lite = open_store(fmt::format("sqlite://{}/history.db", work));
     if (!pg || !lite) return 1;
     auto t0 = std::chrono::steady_clock::now();
-    load(**pg, stored, now);
+    load(**pg, stored, now, days);
     double pg_load = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     server.psql(server.conninfo().replace(server.conninfo().find("dbname=postgres"), 15, "dbname=history"),
                 "VACUUM ANALYZE fstrail_events");
     t0 = std::chrono::steady_clock::now();
-    load(**lite, stored, now);
+    load(**lite, stored, now, days);
     double lite_load = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     size_t pg_rows = 0, lite_rows = 0;
     double pg_ms = query_ms(**pg, now, &pg_rows), lite_ms = query_ms(**lite, now, &lite_rows);
-    fmt::print("| query at {} stored events (over 10 days) | median ms (11 runs) | rows | bulk load events/s |\n", stored);
+    if (std::getenv("FSTRAIL_BENCH_EXPLAIN")) {
+      std::string history = server.conninfo().replace(server.conninfo().find("dbname=postgres"), 15, "dbname=history");
+      fmt::print(stderr, "{}\n", server.psql(history, fmt::format(
+          "EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM fstrail_events WHERE ((path >= '/srv/app/'::bytea AND path < "
+          "'/srv/app0'::bytea) OR (old_path >= '/srv/app/'::bytea AND old_path < '/srv/app0'::bytea)) AND time >= "
+          "to_timestamp({})", (now / 1'000'000'000) - 3600)));
+    }
+    fmt::print("| query at {} stored events (over {} days) | median ms (11 runs) | rows | bulk load events/s |\n", stored, days);
     fmt::print("|---|---|---|---|\n");
     fmt::print("| PostgreSQL: --path /srv/app/ --since 1h | {:.2f} | {} | {:.0f} |\n", pg_ms, pg_rows, stored / pg_load);
     fmt::print("| SQLite: --path /srv/app/ --since 1h | {:.2f} | {} | {:.0f} |\n", lite_ms, lite_rows, stored / lite_load);

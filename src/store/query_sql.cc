@@ -1,5 +1,7 @@
 #include "store/query_sql.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/clock.h"
@@ -27,8 +29,12 @@ class Builder {
 };
 
 // time >= since at nanosecond precision, with a sargable first term for PostgreSQL.
-std::string time_bound(Builder& b, SqlDialect d, int64_t ns, bool lower) {
-  if (d == SqlDialect::kSqlite) return fmt::format("time_ns {} {}", lower ? ">=" : "<=", b.param(ns));
+std::string time_bound(Builder& b, SqlDialect d, int64_t ns, bool lower, double fraction = -1) {
+  if (d == SqlDialect::kSqlite) {
+    std::string term = fmt::format("time_ns {} {}", lower ? ">=" : "<=", b.param(ns));
+    if (fraction > 0 && fraction < 1) term = fmt::format("likelihood({}, {:.6f})", term, std::max(fraction, 1e-6));
+    return term;
+  }
   int64_t us = floor_div(ns, 1000);
   int64_t rem = ns - us * 1000;
   std::string ts = fmt::format("('epoch'::timestamptz + {} * interval '1 microsecond')", b.param(us));
@@ -39,7 +45,7 @@ std::string time_bound(Builder& b, SqlDialect d, int64_t ns, bool lower) {
 
 }  // namespace
 
-SqlQuery build_query_sql(const QuerySpec& spec, SqlDialect d) {
+SqlQuery build_query_sql(const QuerySpec& spec, SqlDialect d, double since_fraction) {
   Builder b(d);
   std::vector<std::string> where;
   if (spec.path) {
@@ -54,7 +60,7 @@ SqlQuery build_query_sql(const QuerySpec& spec, SqlDialect d) {
       where.push_back(fmt::format("(path = {0} OR old_path = {0})", eq));
     }
   }
-  if (spec.since_ns) where.push_back(time_bound(b, d, *spec.since_ns, true));
+  if (spec.since_ns) where.push_back(time_bound(b, d, *spec.since_ns, true, since_fraction));
   if (spec.until_ns) where.push_back(time_bound(b, d, *spec.until_ns, false));
   if (spec.uid) {
     std::string u = b.param(static_cast<int64_t>(*spec.uid));

@@ -32,7 +32,9 @@ inline constexpr const char* kEventColumns =
     "error, lost, backend";
 
 // time_columns: "time_ns" (SQLite) or "time, time_ns_rem" (PostgreSQL) — selected first.
-SqlQuery build_query_sql(const QuerySpec& spec, SqlDialect dialect);
+// since_fraction (SQLite): the share of stored time the --since window covers, when known.
+// SQLite (built without STAT4) cannot estimate ranges; this tells it how selective --since is.
+SqlQuery build_query_sql(const QuerySpec& spec, SqlDialect dialect, double since_fraction = -1);
 
 // PostgreSQL keeps microseconds in `time` and the remaining nanoseconds in `time_ns_rem`.
 inline int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
