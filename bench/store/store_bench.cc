@@ -173,15 +173,16 @@ int main(int argc, char** argv) {
     auto lite = open_store(fmt::format("sqlite://{}/history.db", work));
     if (!pg || !lite) return 1;
     auto t0 = std::chrono::steady_clock::now();
-    load(**pg, stored, now, days);
+    if (only != "sqlite") load(**pg, stored, now, days);
     double pg_load = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     server.psql(server.conninfo().replace(server.conninfo().find("dbname=postgres"), 15, "dbname=history"),
                 "VACUUM ANALYZE fstrail_events");
     t0 = std::chrono::steady_clock::now();
-    load(**lite, stored, now, days);
+    if (only != "postgresql") load(**lite, stored, now, days);
     double lite_load = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     size_t pg_rows = 0, lite_rows = 0;
-    double pg_ms = query_ms(**pg, now, &pg_rows), lite_ms = query_ms(**lite, now, &lite_rows);
+    double pg_ms = only != "sqlite" ? query_ms(**pg, now, &pg_rows) : 0;
+    double lite_ms = only != "postgresql" ? query_ms(**lite, now, &lite_rows) : 0;
     if (std::getenv("FSTRAIL_BENCH_EXPLAIN")) {
       std::string history = server.conninfo().replace(server.conninfo().find("dbname=postgres"), 15, "dbname=history");
       fmt::print(stderr, "{}\n", server.psql(history, fmt::format(
