@@ -1,5 +1,6 @@
 // The recorder: the Sink of `fstrail record`. The event-reading thread only stamps each
-// event with (host, event_id) and queues it; a writer thread batches the queue into the
+// event with (host, event_id) and encodes it into the current batch (store/record.h), with no
+// allocation per event; a writer thread hands the batches to the
 // store (~10k rows or ~200 ms per transaction). When the store is unavailable, or the
 // queue is full, events go to the on-disk spool, replayed in order once the store is back.
 #pragma once
