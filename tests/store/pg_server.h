@@ -22,7 +22,7 @@ class PgServer {
   // `settings`: extra "-c name=value" options for the server.
   explicit PgServer(std::string settings = "") : settings_(std::move(settings)) {}
   ~PgServer() {
-    if (started_) run(fmt::format("{}/pg_ctl -D {}/data -m immediate -w stop", kPgBin, dir_), true);
+    if (started_) run(fmt::format("runuser -u postgres -- {}/pg_ctl -D {}/data -m immediate -w stop", kPgBin, dir_), true);
     if (!dir_.empty() && !std::getenv("FSTRAIL_KEEP_PG")) std::filesystem::remove_all(dir_);
   }
 
