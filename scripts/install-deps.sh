@@ -12,6 +12,8 @@ packages=(
   util-linux passwd qemu-system-x86 qemu-system-data busybox-static cpio xz-utils zstd debian-archive-keyring
   # benchmarks: the peers
   inotify-tools fatrace
+  # store tests and benchmarks: a private PostgreSQL 15 server (initdb/pg_ctl)
+  postgresql-15
 )
 
 missing=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${packages[@]}" 2>&1 |

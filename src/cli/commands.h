@@ -44,6 +44,8 @@ const std::atomic<bool>& install_stop_handlers();
 
 RunFn add_watch_command(CLI::App& app);
 RunFn add_doctor_command(CLI::App& app);
+RunFn add_record_command(CLI::App& app);
+RunFn add_query_command(CLI::App& app);
 RunFn add_guard_command(CLI::App& app);
 
 }  // namespace fstrail::cli

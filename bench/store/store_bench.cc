@@ -1,0 +1,200 @@
+// Store benchmark: ingest rate and client CPU into PostgreSQL and SQLite through the real
+// recorder (queue → writer thread → binary COPY / batched inserts), and the "who touched
+// /srv/app/ in the last hour" query at a large stored history. Medians of --runs.
+//   fstrail_store_bench [--events 1000000] [--stored 10000000] [--runs 3] [--dir /var/tmp]
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "store/pg_server.h"
+#include "store/recorder.h"
+#include "store/test_events.h"
+
+using namespace fstrail;
+using namespace fstrail::store;
+
+namespace {
+
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+struct IngestResult {
+  double events_per_s, cpu_s_per_million;
+};
+
+IngestResult ingest(const std::string& url, const std::string& spool, const std::vector<StoredEvent>& events) {
+  RecorderOptions o;
+  o.host = "bench";
+  if (const char* rows = std::getenv("FSTRAIL_BENCH_BATCH")) o.batch_rows = std::strtoul(rows, nullptr, 10);
+  auto recorder = start_recorder(url, spool, 8ull << 30, o);
+  if (!recorder) {
+    fmt::print(stderr, "bench: {}\n", recorder.error().message);
+    std::exit(1);
+  }
+  double cpu0 = cpu_seconds();
+  auto t0 = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < events.size(); ++i) {
+    (*recorder)->submit(events[i]);
+    if (i % 4096 == 4095) {
+      (*recorder)->flush();
+      // The producer here is instantaneous: keep it just ahead of the writer so the
+      // benchmark measures what the store sustains, not the spool.
+      while ((*recorder)->queue_depth() > 60000) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  (*recorder)->flush();
+  rusage producer{};
+  getrusage(RUSAGE_THREAD, &producer);
+  (*recorder)->close();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double cpu = cpu_seconds() - cpu0;
+  if (std::getenv("FSTRAIL_BENCH_VERBOSE")) {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    fmt::print(stderr, "bench: producer thread user {}.{:06} sys {}.{:06}\n", producer.ru_utime.tv_sec,
+               producer.ru_utime.tv_usec, producer.ru_stime.tv_sec, producer.ru_stime.tv_usec);
+    fmt::print(stderr, "bench: user {}.{:06} sys {}.{:06} (process totals) minflt {}\n", ru.ru_utime.tv_sec,
+               ru.ru_utime.tv_usec, ru.ru_stime.tv_sec, ru.ru_stime.tv_usec, ru.ru_minflt);
+  }
+  auto st = (*recorder)->stats();
+  if (st.stored != events.size() || st.spooled != 0)
+    fmt::print(stderr, "bench: stored {} spooled {} of {}\n", st.stored, st.spooled, events.size());
+  double millions = static_cast<double>(events.size()) / 1e6;
+  return {static_cast<double>(events.size()) / secs, cpu / millions};
+}
+
+// Loads `count` events ending now (one every step), straight through the store in 10k batches.
+void load(EventStore& store, int64_t count, int64_t now, int64_t days) {
+  const int64_t step = 86'400'000'000'000LL * days / count;
+  std::vector<StoredEvent> batch;
+  for (int64_t i = 0; i < count; i += 10000) {
+    batch.clear();
+    for (int64_t j = i; j < std::min(count, i + 10000); ++j)
+      batch.push_back(fixtures::synthetic_event(j, "bench", now - (count - j) * step, 0));
+    for (auto& row : batch) row.event.time_ns = now - (count - row.event_id) * step;
+    if (auto err = store.insert(batch)) {
+      fmt::print(stderr, "bench: load: {}\n", err->error.message);
+      std::exit(1);
+    }
+    if (i % 1'000'000 == 0) fmt::print(stderr, "bench: loaded {} of {} into {}\n", i, count, store.kind());
+  }
+}
+
+double query_ms(EventStore& store, int64_t now, size_t* rows) {
+  QuerySpec spec;
+  spec.path = "/srv/app/";
+  spec.since_ns = now - 3600LL * 1'000'000'000;
+  std::vector<double> ms;
+  for (int i = 0; i < 11; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto result = store.query(spec);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (!result) {
+      fmt::print(stderr, "bench: query: {}\n", result.error().message);
+      std::exit(1);
+    }
+    *rows = result->size();
+  }
+  return median(ms);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  long long events = 1'000'000, stored = 10'000'000, runs = 3, days = 10;
+  std::string dir = "/var/tmp", only;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i];
+    if (k == "--events") events = std::atoll(argv[i + 1]);
+    else if (k == "--stored") stored = std::atoll(argv[i + 1]);
+    else if (k == "--runs") runs = std::atoll(argv[i + 1]);
+    else if (k == "--days") days = std::atoll(argv[i + 1]);
+    else if (k == "--dir") dir = argv[i + 1];
+    else if (k == "--only") only = argv[i + 1];  // postgresql | sqlite
+  }
+  fixtures::PgServer server("-c shared_buffers=512MB -c wal_buffers=64MB -c checkpoint_timeout=30min");
+  if (std::string err = server.start(); !err.empty()) {
+    fmt::print(stderr, "bench: cannot start PostgreSQL: {}\n", err);
+    return 1;
+  }
+  std::string work = dir + "/fstrail-store-bench";
+  std::filesystem::remove_all(work);
+  std::filesystem::create_directories(work);
+
+  int64_t now = realtime_now_ns();
+  std::vector<StoredEvent> workload;
+  workload.reserve(static_cast<size_t>(events));
+  for (long long i = 0; i < events; ++i) workload.push_back(fixtures::synthetic_event(i, "bench", now, 1000));
+
+  std::vector<double> pg_rate, pg_cpu, lite_rate, lite_cpu;
+  for (long long r = 0; r < runs; ++r) {
+    IngestResult p{}, l{};
+    if (only != "sqlite") {
+      p = ingest(server.create_database(fmt::format("ingest{}", r)), fmt::format("{}/spool-pg{}", work, r), workload);
+      pg_rate.push_back(p.events_per_s);
+      pg_cpu.push_back(p.cpu_s_per_million);
+    }
+    if (only != "postgresql") {
+      l = ingest(fmt::format("sqlite://{}/ingest{}.db", work, r), fmt::format("{}/spool-lite{}", work, r), workload);
+      lite_rate.push_back(l.events_per_s);
+      lite_cpu.push_back(l.cpu_s_per_million);
+    }
+    fmt::print(stderr, "bench: run {}: PostgreSQL {:.0f}/s {:.3f} cpu-s/M, SQLite {:.0f}/s {:.3f} cpu-s/M\n", r,
+               p.events_per_s, p.cpu_s_per_million, l.events_per_s, l.cpu_s_per_million);
+  }
+  workload.clear();
+  workload.shrink_to_fit();
+  fmt::print("| ingest ({} events, {} runs) | events/s (median) | client CPU s per 1M events (median) |\n", events, runs);
+  fmt::print("|---|---|---|\n");
+  fmt::print("| PostgreSQL 15, binary COPY | {:.0f} | {:.3f} |\n", median(pg_rate), median(pg_cpu));
+  fmt::print("| SQLite WAL | {:.0f} | {:.3f} |\n\n", median(lite_rate), median(lite_cpu));
+  std::fflush(stdout);
+
+  if (stored > 0) {
+    auto pg = open_store(server.create_database("history"));
+    auto lite = open_store(fmt::format("sqlite://{}/history.db", work));
+    if (!pg || !lite) return 1;
+    auto t0 = std::chrono::steady_clock::now();
+    if (only != "sqlite") load(**pg, stored, now, days);
+    double pg_load = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    server.psql(server.conninfo().replace(server.conninfo().find("dbname=postgres"), 15, "dbname=history"),
+                "VACUUM ANALYZE fstrail_events");
+    t0 = std::chrono::steady_clock::now();
+    if (only != "postgresql") load(**lite, stored, now, days);
+    double lite_load = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    size_t pg_rows = 0, lite_rows = 0;
+    double pg_ms = only != "sqlite" ? query_ms(**pg, now, &pg_rows) : 0;
+    double lite_ms = only != "postgresql" ? query_ms(**lite, now, &lite_rows) : 0;
+    if (std::getenv("FSTRAIL_BENCH_EXPLAIN")) {
+      std::string history = server.conninfo().replace(server.conninfo().find("dbname=postgres"), 15, "dbname=history");
+      fmt::print(stderr, "{}\n", server.psql(history, fmt::format(
+          "EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM fstrail_events WHERE ((path >= '/srv/app/'::bytea AND path < "
+          "'/srv/app0'::bytea) OR (old_path >= '/srv/app/'::bytea AND old_path < '/srv/app0'::bytea)) AND time >= "
+          "to_timestamp({})", (now / 1'000'000'000) - 3600)));
+    }
+    fmt::print("| query at {} stored events (over {} days) | median ms (11 runs) | rows | bulk load events/s |\n", stored, days);
+    fmt::print("|---|---|---|---|\n");
+    fmt::print("| PostgreSQL: --path /srv/app/ --since 1h | {:.2f} | {} | {:.0f} |\n", pg_ms, pg_rows, stored / pg_load);
+    fmt::print("| SQLite: --path /srv/app/ --since 1h | {:.2f} | {} | {:.0f} |\n", lite_ms, lite_rows, stored / lite_load);
+  }
+  std::filesystem::remove_all(work);
+  return 0;
+}

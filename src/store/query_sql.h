@@ -1,0 +1,42 @@
+// The WHERE clause of `fstrail query`, shared by SQLite and PostgreSQL so both give the
+// same answers. Paths are compared as bytes: a subtree is the byte range [P, P') where
+// P' is P with its trailing '/' replaced by '0' (the next byte), so '%' and '_' in real
+// names are plain bytes and the path index serves the query.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "store/store.h"
+
+namespace fstrail::store {
+
+struct Blob {
+  std::string bytes;
+};
+using SqlParam = std::variant<int64_t, std::string, Blob>;
+
+enum class SqlDialect { kSqlite, kPostgres };
+
+struct SqlQuery {
+  std::string sql;
+  std::vector<SqlParam> params;
+};
+
+// The columns every store returns, in this order (see decode in each store).
+inline constexpr const char* kEventColumns =
+    "host, event_id, kind, path, old_path, is_dir, dev, ino, actor_source, pid, tid, ppid, uid, gid, euid, "
+    "egid, loginuid, sessionid, comm, exe, cgroup, old_mode, new_mode, old_uid, new_uid, old_gid, new_gid, "
+    "error, lost, backend";
+
+// time_columns: "time_ns" (SQLite) or "time, time_ns_rem" (PostgreSQL) — selected first.
+// since_fraction (SQLite): the share of stored time the --since window covers, when known.
+// SQLite (built without STAT4) cannot estimate ranges; this tells it how selective --since is.
+SqlQuery build_query_sql(const QuerySpec& spec, SqlDialect dialect, double since_fraction = -1);
+
+// PostgreSQL keeps microseconds in `time` and the remaining nanoseconds in `time_ns_rem`.
+inline int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+}  // namespace fstrail::store

@@ -1,0 +1,250 @@
+#include "store/recorder.h"
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "core/text.h"
+
+namespace fstrail::store {
+
+Recorder::Recorder(std::unique_ptr<EventStore> store, std::unique_ptr<Spool> spool, std::unique_ptr<Spool> quarantine,
+                   std::unique_ptr<EventIdAllocator> ids, RecorderOptions options)
+    : store_(std::move(store)),
+      spool_(std::move(spool)),
+      quarantine_(std::move(quarantine)),
+      ids_(std::move(ids)),
+      options_(std::move(options)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+Recorder::~Recorder() { close(); }
+
+void Recorder::write(const Event& event) { add(event, options_.host, ids_ ? ids_->next() : 0); }
+
+void Recorder::submit(const StoredEvent& row) { add(row.event, row.host, row.event_id); }
+
+void Recorder::add(const Event& event, std::string_view host, int64_t event_id) {
+  ++queued_;
+  std::lock_guard lock(mutex_);
+  if (queued_events_ >= options_.queue_max) {
+    overflow_.add(event, host, event_id);
+    return;
+  }
+  filling_.add(event, host, event_id);
+  ++queued_events_;
+  if (filling_.size() >= options_.batch_rows) {
+    full_.push_back(std::move(filling_));
+    filling_ = RecordBatch{};
+    if (!spare_.empty()) {
+      filling_ = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    wake_.notify_one();
+  }
+}
+
+void Recorder::flush() {
+  RecordBatch overflow;
+  {
+    std::lock_guard lock(mutex_);
+    if (overflow_.empty()) return;
+    std::swap(overflow, overflow_);
+  }
+  // The writer is behind: these go to disk now so a slow store never grows memory without bound.
+  auto views = overflow.views();
+  spool_rows(views);
+}
+
+void Recorder::close() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!thread_.joinable()) return;
+  }
+  flush();
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+  if (ids_) ids_->persist();
+}
+
+bool Recorder::wait_idle(int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::unique_lock lock(mutex_);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (queued_events_ == 0 && overflow_.empty() && !busy_) {
+      lock.unlock();
+      if (spool_->empty()) return true;
+      lock.lock();
+    }
+    wake_.notify_one();
+    idle_.wait_for(lock, std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+RecorderStats Recorder::stats() const {
+  RecorderStats s;
+  s.queued = queued_;
+  s.stored = stored_;
+  s.spooled = spooled_;
+  s.replayed = replayed_;
+  s.quarantined = quarantined_;
+  s.spool_overflow = spool_->overflow();
+  s.outages = outages_;
+  return s;
+}
+
+size_t Recorder::queue_depth() const {
+  std::lock_guard lock(mutex_);
+  return queued_events_;
+}
+
+void Recorder::spool_rows(std::span<const std::string_view> rows) {
+  uint64_t before = spool_->overflow();
+  if (Status s = spool_->append(rows); !s) fmt::print(options_.log, "fstrail: {}\n", s.error().message);
+  uint64_t dropped = spool_->overflow() - before;
+  spooled_ += rows.size() - std::min<uint64_t>(dropped, rows.size());
+  if (dropped)
+    fmt::print(options_.log, "fstrail: spool {} is full: {} events dropped (raise --spool-max)\n", spool_->dir(),
+               dropped);
+}
+
+bool Recorder::insert_resilient(std::span<const std::string_view> rows) {
+  if (rows.empty()) return true;
+  auto err = store_->insert_records(rows);
+  if (!err) {
+    stored_ += rows.size();
+    return true;
+  }
+  if (err->kind == FailureKind::kUnavailable) {
+    fmt::print(options_.log, "fstrail: {}; spooling events until it is back\n", err->error.message);
+    return false;
+  }
+  if (rows.size() == 1) {
+    EventRecordView view;
+    parse_record(rows[0], view);
+    fmt::print(options_.log, "fstrail: event {} of {} refused, kept in {}: {}\n", view.event_id,
+               escape_for_terminal(view.host), quarantine_->dir(), err->error.message);
+    if (Status s = quarantine_->append(rows); !s) fmt::print(options_.log, "fstrail: {}\n", s.error().message);
+    ++quarantined_;
+    return true;
+  }
+  size_t half = rows.size() / 2;
+  return insert_resilient(rows.subspan(0, half)) && insert_resilient(rows.subspan(half));
+}
+
+void Recorder::try_reconnect() {
+  int64_t now = realtime_now_ns();
+  if (now < next_retry_ns_) return;
+  next_retry_ns_ = now + int64_t{options_.retry_interval_ms} * 1'000'000;
+  if (Status s = store_->reconnect(); s) {
+    available_ = true;
+    fmt::print(options_.log, "fstrail: {} store is back; replaying the spool\n", store_->kind());
+  }
+}
+
+// Moves one batch from the spool to the store; false when there is nothing left or the store failed.
+bool Recorder::replay_some() {
+  SpoolPosition next;
+  auto rows = spool_->peek(options_.batch_rows, next);
+  if (!rows) {
+    fmt::print(options_.log, "fstrail: {}\n", rows.error().message);
+    return false;
+  }
+  auto views = rows->views();
+  if (!insert_resilient(views)) {
+    available_ = false;
+    ++outages_;
+    return false;
+  }
+  replayed_ += rows->size();
+  if (Status s = spool_->commit(next); !s) {
+    fmt::print(options_.log, "fstrail: {}\n", s.error().message);
+    return false;
+  }
+  return !rows->empty();
+}
+
+void Recorder::store_batch(const RecordBatch& batch) {
+  if (!available_) try_reconnect();
+  // The spool is replayed first, so events reach the store in the order they happened.
+  while (available_ && !spool_->empty())
+    if (!replay_some()) break;
+  if (batch.empty()) return;
+  auto views = batch.views();
+  if (available_ && spool_->empty()) {
+    if (insert_resilient(views)) return;
+    available_ = false;
+    ++outages_;
+    next_retry_ns_ = realtime_now_ns() + int64_t{options_.retry_interval_ms} * 1'000'000;
+  }
+  spool_rows(views);
+}
+
+void Recorder::run() {
+  RecordBatch batch;
+  for (;;) {
+    bool stopping;
+    {
+      std::unique_lock lock(mutex_);
+      if (!batch.empty()) {
+        queued_events_ -= batch.size();
+        batch.clear();
+        spare_.push_back(std::move(batch));
+        batch = RecordBatch{};
+      }
+      busy_ = false;
+      idle_.notify_all();
+      wake_.wait_for(lock, std::chrono::milliseconds(options_.flush_interval_ms),
+                     [&] { return stopping_ || !full_.empty(); });
+      stopping = stopping_;
+      if (!full_.empty()) {
+        batch = std::move(full_.front());
+        full_.pop_front();
+      } else if (!filling_.empty()) {  // the interval passed: what is there goes now
+        std::swap(batch, filling_);
+      }
+      busy_ = !batch.empty();
+      if (stopping && batch.empty()) break;
+    }
+    if (options_.retention_ns && available_ && realtime_now_ns() >= next_retention_ns_) {
+      next_retention_ns_ = realtime_now_ns() + 3600LL * 1'000'000'000;
+      if (Status s = store_->apply_retention(*options_.retention_ns); !s)
+        fmt::print(options_.log, "fstrail: retention: {}\n", s.error().message);
+    }
+    store_batch(batch);
+  }
+  // Stopping: one last attempt to hand the spool to the store; what remains is replayed next start.
+  if (!available_) {
+    next_retry_ns_ = 0;
+    try_reconnect();
+  }
+  while (available_ && !spool_->empty())
+    if (!replay_some()) break;
+  std::lock_guard lock(mutex_);
+  busy_ = false;
+  idle_.notify_all();
+}
+
+Result<std::unique_ptr<Recorder>> start_recorder(const std::string& db_url, const std::string& spool_dir,
+                                                 uint64_t spool_max_bytes, RecorderOptions options) {
+  auto spool = Spool::open(spool_dir, spool_max_bytes);
+  if (!spool) return spool.error();
+  auto quarantine = Spool::open(spool_dir + "/quarantine", spool_max_bytes);
+  if (!quarantine) return quarantine.error();
+  auto store = open_store(db_url, /*allow_offline=*/true);
+  if (!store) return store.error();
+  // SQLite rewrites every index page a transaction touches: larger transactions amortize the
+  // randomly placed path-index pages (the 200 ms flush interval still bounds the latency).
+  if ((*store)->kind() == "sqlite" && options.batch_rows == RecorderOptions{}.batch_rows) options.batch_rows = 50000;
+  auto ids = std::make_unique<EventIdAllocator>(spool_dir + "/event-id");
+  return std::make_unique<Recorder>(std::move(*store), std::move(*spool), std::move(*quarantine), std::move(ids),
+                                    std::move(options));
+}
+
+}  // namespace fstrail::store

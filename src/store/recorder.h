@@ -1,0 +1,105 @@
+// The recorder: the Sink of `fstrail record`. The event-reading thread only stamps each
+// event with (host, event_id) and encodes it into the current batch (store/record.h), with no
+// allocation per event; a writer thread hands the batches to the
+// store (~10k rows or ~200 ms per transaction). When the store is unavailable, or the
+// queue is full, events go to the on-disk spool, replayed in order once the store is back.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "sink/sink.h"
+#include "store/record.h"
+#include "store/spool/spool.h"
+#include "store/store.h"
+
+namespace fstrail::store {
+
+struct RecorderOptions {
+  std::string host = local_host_name();
+  size_t batch_rows = 10000;
+  int flush_interval_ms = 200;
+  size_t queue_max = 200000;            // events held in memory before the spool takes them
+  std::optional<int64_t> retention_ns;  // drop days older than this
+  int retry_interval_ms = 1000;         // reconnect attempts while the store is unavailable
+  FILE* log = stderr;
+};
+
+struct RecorderStats {
+  uint64_t queued = 0;
+  uint64_t stored = 0;       // rows the store accepted (including replays)
+  uint64_t spooled = 0;      // rows written to the spool
+  uint64_t replayed = 0;     // rows moved from the spool to the store
+  uint64_t quarantined = 0;  // rows the store refused, kept in <spool>/quarantine
+  uint64_t spool_overflow = 0;
+  uint64_t outages = 0;      // times the store became unavailable
+};
+
+class Recorder final : public Sink {
+ public:
+  // `ids` stamps events given to write(); events that already carry ids go through submit().
+  Recorder(std::unique_ptr<EventStore> store, std::unique_ptr<Spool> spool, std::unique_ptr<Spool> quarantine,
+           std::unique_ptr<EventIdAllocator> ids, RecorderOptions options);
+  ~Recorder() override;
+
+  void write(const Event& event) override;
+  void flush() override;
+  void submit(const StoredEvent& row);
+  // Stores or spools everything still queued, replays the spool while the store takes rows,
+  // and stops the writer thread.
+  void close();
+  // Waits until the queue and spool are empty (the store has everything) or `timeout_ms` passes.
+  bool wait_idle(int timeout_ms);
+
+  RecorderStats stats() const;
+  size_t queue_depth() const;
+
+ private:
+  void add(const Event& event, std::string_view host, int64_t event_id);
+  void run();
+  void store_batch(const RecordBatch& batch);
+  // Inserts, bisecting batches the store refuses so that good rows land and the bad ones
+  // are quarantined. Returns false when the store is unavailable (nothing is lost: the caller spools).
+  bool insert_resilient(std::span<const std::string_view> rows);
+  bool replay_some();
+  void spool_rows(std::span<const std::string_view> rows);
+  void try_reconnect();
+
+  std::unique_ptr<EventStore> store_;
+  std::unique_ptr<Spool> spool_;
+  std::unique_ptr<Spool> quarantine_;
+  std::unique_ptr<EventIdAllocator> ids_;
+  RecorderOptions options_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable idle_;
+  // Encoded events: full batches, the batch being filled, and what did not fit (queue full),
+  // which the event thread spools at flush(). Batches are recycled to avoid page faults.
+  std::deque<RecordBatch> full_;
+  RecordBatch filling_;
+  RecordBatch overflow_;
+  std::vector<RecordBatch> spare_;
+  size_t queued_events_ = 0;
+  bool stopping_ = false;
+  bool busy_ = false;
+
+  bool available_ = true;
+  int64_t next_retry_ns_ = 0;
+  int64_t next_retention_ns_ = 0;
+
+  std::atomic<uint64_t> queued_{0}, stored_{0}, spooled_{0}, replayed_{0}, quarantined_{0}, outages_{0};
+  std::thread thread_;
+};
+
+// Opens everything `fstrail record` needs (store, spool, quarantine, id state) and starts the writer.
+Result<std::unique_ptr<Recorder>> start_recorder(const std::string& db_url, const std::string& spool_dir,
+                                                 uint64_t spool_max_bytes, RecorderOptions options);
+
+}  // namespace fstrail::store

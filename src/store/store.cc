@@ -1,0 +1,210 @@
+#include "store/store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <ctime>
+#include <mutex>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "store/postgres/postgres_store.h"
+#include "store/record.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace fstrail::store {
+
+std::string_view intern_backend_name(std::string_view name) {
+  static std::mutex mutex;
+  static std::set<std::string, std::less<>> names;
+  std::lock_guard lock(mutex);
+  auto it = names.find(name);
+  if (it == names.end()) it = names.emplace(name).first;
+  return *it;
+}
+
+namespace {
+
+bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+bool is_postgres_url(std::string_view url) {
+  return starts_with(url, "postgresql://") || starts_with(url, "postgres://") ||
+         url.find('=') != std::string_view::npos;
+}
+
+// The password of a URL (user:PASS@) or of a keyword string (password=PASS).
+std::string find_password(std::string_view url) {
+  if (starts_with(url, "postgresql://") || starts_with(url, "postgres://")) {
+    size_t scheme_end = url.find("://") + 3;
+    size_t at = url.find('@', scheme_end);
+    size_t colon = url.find(':', scheme_end);
+    std::string pw;
+    if (at != std::string_view::npos && colon != std::string_view::npos && colon < at)
+      pw = std::string(url.substr(colon + 1, at - colon - 1));
+    size_t q = url.find("password=");
+    if (pw.empty() && q != std::string_view::npos) {
+      size_t end = url.find('&', q);
+      pw = std::string(url.substr(q + 9, end == std::string_view::npos ? std::string_view::npos : end - q - 9));
+    }
+    return pw;
+  }
+  size_t q = url.find("password");
+  if (q == std::string_view::npos) return {};
+  size_t eq = url.find('=', q);
+  if (eq == std::string_view::npos) return {};
+  size_t start = url.find_first_not_of(' ', eq + 1);
+  if (start == std::string_view::npos) return {};
+  if (url[start] == '\'') {
+    size_t end = url.find('\'', start + 1);
+    return std::string(url.substr(start + 1, end == std::string_view::npos ? std::string_view::npos : end - start - 1));
+  }
+  size_t end = url.find(' ', start);
+  return std::string(url.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+}
+
+std::string replace_all(std::string_view text, std::string_view needle, std::string_view with) {
+  std::string out;
+  if (needle.empty()) return std::string(text);
+  size_t pos = 0;
+  for (size_t hit; (hit = text.find(needle, pos)) != std::string_view::npos; pos = hit + needle.size()) {
+    out.append(text.substr(pos, hit - pos));
+    out.append(with);
+  }
+  out.append(text.substr(pos));
+  return out;
+}
+
+}  // namespace
+
+std::optional<InsertError> EventStore::insert(std::span<const StoredEvent> batch) {
+  RecordBatch records;
+  for (const auto& row : batch) records.add(row.event, row.host, row.event_id);
+  auto views = records.views();
+  return insert_records(views);
+}
+
+std::string redact_url(std::string_view url) { return redact_message(url, url); }
+
+std::string redact_message(std::string_view message, std::string_view url) {
+  return replace_all(message, find_password(url), "***");
+}
+
+Result<std::unique_ptr<EventStore>> open_store(const std::string& url, bool allow_offline) {
+  if (is_postgres_url(url)) return open_postgres_store(url, allow_offline);
+  std::string path = url;
+  if (starts_with(url, "sqlite://")) path = url.substr(9);
+  if (path.empty()) return Error{"empty SQLite path: use --db sqlite:///path/file.db"};
+  return open_sqlite_store(path);
+}
+
+std::string default_state_dir() {
+  if (geteuid() == 0) return "/var/lib/fstrail";
+  const char* xdg = std::getenv("XDG_STATE_HOME");
+  if (xdg && *xdg == '/') return std::string(xdg) + "/fstrail";
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : "/tmp") + "/.local/state/fstrail";
+}
+
+std::string default_db_url() { return "sqlite://" + default_state_dir() + "/events.db"; }
+
+namespace {
+constexpr int64_t kReservationNs = 60'000'000'000;  // persist the high-water mark once a minute of ids
+}
+
+EventIdAllocator::EventIdAllocator(std::string state_file) : state_file_(std::move(state_file)) {
+  if (state_file_.empty()) return;
+  int fd = ::open(state_file_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  char buf[32] = {};
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  int64_t mark = 0;
+  if (n > 0) std::from_chars(buf, buf + n, mark);
+  last_ = mark;
+}
+
+int64_t EventIdAllocator::next() {
+  int64_t id = std::max(realtime_now_ns(), last_ + 1);
+  last_ = id;
+  if (!state_file_.empty() && id >= reserved_until_) {
+    reserved_until_ = id + kReservationNs;
+    persist();
+  }
+  return id;
+}
+
+void EventIdAllocator::persist() {
+  if (state_file_.empty()) return;
+  std::string tmp = state_file_ + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  std::string text = fmt::format("{}\n", std::max(reserved_until_, last_ + 1));
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (ok) ::rename(tmp.c_str(), state_file_.c_str());
+}
+
+std::string local_host_name() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return "localhost";
+  return name;
+}
+
+Result<int64_t> parse_duration(std::string_view text) {
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  std::string_view unit(end, text.data() + text.size() - end);
+  if (ec != std::errc() || value < 0 || end == text.data())
+    return Error{fmt::format("bad duration '{}': use a number and a unit, e.g. 30m, 1h, 2d", text)};
+  int64_t scale = 0;
+  if (unit == "s") scale = 1;
+  else if (unit == "m" || unit == "min") scale = 60;
+  else if (unit == "h") scale = 3600;
+  else if (unit == "d") scale = 86400;
+  else if (unit == "w") scale = 7 * 86400;
+  else return Error{fmt::format("bad duration '{}': the unit must be s, m, h, d or w", text)};
+  return value * scale * 1'000'000'000;
+}
+
+Result<int64_t> parse_time_arg(std::string_view text, int64_t now_ns) {
+  if (text.find('-') == std::string_view::npos) {
+    auto d = parse_duration(text);
+    if (!d) return d.error();
+    return now_ns - *d;
+  }
+  // RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)
+  std::string s(text);
+  struct tm tm{};
+  const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!rest) rest = strptime(s.c_str(), "%Y-%m-%d %H:%M:%S", &tm);
+  if (!rest) {
+    rest = strptime(s.c_str(), "%Y-%m-%d", &tm);
+    if (!rest || *rest) return Error{fmt::format("bad time '{}': use RFC 3339 (2026-11-23T16:00:00Z) or a duration (1h)", text)};
+  }
+  int64_t frac_ns = 0;
+  if (*rest == '.') {
+    int64_t scale = 100'000'000;
+    for (++rest; *rest >= '0' && *rest <= '9'; ++rest, scale /= 10) frac_ns += (*rest - '0') * scale;
+  }
+  int64_t offset_s = 0;
+  if (*rest == '+' || *rest == '-') {
+    int sign = *rest == '-' ? -1 : 1;
+    int hh = 0, mm = 0;
+    if (std::sscanf(rest + 1, "%2d:%2d", &hh, &mm) != 2)
+      return Error{fmt::format("bad time '{}': the offset must be +HH:MM", text)};
+    offset_s = sign * (hh * 3600 + mm * 60);
+    rest += 6;
+  } else if (*rest == 'Z' || *rest == 'z') {
+    ++rest;
+  }
+  if (*rest) return Error{fmt::format("bad time '{}': unexpected '{}'", text, rest)};
+  int64_t seconds = timegm(&tm) - offset_s;
+  return seconds * 1'000'000'000 + frac_ns;
+}
+
+}  // namespace fstrail::store

@@ -1,0 +1,245 @@
+// The PostgreSQL store against a real PostgreSQL 15 started here (label `host`).
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "core/clock.h"
+#include "store/recorder.h"
+#include "store/spool/spool.h"
+#include "store/store.h"
+#include "store/pg_server.h"
+#include "store/test_events.h"
+
+namespace fstrail::store {
+namespace {
+
+using fixtures::every_kind_events;
+using fixtures::expect_same_rows;
+using fixtures::kBaseTimeNs;
+using fixtures::PgServer;
+using fixtures::synthetic_event;
+
+PgServer* g_server = nullptr;
+
+class PgEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    server_ = std::make_unique<PgServer>("-c fsync=off");
+    std::string err = server_->start();
+    ASSERT_EQ(err, "") << "cannot start PostgreSQL: " << err;
+    g_server = server_.get();
+  }
+  void TearDown() override { server_.reset(); }
+
+ private:
+  std::unique_ptr<PgServer> server_;
+};
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(g_server, nullptr) << "PostgreSQL did not start (see the environment failure above)";
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+    conninfo_ = g_server->create_database(name);
+    auto store = open_store(conninfo_);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    store_ = std::move(*store);
+  }
+  std::string sql(const std::string& q) { return g_server->psql(conninfo_, q); }
+
+  std::string conninfo_;
+  std::unique_ptr<EventStore> store_;
+};
+
+std::vector<StoredEvent> sorted(std::vector<StoredEvent> rows) {
+  std::sort(rows.begin(), rows.end(), [](const StoredEvent& a, const StoredEvent& b) {
+    return std::tie(a.event.time_ns, a.host, a.event_id) < std::tie(b.event.time_ns, b.host, b.event_id);
+  });
+  return rows;
+}
+
+TEST_F(PostgresStoreTest, RoundTripsEveryKindAndField) {
+  auto rows = every_kind_events("host-a");
+  auto now_rows = every_kind_events("host-b", realtime_now_ns());  // today's partition, not only the default
+  rows.insert(rows.end(), now_rows.begin(), now_rows.end());
+  auto err = store_->insert(rows);
+  ASSERT_FALSE(err) << err->error.message;
+  auto back = store_->query({});
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  expect_same_rows(*back, sorted(rows));
+}
+
+TEST_F(PostgresStoreTest, ReplayIsIdempotent) {
+  auto rows = every_kind_events("h", realtime_now_ns());
+  ASSERT_FALSE(store_->insert(rows));
+  auto again = store_->insert(rows);
+  ASSERT_FALSE(again) << again->error.message;
+  std::vector<StoredEvent> mixed(rows.begin() + 10, rows.begin() + 20);
+  mixed.push_back(synthetic_event(99999, "h", realtime_now_ns(), 0));
+  ASSERT_FALSE(store_->insert(mixed));
+  EXPECT_EQ(sql("SELECT count(*) FROM fstrail_events"), std::to_string(rows.size() + 1));
+  EXPECT_EQ(sql("SELECT count(DISTINCT (host, event_id)) FROM fstrail_events"), std::to_string(rows.size() + 1));
+}
+
+TEST_F(PostgresStoreTest, SchemaIsVersionedPartitionedAndIndexed) {
+  EXPECT_EQ(sql("SELECT string_agg(version::text, ',') FROM fstrail_schema_version"), "1");
+  EXPECT_EQ(sql("SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'fstrail_events'::regclass"), "r");
+  std::string today = sql("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM_DD')");
+  std::string parts = sql("SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_inherits i JOIN pg_class c "
+                          "ON c.oid = i.inhrelid WHERE i.inhparent = 'fstrail_events'::regclass");
+  EXPECT_NE(parts.find("fstrail_events_p" + today), std::string::npos) << parts;
+  EXPECT_NE(parts.find("fstrail_events_default"), std::string::npos) << parts;
+  EXPECT_EQ(sql("SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'fstrail_events'::regclass AND c.relname ~ '_p[0-9_]+$'"),
+            "4");  // today and three days ahead
+  EXPECT_EQ(sql("SELECT amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE relname = 'fstrail_events_time'"),
+            "brin");
+  EXPECT_EQ(sql("SELECT indisunique FROM pg_index WHERE indexrelid = 'fstrail_events_host_id'::regclass"), "t");
+  EXPECT_EQ(sql("SELECT count(*) FROM pg_attribute WHERE attrelid = 'fstrail_events'::regclass AND attname = "
+                "'id'"),
+            "0");  // no serial key on the hot path
+  // A second store (another host starting) finds the schema in place.
+  auto again = open_store(conninfo_);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(sql("SELECT count(*) FROM fstrail_schema_version"), "1");
+}
+
+TEST_F(PostgresStoreTest, AbsurdTimesLandInTheDefaultPartition) {
+  std::vector<StoredEvent> rows = {synthetic_event(1, "h", 86400LL * 1'000'000'000, 0),            // 1970-01-02
+                                   synthetic_event(2, "h", 7'000'000'000'000'000'000LL, 0),         // 2191
+                                   synthetic_event(3, "h", -5'000'000'000'000'000'000LL, 0),        // 1811
+                                   synthetic_event(4, "h", realtime_now_ns(), 0)};
+  auto err = store_->insert(rows);
+  ASSERT_FALSE(err) << err->error.message;
+  EXPECT_EQ(sql("SELECT count(*) FROM fstrail_events_default"), "3");
+  expect_same_rows(*store_->query({}), sorted(rows));
+}
+
+TEST_F(PostgresStoreTest, RetentionDropsWholeOldPartitions) {
+  int64_t now = realtime_now_ns(), day = 86400LL * 1'000'000'000;
+  std::vector<StoredEvent> rows = {synthetic_event(1, "h", now - 40 * day, 0), synthetic_event(2, "h", now - 2 * day, 0),
+                                   synthetic_event(3, "h", now, 0)};
+  ASSERT_FALSE(store_->insert(rows));
+  std::string old_day = sql(fmt::format("SELECT to_char(to_timestamp({}) AT TIME ZONE 'UTC', 'YYYY_MM_DD')",
+                                        (now - 40 * day) / 1'000'000'000));
+  EXPECT_EQ(sql("SELECT to_regclass('fstrail_events_p" + old_day + "') IS NOT NULL"), "t");
+  ASSERT_TRUE(store_->apply_retention(30 * day).ok());
+  EXPECT_EQ(sql("SELECT to_regclass('fstrail_events_p" + old_day + "') IS NULL"), "t");
+  auto left = store_->query({});
+  ASSERT_EQ(left->size(), 2u);
+  EXPECT_EQ((*left)[0].event_id, 2);
+}
+
+TEST_F(PostgresStoreTest, ABadRowIsQuarantinedAndItsBatchLands) {
+  char tmpl[] = "/tmp/fstrail-spool-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  RecorderOptions o;
+  o.host = "h";
+  o.flush_interval_ms = 10;
+  {
+    auto recorder = start_recorder(conninfo_, dir, 1ull << 30, o);
+    ASSERT_TRUE(recorder.ok()) << recorder.error().message;
+    int64_t now = realtime_now_ns();
+    for (int64_t i = 0; i < 5000; ++i) {
+      auto row = synthetic_event(i, "h", now, 1000);
+      if (i == 777) row.host = "bad\xff-host";  // text must be UTF-8: PostgreSQL refuses this row
+      (*recorder)->submit(row);
+    }
+    ASSERT_TRUE((*recorder)->wait_idle(30000));
+    (*recorder)->close();
+    EXPECT_EQ((*recorder)->stats().quarantined, 1u);
+  }
+  EXPECT_EQ(sql("SELECT count(*) FROM fstrail_events"), "4999");
+  EXPECT_EQ(sql("SELECT count(*) FROM fstrail_events WHERE event_id = 777"), "0");
+  auto quarantine = Spool::open(dir + "/quarantine", 1 << 30);
+  SpoolPosition next;
+  auto kept = (*quarantine)->peek(10, next);
+  ASSERT_EQ(kept->size(), 1u);
+  EXPECT_EQ(decode_all(*kept)[0].event_id, 777);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(PostgresStoreTest, SameAnswersAsSqlite) {
+  char tmpl[] = "/tmp/fstrail-sqlite-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  auto lite = open_store("sqlite://" + dir + "/events.db");
+  ASSERT_TRUE(lite.ok());
+  int64_t now = realtime_now_ns();
+  auto rows = every_kind_events("h1", now - 3'600'000'000'000);
+  auto more = every_kind_events("h2", now - 60'000'000'000);
+  rows.insert(rows.end(), more.begin(), more.end());
+  for (int64_t i = 0; i < 20000; ++i) rows.push_back(synthetic_event(100000 + i, "h3", now - 7200LL * 1'000'000'000, 300'000'000));
+  ASSERT_FALSE(store_->insert(rows));
+  ASSERT_FALSE((*lite)->insert(rows));
+
+  std::vector<QuerySpec> specs(14);
+  specs[1].path = "/srv/app/";
+  specs[1].since_ns = now - 3'600'000'000'000;
+  specs[2].path = "/srv/app/100%_done";
+  specs[3].path = "/srv/app/x%y";
+  specs[4].since_ns = now - 1800LL * 1'000'000'000;
+  specs[4].until_ns = now - 60'000'000'000 + 5'000'003;  // nanosecond bound
+  specs[5].uid = 1001;
+  specs[6].uid = 1000;
+  specs[6].login_user = true;
+  specs[7].comm = "python3";
+  specs[8].kinds = KindSet{};
+  specs[8].kinds->set(static_cast<size_t>(EventKind::kRename));
+  specs[8].kinds->set(static_cast<size_t>(EventKind::kLost));
+  specs[9].host = "h2";
+  specs[10].limit = 100;
+  specs[10].path = "/etc/";
+  specs[11].last_per_path = true;
+  specs[12].last_per_path = true;
+  specs[12].limit = 7;
+  specs[12].path = "/srv/";
+  specs[13].path = "/srv/app/bad\xff\xfe-utf8";
+  for (size_t i = 0; i < specs.size(); ++i) {
+    SCOPED_TRACE(fmt::format("query {}", i));
+    auto a = store_->query(specs[i]);
+    auto b = (*lite)->query(specs[i]);
+    ASSERT_TRUE(a.ok()) << a.error().message;
+    ASSERT_TRUE(b.ok()) << b.error().message;
+    if (i != 0) {
+      EXPECT_GT(a->size(), 0u);
+    }
+    expect_same_rows(*a, *b);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(PostgresStoreTest, PasswordsNeverAppearInMessages) {
+  std::string url = "postgresql://postgres:Sup3rSecret@/nosuchdb?host=" + g_server->dir() + "&port=1";
+  auto store = open_store(url);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().message.find("Sup3rSecret"), std::string::npos) << store.error().message;
+  EXPECT_NE(store.error().message.find("***"), std::string::npos) << store.error().message;
+  std::string kw = "host=" + g_server->dir() + " port=1 password=Sup3rSecret dbname=x";
+  auto store2 = open_store(kw);
+  ASSERT_FALSE(store2.ok());
+  EXPECT_EQ(store2.error().message.find("Sup3rSecret"), std::string::npos) << store2.error().message;
+}
+
+TEST_F(PostgresStoreTest, UrlAndKeywordFormsBothWork) {
+  std::string db = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  std::transform(db.begin(), db.end(), db.begin(), ::tolower);
+  std::string url = fmt::format("postgresql://postgres@/{}?host={}&port={}", db, g_server->dir(),
+                                conninfo_.substr(conninfo_.find("port=") + 5, 5));
+  auto store = open_store(url);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  ASSERT_FALSE((*store)->insert(every_kind_events("h", realtime_now_ns())));
+  EXPECT_EQ(store_->query({})->size(), every_kind_events("h").size());
+}
+
+}  // namespace
+}  // namespace fstrail::store
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new fstrail::store::PgEnvironment);
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,425 @@
+// The store without a server: SQLite, the spool, the recorder's fault handling, and helpers.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "core/clock.h"
+#include "store/query_sql.h"
+#include "store/record.h"
+#include "store/recorder.h"
+#include "store/spool/spool.h"
+#include "store/store.h"
+#include "store/test_events.h"
+
+namespace fstrail::store {
+namespace {
+
+using fixtures::every_kind_events;
+using fixtures::expect_same_rows;
+using fixtures::kBaseTimeNs;
+using fixtures::synthetic_event;
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/fstrail-store-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::vector<StoredEvent> sorted(std::vector<StoredEvent> rows) {
+  std::sort(rows.begin(), rows.end(), [](const StoredEvent& a, const StoredEvent& b) {
+    return std::tie(a.event.time_ns, a.host, a.event_id) < std::tie(b.event.time_ns, b.host, b.event_id);
+  });
+  return rows;
+}
+
+std::unique_ptr<EventStore> open_sqlite(const TempDir& dir) {
+  auto store = open_store("sqlite://" + dir.path() + "/events.db");
+  EXPECT_TRUE(store.ok()) << store.error().message;
+  return std::move(*store);
+}
+
+TEST(SqliteStore, RoundTripsEveryKindAndField) {
+  TempDir dir;
+  auto store = open_sqlite(dir);
+  auto rows = every_kind_events("host-a");
+  ASSERT_FALSE(store->insert(rows));
+  auto back = store->query({});
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  expect_same_rows(*back, sorted(rows));
+}
+
+TEST(SqliteStore, ReplayIsIdempotent) {
+  TempDir dir;
+  auto store = open_sqlite(dir);
+  auto rows = every_kind_events("host-a");
+  ASSERT_FALSE(store->insert(rows));
+  ASSERT_FALSE(store->insert(rows));
+  ASSERT_FALSE(store->insert(std::span(rows).subspan(3, 10)));
+  EXPECT_EQ(store->query({})->size(), rows.size());
+}
+
+TEST(SqliteStore, ReopensWithoutRemigrating) {
+  TempDir dir;
+  {
+    auto store = open_sqlite(dir);
+    ASSERT_FALSE(store->insert(every_kind_events("h")));
+  }
+  auto store = open_sqlite(dir);
+  EXPECT_EQ(store->query({})->size(), every_kind_events("h").size());
+}
+
+TEST(SqliteStore, SubtreeMatchesWildcardsLiterally) {
+  TempDir dir;
+  auto store = open_sqlite(dir);
+  ASSERT_FALSE(store->insert(every_kind_events("h")));
+  QuerySpec spec;
+  spec.path = "/srv/app/100%_done";
+  auto exact = store->query(spec);
+  for (const auto& r : *exact)
+    EXPECT_TRUE(r.event.path == *spec.path || r.event.old_path == *spec.path) << r.event.path;
+  EXPECT_GE(exact->size(), static_cast<size_t>(kEventKindCount - 1));
+  spec.path = "/srv/app/";
+  auto tree = store->query(spec);
+  for (const auto& r : *tree) {
+    bool in = r.event.path.rfind("/srv/app/", 0) == 0 || (r.event.old_path && r.event.old_path->rfind("/srv/app/", 0) == 0);
+    EXPECT_TRUE(in) << r.event.path;
+  }
+  // "/srv/app", "/srv/app0", "/srv/application/other" are not under /srv/app/.
+  size_t expected = 0;
+  for (const auto& r : every_kind_events("h"))
+    if (r.event.path.rfind("/srv/app/", 0) == 0 || (r.event.old_path && r.event.old_path->rfind("/srv/app/", 0) == 0))
+      ++expected;
+  EXPECT_EQ(tree->size(), expected);
+  spec.path = "/srv/app/x_y";  // '_' is not a wildcard: x%y must not match
+  EXPECT_EQ(store->query(spec)->size(), 0u);
+}
+
+TEST(SqliteStore, FiltersByTimeUserCommKindHostLimitLast) {
+  TempDir dir;
+  auto store = open_sqlite(dir);
+  auto rows = every_kind_events("h1");
+  auto more = every_kind_events("h2", kBaseTimeNs + 1);
+  rows.insert(rows.end(), more.begin(), more.end());
+  ASSERT_FALSE(store->insert(rows));
+  auto count = [&](const QuerySpec& spec, auto pred) {
+    size_t n = 0;
+    for (const auto& r : rows) n += pred(r) ? 1 : 0;
+    auto got = store->query(spec);
+    EXPECT_TRUE(got.ok());
+    EXPECT_EQ(got->size(), n);
+    return got->size();
+  };
+  QuerySpec s;
+  s.since_ns = kBaseTimeNs + 5'000'000;
+  s.until_ns = kBaseTimeNs + 9'000'050;
+  EXPECT_GT(count(s, [&](const StoredEvent& r) { return r.event.time_ns >= *s.since_ns && r.event.time_ns <= *s.until_ns; }), 0u);
+  QuerySpec u;
+  u.uid = 1001;
+  EXPECT_GT(count(u, [](const StoredEvent& r) { return r.event.uid == 1001u; }), 0u);
+  u.login_user = true;
+  EXPECT_GT(count(u, [](const StoredEvent& r) { return r.event.uid == 1001u || r.event.loginuid == 1001u; }), 0u);
+  QuerySpec c;
+  c.comm = "we\xffird";
+  EXPECT_GT(count(c, [&](const StoredEvent& r) { return r.event.comm == *c.comm; }), 0u);
+  QuerySpec k;
+  k.kinds = KindSet{};
+  k.kinds->set(static_cast<size_t>(EventKind::kChmod));
+  k.kinds->set(static_cast<size_t>(EventKind::kLost));
+  EXPECT_GT(count(k, [](const StoredEvent& r) { return r.event.kind == EventKind::kChmod || r.event.kind == EventKind::kLost; }), 0u);
+  QuerySpec h;
+  h.host = "h2";
+  EXPECT_EQ(count(h, [](const StoredEvent& r) { return r.host == "h2"; }), more.size());
+  QuerySpec l;
+  l.limit = 5;
+  auto limited = store->query(l);
+  auto all = sorted(rows);
+  expect_same_rows(*limited, std::vector<StoredEvent>(all.end() - 5, all.end()));
+  QuerySpec last;
+  last.last_per_path = true;
+  last.host = "h1";
+  auto lasts = store->query(last);
+  std::map<std::string, StoredEvent> expected;
+  for (const auto& r : sorted(every_kind_events("h1"))) expected[r.event.path] = r;
+  ASSERT_EQ(lasts->size(), expected.size());
+  for (const auto& r : *lasts) EXPECT_EQ(r.event_id, expected[r.event.path].event_id);
+}
+
+TEST(SqliteStore, RetentionDropsWholeOldDays) {
+  TempDir dir;
+  auto store = open_sqlite(dir);
+  int64_t now = realtime_now_ns(), day = 86400LL * 1'000'000'000;
+  std::vector<StoredEvent> rows = {synthetic_event(1, "h", now - 40 * day, 0),
+                                   synthetic_event(2, "h", now - 2 * day, 0), synthetic_event(3, "h", now, 0)};
+  ASSERT_FALSE(store->insert(rows));
+  ASSERT_TRUE(store->apply_retention(30 * day).ok());
+  auto left = store->query({});
+  ASSERT_EQ(left->size(), 2u);
+  EXPECT_EQ((*left)[0].event_id, 2);
+}
+
+TEST(SpoolCodec, RoundTripsEveryField) {
+  for (const auto& row : every_kind_events("h")) {
+    std::string bytes;
+    encode_event(bytes, row);
+    StoredEvent back;
+    ASSERT_TRUE(decode_event(bytes, back));
+    expect_same_rows({row}, {back});
+    EXPECT_FALSE(decode_event(std::string_view(bytes).substr(0, bytes.size() - 1), back));
+  }
+}
+
+TEST(Spool, ReplaysInOrderAcrossReopen) {
+  TempDir dir;
+  auto rows = every_kind_events("h");
+  {
+    auto spool = Spool::open(dir.path(), 1 << 30);
+    ASSERT_TRUE(spool.ok());
+    EXPECT_TRUE((*spool)->empty());
+    ASSERT_TRUE((*spool)->append(std::span(rows).subspan(0, 50)).ok());
+    ASSERT_TRUE((*spool)->append(std::span(rows).subspan(50)).ok());
+    SpoolPosition next;
+    auto first = (*spool)->peek(30, next);
+    ASSERT_EQ(first->size(), 30u);
+    ASSERT_TRUE((*spool)->commit(next).ok());
+  }
+  auto spool = Spool::open(dir.path(), 1 << 30);
+  SpoolPosition next;
+  auto rest = (*spool)->peek(100000, next);
+  expect_same_rows(decode_all(*rest), std::vector<StoredEvent>(rows.begin() + 30, rows.end()));
+  ASSERT_TRUE((*spool)->commit(next).ok());
+  EXPECT_TRUE((*spool)->empty());
+  ASSERT_TRUE((*spool)->append(std::span(rows).subspan(0, 1)).ok());
+  EXPECT_FALSE((*spool)->empty());
+}
+
+TEST(Spool, RecoversFromATornTail) {
+  TempDir dir;
+  auto rows = every_kind_events("h");
+  {
+    auto spool = Spool::open(dir.path(), 1 << 30);
+    ASSERT_TRUE((*spool)->append(std::span(rows).subspan(0, 20)).ok());
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    if (entry.path().extension() != ".seg") continue;
+    int fd = ::open(entry.path().c_str(), O_WRONLY | O_APPEND);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, "\x40\0\0\0garbage", 11), 11);  // half a record, as a SIGKILL mid-write leaves
+    ::close(fd);
+  }
+  auto spool = Spool::open(dir.path(), 1 << 30);
+  ASSERT_TRUE((*spool)->append(std::span(rows).subspan(20, 5)).ok());
+  SpoolPosition next;
+  auto back = (*spool)->peek(1000, next);
+  expect_same_rows(decode_all(*back), std::vector<StoredEvent>(rows.begin(), rows.begin() + 25));
+}
+
+TEST(Spool, CountsOverflowBeyondItsLimit) {
+  TempDir dir;
+  auto spool = Spool::open(dir.path(), 4096);
+  std::vector<StoredEvent> rows;
+  for (int i = 0; i < 200; ++i) rows.push_back(synthetic_event(i, "h", kBaseTimeNs, 1000));
+  ASSERT_TRUE((*spool)->append(rows).ok());
+  EXPECT_GT((*spool)->overflow(), 0u);
+  SpoolPosition next;
+  auto kept = (*spool)->peek(1000, next);
+  EXPECT_EQ(kept->size() + (*spool)->overflow(), rows.size());
+  EXPECT_LE((*spool)->pending_bytes(), 4096u);
+}
+
+// A store that can be switched off and refuses chosen rows, over a real SQLite store.
+class FlakyStore final : public EventStore {
+ public:
+  explicit FlakyStore(std::unique_ptr<EventStore> inner) : inner_(std::move(inner)) {}
+  std::string_view kind() const override { return "flaky"; }
+  std::optional<InsertError> insert_records(std::span<const std::string_view> batch) override {
+    if (!up) return InsertError{FailureKind::kUnavailable, Error{"down"}};
+    EventRecordView view;
+    for (const auto& r : batch)
+      if (parse_record(r, view) && bad_ids.count(view.event_id)) return InsertError{FailureKind::kBadData, Error{"bad row"}};
+    ++inserts;
+    return inner_->insert_records(batch);
+  }
+  Result<std::vector<StoredEvent>> query(const QuerySpec& spec) override { return inner_->query(spec); }
+  Status apply_retention(int64_t keep) override { return inner_->apply_retention(keep); }
+  Status reconnect() override {
+    if (!up) return Error{"still down"};
+    return Ok{};
+  }
+  std::atomic<bool> up{true};
+  std::set<int64_t> bad_ids;
+  std::atomic<int> inserts{0};
+
+ private:
+  std::unique_ptr<EventStore> inner_;
+};
+
+struct RecorderRig {
+  TempDir dir;
+  FlakyStore* store = nullptr;
+  std::unique_ptr<Recorder> recorder;
+  std::string log_path = dir.path() + "/log";
+  FILE* log = std::fopen(log_path.c_str(), "w");
+
+  explicit RecorderRig(std::set<int64_t> bad = {}) {
+    auto flaky = std::make_unique<FlakyStore>(open_sqlite(dir));
+    flaky->bad_ids = std::move(bad);
+    store = flaky.get();
+    recorder = make(std::move(flaky));
+  }
+  ~RecorderRig() {
+    recorder.reset();
+    std::fclose(log);
+  }
+  std::unique_ptr<Recorder> make(std::unique_ptr<EventStore> s) {
+    RecorderOptions o;
+    o.host = "h";
+    o.batch_rows = 1000;
+    o.flush_interval_ms = 10;
+    o.retry_interval_ms = 10;
+    o.queue_max = 5000;
+    o.log = log;
+    return std::make_unique<Recorder>(std::move(s), std::move(*Spool::open(dir.path() + "/spool", 1ull << 30)),
+                                      std::move(*Spool::open(dir.path() + "/spool/quarantine", 1ull << 30)),
+                                      nullptr, o);
+  }
+};
+
+void expect_exactly(EventStore& store, int64_t n, const std::set<int64_t>& missing = {}) {
+  auto rows = store.query({});
+  ASSERT_TRUE(rows.ok());
+  std::set<int64_t> ids;
+  for (const auto& r : *rows) ids.insert(r.event_id);
+  EXPECT_EQ(ids.size(), rows->size()) << "duplicates";
+  EXPECT_EQ(static_cast<int64_t>(rows->size()), n - static_cast<int64_t>(missing.size()));
+  for (int64_t i = 0; i < n; ++i) EXPECT_EQ(ids.count(i), missing.count(i) ? 0u : 1u) << i;
+}
+
+TEST(Recorder, SpoolsWhileTheStoreIsDownAndReplaysExactlyOnce) {
+  RecorderRig rig;
+  const int64_t n = 30000;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i == 5000) rig.store->up = false;
+    if (i == 20000) rig.store->up = true;
+    rig.recorder->submit(synthetic_event(i, "h", kBaseTimeNs, 1000));
+    if (i % 500 == 0) rig.recorder->flush();
+  }
+  rig.recorder->flush();
+  ASSERT_TRUE(rig.recorder->wait_idle(20000));
+  rig.recorder->close();
+  auto st = rig.recorder->stats();
+  EXPECT_GT(st.spooled, 0u);
+  EXPECT_EQ(st.replayed, st.spooled);
+  EXPECT_EQ(st.spool_overflow, 0u);
+  expect_exactly(*rig.store, n);
+}
+
+TEST(Recorder, CloseWhileDownKeepsEverythingInTheSpoolForTheNextRun) {
+  RecorderRig rig;
+  rig.store->up = false;
+  for (int64_t i = 0; i < 3000; ++i) rig.recorder->submit(synthetic_event(i, "h", kBaseTimeNs, 1000));
+  rig.recorder->close();
+  EXPECT_EQ(rig.recorder->stats().spooled, 3000u);
+  rig.store->up = true;
+  EXPECT_EQ(rig.store->query({})->size(), 0u);
+  // Next run: the same spool directory, the store is back.
+  auto next = rig.make(std::make_unique<FlakyStore>(open_sqlite(rig.dir)));
+  ASSERT_TRUE(next->wait_idle(20000));
+  next->close();
+  EXPECT_EQ(next->stats().replayed, 3000u);
+  expect_exactly(*open_sqlite(rig.dir), 3000);
+}
+
+TEST(Recorder, OneBadRowNeverLosesItsBatch) {
+  RecorderRig rig({1234, 4321});
+  for (int64_t i = 0; i < 5000; ++i) rig.recorder->submit(synthetic_event(i, "h", kBaseTimeNs, 1000));
+  ASSERT_TRUE(rig.recorder->wait_idle(20000));
+  rig.recorder->close();
+  EXPECT_EQ(rig.recorder->stats().quarantined, 2u);
+  expect_exactly(*rig.store, 5000, {1234, 4321});
+  auto quarantine = Spool::open(rig.dir.path() + "/spool/quarantine", 1 << 30);
+  SpoolPosition next;
+  auto kept = (*quarantine)->peek(100, next);
+  ASSERT_EQ(kept->size(), 2u);
+  EXPECT_EQ(decode_all(*kept)[0].event_id, 1234);
+}
+
+TEST(Recorder, AFullQueueSpillsToTheSpoolInsteadOfBlocking) {
+  RecorderRig rig;
+  rig.store->up = false;  // the writer is stuck retrying: the queue fills
+  for (int64_t i = 0; i < 20000; ++i) rig.recorder->submit(synthetic_event(i, "h", kBaseTimeNs, 1000));
+  rig.recorder->flush();
+  rig.store->up = true;
+  ASSERT_TRUE(rig.recorder->wait_idle(20000));
+  rig.recorder->close();
+  expect_exactly(*rig.store, 20000);
+}
+
+TEST(EventIds, IncreaseAndSurviveARestartWithAClockStepBack) {
+  TempDir dir;
+  std::string state = dir.path() + "/event-id";
+  int64_t last;
+  {
+    EventIdAllocator ids(state);
+    int64_t a = ids.next(), b = ids.next();
+    EXPECT_LT(a, b);
+    last = b;
+  }
+  {  // the clock moved back 10 minutes: the persisted mark keeps ids ahead
+    FILE* f = std::fopen(state.c_str(), "r");
+    long long mark = 0;
+    ASSERT_EQ(std::fscanf(f, "%lld", &mark), 1);
+    std::fclose(f);
+    EXPECT_GT(mark, last);
+    EventIdAllocator ids(state);
+    EXPECT_GT(ids.next(), mark - 1);
+  }
+}
+
+TEST(StoreHelpers, RedactsPasswordsEverywhere) {
+  EXPECT_EQ(redact_url("postgresql://bob:s3cret@db:5432/fstrail"), "postgresql://bob:***@db:5432/fstrail");
+  EXPECT_EQ(redact_url("host=db password=s3cret dbname=x"), "host=db password=*** dbname=x");
+  EXPECT_EQ(redact_url("host=db password = 'se cret' dbname=x"), "host=db password = '***' dbname=x");
+  EXPECT_EQ(redact_url("postgresql://db/x?password=s3cret&sslmode=require"),
+            "postgresql://db/x?password=***&sslmode=require");
+  EXPECT_EQ(redact_message("FATAL: password s3cret refused", "postgresql://bob:s3cret@db/x"),
+            "FATAL: password *** refused");
+  EXPECT_EQ(redact_url("sqlite:///var/lib/fstrail/events.db"), "sqlite:///var/lib/fstrail/events.db");
+}
+
+TEST(StoreHelpers, ParsesDurationsAndTimes) {
+  EXPECT_EQ(*parse_duration("30m"), 1800LL * 1'000'000'000);
+  EXPECT_EQ(*parse_duration("2d"), 172800LL * 1'000'000'000);
+  EXPECT_FALSE(parse_duration("2x").ok());
+  EXPECT_FALSE(parse_duration("h").ok());
+  int64_t now = 1'800'000'000'000'000'000;
+  EXPECT_EQ(*parse_time_arg("1h", now), now - 3600LL * 1'000'000'000);
+  EXPECT_EQ(*parse_time_arg("2026-11-23T16:13:20.5Z", now), 1795450400LL * 1'000'000'000 + 500'000'000);
+  EXPECT_EQ(*parse_time_arg("2026-11-23T17:13:20+01:00", now), 1795450400LL * 1'000'000'000);
+  EXPECT_FALSE(parse_time_arg("2026-11-23T16:13:20Zjunk", now).ok());
+}
+
+TEST(QuerySql, SubtreeBoundIsTheNextByteAfterTheSlash) {
+  QuerySpec spec;
+  spec.path = "/srv/app/";
+  auto q = build_query_sql(spec, SqlDialect::kSqlite);
+  ASSERT_EQ(q.params.size(), 2u);
+  EXPECT_EQ(std::get<Blob>(q.params[0]).bytes, "/srv/app/");
+  EXPECT_EQ(std::get<Blob>(q.params[1]).bytes, "/srv/app0");
+}
+
+}  // namespace
+}  // namespace fstrail::store
