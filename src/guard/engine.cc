@@ -81,7 +81,10 @@ void GuardEngine::emit(Alert alert, bool remediate) {
   ++counts_.violations;
   if (remediate && remediator_) {
     alert.action = remediator_->fix(alert.violation);
-    if (alert.action->outcome == Remediation::Outcome::kFixed) ++counts_.fixed;
+    if (alert.action->outcome == Remediation::Outcome::kFixed) {
+      ++counts_.fixed;
+      alerted_.erase({alert.violation.dev, alert.violation.ino});  // the same violation again is news
+    }
     if (alert.action->outcome == Remediation::Outcome::kFailed) ++counts_.remediation_failures;
   }
   if (alert.type == Alert::Type::kViolation && !bursts_.admit(alert, now_())) return;
@@ -89,17 +92,47 @@ void GuardEngine::emit(Alert alert, bool remediate) {
   output_.alert(alert);
 }
 
+namespace {
+
+// False when the event itself says its change kept the invariant: the current state
+// then comes from a later operation, which has its own event and its own actor.
+bool event_breaks_rule(const Event& e, const GuardRule& rule, bool is_dir) {
+  if (e.kind == EventKind::kChown) {
+    bool uid_ok = !e.new_uid || *e.new_uid == rule.owner;
+    bool gid_ok = !e.new_gid || *e.new_gid == rule.group;
+    if ((e.new_uid || e.new_gid) && uid_ok && gid_ok) return false;
+  }
+  if (e.kind == EventKind::kChmod && e.new_mode && !(e.new_mode.value() & 07777 & ~allowed_mode(rule, is_dir)))
+    return false;
+  return true;
+}
+
+}  // namespace
+
 void GuardEngine::check_path(const std::string& path, const Event* event, Alert::Type type) {
   const GuardRule* rule = policy_.rule_for(path);
   if (!rule) return;
   struct stat st{};
   if (lstat(path.c_str(), &st) != 0) return;  // already gone
   auto violation = policy_.check(*rule, path, st);
-  if (!violation) return;
+  if (!violation) {
+    alerted_.erase({st.st_dev, st.st_ino});
+    return;
+  }
+  if (event && !event_breaks_rule(*event, *rule, S_ISDIR(st.st_mode))) return;
   if (event && exempt(*rule, *event)) {
     ++counts_.exempt;
     return;
   }
+  // One violation, one alert: a later event that finds the same object in the same
+  // state (a create seen after the chown that followed it) adds nothing.
+  InodeState state{st.st_uid, st.st_gid, st.st_mode};
+  auto [it, inserted] = alerted_.try_emplace({st.st_dev, st.st_ino}, state);
+  if (!inserted) {
+    if (it->second == state) return;
+    it->second = state;
+  }
+  if (alerted_.size() > kMaxRemembered) alerted_.clear();
   Alert alert;
   alert.type = type;
   alert.time_ns = realtime_now_ns();

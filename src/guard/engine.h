@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 
 #include "guard/alert.h"
@@ -47,6 +48,14 @@ class GuardEngine final : public Sink {
   bool exempt(const GuardRule& rule, const Event& event) const;
   void emit(Alert alert, bool remediate);
 
+  struct InodeState {
+    uid_t uid;
+    gid_t gid;
+    mode_t mode;
+    bool operator==(const InodeState&) const = default;
+  };
+  static constexpr size_t kMaxRemembered = 1 << 16;
+
   const Policy& policy_;
   AlertOutput& output_;
   Remediator* remediator_;
@@ -54,6 +63,7 @@ class GuardEngine final : public Sink {
   Now now_;
   BurstAggregator bursts_;
   EngineCounts counts_;
+  std::map<std::pair<dev_t, ino_t>, InodeState> alerted_;  // last violating state alerted, per object
 };
 
 }  // namespace fstrail::guard

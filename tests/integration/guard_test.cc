@@ -1,0 +1,309 @@
+// Host integration for `fstrail guard`: the real binary with the backend named by
+// FSTRAIL_BACKEND guards a temporary tree owned by a service user (uid 65534), and
+// root breaks the invariant in each way the guard must catch.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <map>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "child_process.h"
+
+namespace {
+
+using fstrail::testing::Child;
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+constexpr auto kDeadline = 20s;
+constexpr uid_t kService = 65534;
+
+// Backends guard is tested on. Every one reports the pid behind a change; the eBPF
+// ones capture uid and comm in the kernel, fanotify reads them from /proc afterwards,
+// which a short-lived command (chmod, chown) has often left by then: null, never wrong.
+const std::map<std::string, bool> kActorCapturedInKernel = {
+    {"fanotify", false}, {"bpf-tracepoint", true}, {"bpf-lsm", true}, {"bpf-fentry", true}};
+
+std::string fstrail_bin() {
+  const char* bin = std::getenv("FSTRAIL_BIN");
+  return bin ? bin : FSTRAIL_DEFAULT_BIN;
+}
+
+class GuardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* b = std::getenv("FSTRAIL_BACKEND");
+    ASSERT_TRUE(b && kActorCapturedInKernel.contains(b))
+        << "set FSTRAIL_BACKEND to one of fanotify, bpf-tracepoint, bpf-lsm, bpf-fentry";
+    backend_ = b;
+    actor_in_kernel_ = kActorCapturedInKernel.at(backend_);
+    ASSERT_EQ(geteuid(), 0u) << "guard integration tests need root; run: sudo ctest -L host";
+    char tmpl[] = "/tmp/fstrail-guard-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr) << strerror(errno);
+    base_ = tmpl;
+    ASSERT_EQ(chmod(base_.c_str(), 0755), 0);
+    tree_ = base_ + "/srv";
+    outside_ = base_ + "/outside";
+    ASSERT_EQ(mkdir(tree_.c_str(), 0750), 0);
+    ASSERT_EQ(chown(tree_.c_str(), kService, kService), 0);
+    ASSERT_EQ(mkdir(outside_.c_str(), 0755), 0);
+  }
+  void TearDown() override {
+    guard_.reset();
+    if (!base_.empty()) std::filesystem::remove_all(base_);
+  }
+
+  std::string config(bool remediate) {
+    std::string file = base_ + "/fstrail.toml";
+    std::ofstream(file) << fmt::format(
+        "[[guard]]\nname = \"svc\"\npath = \"{}\"\nowner = {}\ngroup = {}\nmode_max = \"0750\"\n"
+        "remediate = {}\nexempt_users = [{}]\n",
+        tree_, kService, kService, remediate ? "true" : "false", kService);
+    return file;
+  }
+
+  void start(bool remediate, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {fstrail_bin(), "guard", "--json", "--backend", backend_,
+                                     "--config", config(remediate)};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    guard_ = std::make_unique<Child>(argv);
+    auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (guard_->stderr_.find("fstrail: guarding") == std::string::npos && std::chrono::steady_clock::now() < until)
+      if (!guard_->pump(50ms)) break;
+    ASSERT_NE(guard_->stderr_.find("fstrail: guarding 1 tree(s) with " + backend_), std::string::npos)
+        << guard_->stderr_;
+  }
+
+  std::optional<Json> wait_for(const std::function<bool(const Json&)>& pred, std::chrono::seconds limit = kDeadline) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    size_t checked = 0;
+    for (;;) {
+      parse();
+      for (; checked < alerts_.size(); ++checked)
+        if (pred(alerts_[checked])) return alerts_[checked];
+      if (std::chrono::steady_clock::now() >= until) return std::nullopt;
+      guard_->pump(50ms);
+    }
+  }
+  std::optional<Json> wait_alert(const std::string& type, const std::string& path) {
+    auto a = wait_for([&](const Json& j) { return j["alert"] == type && j["path"] == path; });
+    EXPECT_TRUE(a) << "no '" << type << "' alert for " << path << "\n" << dump();
+    return a;
+  }
+  void parse() {
+    size_t nl;
+    while ((nl = guard_->stdout_.find('\n', parsed_)) != std::string::npos) {
+      alerts_.push_back(Json::parse(guard_->stdout_.substr(parsed_, nl - parsed_)));
+      parsed_ = nl + 1;
+    }
+  }
+  std::string dump() {
+    parse();
+    std::string out;
+    for (const auto& a : alerts_) out += a.dump() + "\n";
+    return out + guard_->stderr_;
+  }
+
+  std::string make_file(const std::string& path, mode_t mode, uid_t owner) {
+    int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, mode);
+    EXPECT_GE(fd, 0) << path << ": " << strerror(errno);
+    close(fd);
+    EXPECT_EQ(chmod(path.c_str(), mode), 0);
+    EXPECT_EQ(chown(path.c_str(), owner, owner), 0);
+    return path;
+  }
+  static struct stat stat_of(const std::string& path) {
+    struct stat st{};
+    lstat(path.c_str(), &st);
+    return st;
+  }
+  // Waits until `path` has the wanted owner and mode (remediation is asynchronous).
+  bool wait_state(const std::string& path, uid_t uid, mode_t mode) {
+    auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (std::chrono::steady_clock::now() < until) {
+      struct stat st = stat_of(path);
+      if (st.st_uid == uid && (st.st_mode & 07777) == mode) return true;
+      guard_->pump(20ms);
+    }
+    return false;
+  }
+  // Stops guard with SIGTERM: exit 0 and a count line.
+  void stop() {
+    EXPECT_EQ(guard_->stop(SIGTERM), 0) << guard_->stderr_;
+    EXPECT_NE(guard_->stderr_.find("violation(s)"), std::string::npos) << guard_->stderr_;
+    parse();
+  }
+
+  // `field` is `want`, or null where the backend reads the actor afterwards.
+  void expect_actor_field(const Json& a, const char* field, const Json& want) {
+    if (actor_in_kernel_ || !a[field].is_null()) {
+      EXPECT_EQ(a[field], want) << field << " in " << a;
+    }
+  }
+
+  std::string backend_, base_, tree_, outside_;
+  bool actor_in_kernel_ = false;
+  std::unique_ptr<Child> guard_;
+  std::vector<Json> alerts_;
+  size_t parsed_ = 0;
+};
+
+TEST_F(GuardTest, ExistingViolationsAreReportedAtStart) {
+  make_file(tree_ + "/old", 0640, 0);
+  start(false);
+  auto a = wait_alert("existing", tree_ + "/old");
+  if (a) {
+    EXPECT_EQ(a->at("problems"), Json::array({"owner", "group"}));
+    EXPECT_TRUE(a->at("pid").is_null());
+  }
+  stop();
+}
+
+// Each violation is made by its own command, as an administrator would: the alert
+// must name that command's process, not just "root".
+TEST_F(GuardTest, CreateAsRootChownChmodAndRenameInAreAlertedWithTheActor) {
+  std::string chown_me = make_file(tree_ + "/chown-me", 0640, kService);
+  std::string chmod_me = make_file(tree_ + "/chmod-me", 0640, kService);
+  std::string foreign = make_file(outside_ + "/foreign", 0640, 0);
+  start(false);
+  struct Case {
+    std::vector<std::string> argv;
+    std::string path, kind, comm;
+  };
+  const std::vector<Case> cases = {
+      {{"touch", tree_ + "/created-by-root"}, tree_ + "/created-by-root", "create", "touch"},
+      {{"chown", "0:0", chown_me}, chown_me, "chown", "chown"},
+      {{"chmod", "0777", chmod_me}, chmod_me, "chmod", "chmod"},
+      {{"mv", foreign, tree_ + "/moved-in"}, tree_ + "/moved-in", "rename", "mv"},
+  };
+  for (const auto& c : cases) {
+    Child cmd(c.argv);
+    pid_t pid = cmd.pid();
+    ASSERT_EQ(cmd.wait_exit(), 0) << c.argv[0] << ": " << cmd.stderr_;
+    auto a = wait_alert("violation", c.path);
+    if (!a) continue;
+    EXPECT_EQ(a->at("rule"), "svc") << *a;
+    EXPECT_EQ(a->at("kind"), c.kind) << *a;
+    EXPECT_EQ(a->at("pid"), pid) << *a;
+    expect_actor_field(*a, "uid", 0);
+    expect_actor_field(*a, "comm", c.comm);
+    EXPECT_EQ(a->at("backend"), backend_) << *a;
+    EXPECT_EQ(a->at("expected")["uid"], kService) << *a;
+    if (c.kind == "chmod") {
+      EXPECT_EQ(a->at("problems"), Json::array({"mode"})) << *a;
+      EXPECT_EQ(a->at("actual")["mode"], "0777") << *a;
+    } else {
+      EXPECT_EQ(a->at("actual")["uid"], 0) << *a;
+    }
+  }
+  stop();
+  for (const auto& a : alerts_) EXPECT_EQ(a["alert"], "violation") << "one alert per violation: " << a;
+  EXPECT_EQ(alerts_.size(), cases.size()) << dump();
+}
+
+TEST_F(GuardTest, TheServiceUsersOwnWorkIsQuiet) {
+  start(false);
+  Child svc({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c",
+             fmt::format("umask 027; mkdir {0}/d && echo x > {0}/d/f && chmod 0700 {0}/d/f", tree_)});
+  ASSERT_EQ(svc.wait_exit(), 0) << svc.stderr_;
+  // A later violation by root marks the point by which the service user's events were seen.
+  std::string marker = make_file(tree_ + "/marker", 0640, 0);
+  ASSERT_TRUE(wait_alert("violation", marker));
+  for (const auto& a : alerts_) EXPECT_EQ(a["path"], marker) << "unexpected alert: " << a;
+  stop();
+}
+
+TEST_F(GuardTest, RemediationRestoresOwnerAndMode) {
+  start(true);
+  std::string f = make_file(tree_ + "/f", 0640, kService);
+  ASSERT_EQ(chown(f.c_str(), 0, 0), 0);
+  if (auto a = wait_alert("violation", f)) {
+    EXPECT_EQ(a->at("action")["result"], "fixed") << *a;
+  }
+  EXPECT_TRUE(wait_state(f, kService, 0640));
+
+  ASSERT_EQ(chmod(f.c_str(), 0777), 0);
+  EXPECT_TRUE(wait_state(f, kService, 0750)) << dump();
+
+  std::string created = tree_ + "/created";
+  int fd = open(created.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  EXPECT_TRUE(wait_state(created, kService, stat_of(created).st_mode & 0750)) << dump();
+  stop();
+}
+
+TEST_F(GuardTest, DryRunChangesNothing) {
+  start(true, {"--dry-run"});
+  std::string f = make_file(tree_ + "/f", 0777, 0);
+  if (auto a = wait_alert("violation", f)) {
+    EXPECT_EQ(a->at("action")["result"], "would fix") << *a;
+  }
+  struct stat st = stat_of(f);
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(st.st_mode & 07777, 0777u);
+  stop();
+}
+
+TEST_F(GuardTest, SymlinkAttackNeverChangesTheTarget) {
+  std::string secret = make_file(outside_ + "/shadow", 0640, 0);
+  start(true);
+  std::string link = tree_ + "/innocent";
+  ASSERT_EQ(symlink(secret.c_str(), link.c_str()), 0);
+  wait_alert("violation", link);
+  // Also a directory symlink as a step on the way.
+  ASSERT_EQ(symlink(outside_.c_str(), (tree_ + "/dirlink").c_str()), 0);
+  std::string marker = make_file(tree_ + "/marker", 0640, 0);
+  wait_alert("violation", marker);
+  EXPECT_TRUE(wait_state(marker, kService, 0640));
+  struct stat st = stat_of(secret);
+  EXPECT_EQ(st.st_uid, 0u) << "the symlink's target was chowned";
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  // The link itself belongs to the service user now; following it changed nothing.
+  EXPECT_EQ(stat_of(link).st_uid, kService);
+  stop();
+}
+
+TEST_F(GuardTest, BurstFromOneProcessBecomesOneSummary) {
+  constexpr int kFiles = 50000;
+  std::string dir = tree_ + "/burst";
+  ASSERT_EQ(mkdir(dir.c_str(), 0750), 0);
+  ASSERT_EQ(chown(dir.c_str(), kService, kService), 0);
+  start(false);
+  for (int i = 0; i < kFiles; ++i) {
+    int fd = open(fmt::format("{}/f{}", dir, i).c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0640);
+    ASSERT_GE(fd, 0);
+    close(fd);
+  }
+  auto summary = wait_for([](const Json& j) { return j["alert"] == "summary"; }, 120s);
+  ASSERT_TRUE(summary) << dump().substr(0, 4000);
+  EXPECT_EQ(summary->at("count"), kFiles) << *summary;
+  EXPECT_EQ(summary->at("pid"), getpid());
+  EXPECT_EQ(summary->at("first_paths").size(), 10u);
+  stop();
+  size_t individual = 0;
+  for (const auto& a : alerts_) individual += a["alert"] == "violation";
+  EXPECT_LE(individual, 3u) << "a burst must not become one line per file";
+  EXPECT_LE(alerts_.size(), 5u);
+}
+
+TEST_F(GuardTest, BadConfigIsRejectedWithFileAndLine) {
+  std::string file = base_ + "/bad.toml";
+  std::ofstream(file) << "[[guard]]\nname = \"x\"\npath = \"" << tree_ << "\"\nowner = 0\nmode_max = \"0778\"\n";
+  Child c({fstrail_bin(), "guard", "--check-config", "--config", file});
+  EXPECT_EQ(c.wait_exit(), 2);
+  EXPECT_NE(c.stderr_.find(file + ":5: mode_max"), std::string::npos) << c.stderr_;
+  Child ok({fstrail_bin(), "guard", "--check-config", "--config", config(false)});
+  EXPECT_EQ(ok.wait_exit(), 0) << ok.stderr_;
+}
+
+}  // namespace
