@@ -12,6 +12,8 @@ add_custom_command(
   COMMAND ${BPFTOOL} btf dump file ${FSTRAIL_VMLINUX_BTF} format c > ${FSTRAIL_BPF_DIR}/vmlinux.h
   COMMENT "Generating vmlinux.h from ${FSTRAIL_VMLINUX_BTF}")
 
+# A target, so that skeletons in other directories can wait for it.
+add_custom_target(fstrail_vmlinux_h DEPENDS ${FSTRAIL_BPF_DIR}/vmlinux.h)
 add_custom_target(fstrail_bpf_skeletons)
 set(FSTRAIL_BPF_CFLAGS -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_x86
     -I${FSTRAIL_BPF_DIR} -I${PROJECT_SOURCE_DIR}/include -I${PROJECT_SOURCE_DIR}/src)
@@ -23,7 +25,7 @@ function(fstrail_bpf_skeleton name source)
   add_custom_command(
     OUTPUT ${obj}
     COMMAND ${BPF_CLANG} ${FSTRAIL_BPF_CFLAGS} -c ${abs_source} -o ${obj}
-    DEPENDS ${abs_source} ${FSTRAIL_BPF_DIR}/vmlinux.h ${PROJECT_SOURCE_DIR}/include/fstrail/wire.h ${ARGN}
+    DEPENDS ${abs_source} fstrail_vmlinux_h ${PROJECT_SOURCE_DIR}/include/fstrail/wire.h ${ARGN}
     IMPLICIT_DEPENDS C ${abs_source}
     COMMENT "BPF ${name}")
   add_custom_command(
