@@ -63,6 +63,11 @@ enum fst_actor_field {
 	FST_AF_LOGINUID = 1 << 1,
 	FST_AF_SESSIONID = 1 << 2,
 	FST_AF_CGROUP = 1 << 3,
+	/* euid and egid are unknown: the program type cannot read the task's
+	 * credentials (syscall tracepoints under lockdown give real ids only).
+	 * A flag for "unknown" rather than for "valid" keeps older producers,
+	 * which always filled them, meaning what they meant. */
+	FST_AF_NO_EFFECTIVE_IDS = 1 << 4,
 };
 
 /* How a path's bytes in fst_event.data are to be read. */

@@ -91,8 +91,10 @@ Result<Record> decode_event(std::span<const uint8_t> bytes, const fst_event& w, 
   e.tid = static_cast<int32_t>(a.tid);
   e.uid = a.uid;
   e.gid = a.gid;
-  e.euid = a.euid;
-  e.egid = a.egid;
+  if (!(a.valid & FST_AF_NO_EFFECTIVE_IDS)) {
+    e.euid = a.euid;
+    e.egid = a.egid;
+  }
   if (a.valid & FST_AF_PPID) e.ppid = static_cast<int32_t>(a.ppid);
   if (a.valid & FST_AF_LOGINUID) e.loginuid = id_or_null(a.loginuid);
   if (a.valid & FST_AF_SESSIONID) e.sessionid = id_or_null(a.sessionid);
@@ -135,6 +137,7 @@ std::optional<std::string> ProcfsPathResolver::resolve(pid_t pid, int dirfd, std
                                        : fmt::format("{}/{}/fd/{}", root_, pid, dirfd);
   auto dir = readlink_string(base);
   if (!dir || dir->empty() || dir->front() != '/') return std::nullopt;
+  if (path.empty()) return std::move(*dir);  // fd-based call: the file the fd names
   return join(std::move(*dir), path);
 }
 

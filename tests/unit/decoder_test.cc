@@ -1,6 +1,7 @@
 #include "decode/decoder.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <vector>
@@ -188,6 +189,34 @@ TEST_F(DecoderTest, ExecRecord) {
   auto& exec = std::get<ExecRecord>(r.value());
   EXPECT_EQ(exec.pid, 321);
   EXPECT_EQ(exec.filename, name);
+}
+
+}  // namespace
+}  // namespace fstrail
+
+namespace fstrail {
+namespace {
+
+TEST_F(DecoderTest, EffectiveIdsUnknownAreNull) {
+  fst_event w = base_event(FST_OP_CHMOD);
+  w.path_enc = FST_PATH_ABSOLUTE;
+  w.actor.valid = FST_AF_NO_EFFECTIVE_IDS;  // a syscall tracepoint: real ids only
+  Event e = decode(record(w, "/srv/x"));
+  EXPECT_EQ(e.uid, 1000u);
+  EXPECT_EQ(e.gid, 100u);
+  EXPECT_FALSE(e.euid.has_value());
+  EXPECT_FALSE(e.egid.has_value());
+}
+
+TEST(ProcfsPathResolverTest, EmptyPathNamesTheFdItself) {
+  ProcfsPathResolver resolver;
+  // Our own fd 0..2 may be anything; open a directory and resolve the fd with no path.
+  int fd = ::open("/tmp", O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(fd, 0);
+  auto resolved = resolver.resolve(::getpid(), fd, "");
+  ::close(fd);
+  ASSERT_TRUE(resolved.has_value());
+  EXPECT_EQ(*resolved, "/tmp");
 }
 
 }  // namespace

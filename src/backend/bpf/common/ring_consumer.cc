@@ -1,0 +1,128 @@
+#include "backend/bpf/common/ring_consumer.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+
+#include "fstrail/wire.h"
+
+namespace fstrail::bpf {
+
+uint64_t LossCounter::update(std::span<const uint64_t> values) {
+  uint64_t sum = 0;
+  for (uint64_t v : values) sum += v;
+  uint64_t grown = sum > last_sum_ ? sum - last_sum_ : 0;
+  last_sum_ = sum;
+  total_ += grown;
+  return grown;
+}
+
+std::optional<std::string> ExeCache::read_proc_exe(pid_t pid) const {
+  char buf[4096];
+  std::string link = fmt::format("{}/{}/exe", proc_root_, pid);
+  ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+void ExeCache::put(pid_t pid, std::optional<std::string> exe) {
+  // Bounded without bookkeeping: pids of exited processes pile up, so start over.
+  if (by_pid_.size() >= max_entries_ && !by_pid_.contains(pid)) by_pid_.clear();
+  by_pid_[pid] = std::move(exe);
+}
+
+void ExeCache::on_exec(pid_t pid, const std::string& filename, PathResolver* resolver) {
+  std::optional<std::string> exe;
+  if (!filename.empty() && filename.front() == '/')
+    exe = filename;
+  else if (!filename.empty() && resolver)
+    exe = resolver->resolve(pid, -100 /* AT_FDCWD */, filename);
+  if (!exe) exe = read_proc_exe(pid);
+  put(pid, std::move(exe));
+}
+
+std::optional<std::string> ExeCache::exe(pid_t pid) {
+  if (auto it = by_pid_.find(pid); it != by_pid_.end()) return it->second;
+  auto exe = read_proc_exe(pid);
+  put(pid, exe);  // once: a pid whose /proc entry is gone stays unknown
+  return exe;
+}
+
+std::optional<std::vector<uint64_t>> read_percpu_counters(int map_fd, uint32_t slots) {
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return std::nullopt;
+  std::vector<uint64_t> all(static_cast<size_t>(cpus) * slots);
+  for (uint32_t key = 0; key < slots; ++key)
+    if (bpf_map_lookup_elem(map_fd, &key, all.data() + static_cast<size_t>(key) * cpus) != 0) return std::nullopt;
+  return all;
+}
+
+RingConsumer::RingConsumer(std::string_view backend_name, PathResolver* resolver, int lost_map_fd)
+    : backend_(backend_name), resolver_(resolver), lost_map_fd_(lost_map_fd) {}
+
+RingConsumer::~RingConsumer() { ring_buffer__free(ring_); }
+
+Status RingConsumer::open(int ring_map_fd) {
+  ring_ = ring_buffer__new(ring_map_fd, &RingConsumer::on_record, this, nullptr);
+  if (!ring_) return Error::from_errno("cannot open the BPF ring buffer");
+  return Ok{};
+}
+
+int RingConsumer::on_record(void* self, void* data, size_t size) {
+  auto* consumer = static_cast<RingConsumer*>(self);
+  consumer->consume({static_cast<const uint8_t*>(data), size}, *consumer->handler_);
+  return 0;
+}
+
+void RingConsumer::consume(std::span<const uint8_t> bytes, const EventHandler& handler) {
+  ++stats_.records;
+  DecodeContext ctx{clock_, backend_, resolver_};
+  auto record = decode_record(bytes, ctx);
+  if (!record) {
+    ++stats_.malformed;
+    if (record.error().message != last_error_) {  // a flood of one error is logged once
+      last_error_ = record.error().message;
+      fmt::print(stderr, "fstrail: {}: dropped a record: {}\n", backend_, last_error_);
+    }
+    return;
+  }
+  if (auto* exec = std::get_if<ExecRecord>(&record.value())) {
+    exes_.on_exec(exec->pid, exec->filename, resolver_);
+    return;
+  }
+  Event& event = std::get<Event>(record.value());
+  if (event.pid) event.exe = exes_.exe(*event.pid);
+  handler(std::move(event));
+}
+
+void RingConsumer::check_losses(const EmitFn& emit_lost) {
+  if (lost_map_fd_ < 0) return;
+  auto values = read_percpu_counters(lost_map_fd_, FST_OP_COUNT);
+  if (!values) return;
+  uint64_t grown = losses_.update(*values);
+  stats_.lost = losses_.total();
+  if (grown == 0) return;
+  Event lost;
+  lost.kind = EventKind::kLost;
+  lost.time_ns = realtime_now_ns();
+  lost.lost = grown;
+  lost.backend = backend_;
+  emit_lost(std::move(lost));
+}
+
+Status RingConsumer::poll(int timeout_ms, const EventHandler& handler, const EmitFn& emit_lost) {
+  clock_.refresh();
+  handler_ = &handler;
+  int n = ring_buffer__poll(ring_, timeout_ms);
+  handler_ = nullptr;
+  check_losses(emit_lost);
+  if (n < 0 && n != -EINTR) return Error::from_errno("polling the BPF ring buffer failed", -n);
+  return Ok{};
+}
+
+}  // namespace fstrail::bpf

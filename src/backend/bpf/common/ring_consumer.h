@@ -1,0 +1,106 @@
+// The user-space half of every eBPF backend: drains the ring buffer, decodes each
+// record, keeps the exe of each process from exec records, and turns growth of the
+// BPF `lost_by_op` counters into `lost` events.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/clock.h"
+#include "decode/decoder.h"
+
+struct ring_buffer;
+
+namespace fstrail::bpf {
+
+// Sum of a per-CPU, per-op counter map over time: how many records were lost since
+// the last look. Counters only grow; a smaller sum (map recreated) is not a loss.
+class LossCounter {
+ public:
+  // `values`: every slot of every CPU, as read from the map. Returns the growth.
+  uint64_t update(std::span<const uint64_t> values);
+  uint64_t total() const { return total_; }
+
+ private:
+  uint64_t last_sum_ = 0;
+  uint64_t total_ = 0;
+};
+
+// pid -> executable. Filled from exec records (so `exe` is the image that did the
+// operation, even when the process has exec'd or exited since); a pid never seen
+// exec'ing is read from /proc/<pid>/exe once.
+class ExeCache {
+ public:
+  explicit ExeCache(std::string proc_root = "/proc", size_t max_entries = 65536)
+      : proc_root_(std::move(proc_root)), max_entries_(max_entries) {}
+
+  // `filename` as passed to execve: absolute, relative to the cwd, or empty (unknown).
+  void on_exec(pid_t pid, const std::string& filename, PathResolver* resolver);
+  std::optional<std::string> exe(pid_t pid);
+  size_t size() const { return by_pid_.size(); }
+
+ private:
+  void put(pid_t pid, std::optional<std::string> exe);
+  std::optional<std::string> read_proc_exe(pid_t pid) const;
+
+  std::string proc_root_;
+  size_t max_entries_;
+  std::unordered_map<pid_t, std::optional<std::string>> by_pid_;
+};
+
+// Reads a BPF per-CPU array map of u64 (any number of slots) into one flat vector.
+std::optional<std::vector<uint64_t>> read_percpu_counters(int map_fd, uint32_t slots);
+
+struct RingConsumerStats {
+  uint64_t records = 0;
+  uint64_t malformed = 0;  // records the decoder rejected (logged once per kind of error)
+  uint64_t lost = 0;       // from lost_by_op
+};
+
+class RingConsumer {
+ public:
+  // Called for every decoded file event, after `exe` is filled; the backend finishes
+  // it (filters, enriches) and emits it or not.
+  using EventHandler = std::function<void(Event&&)>;
+
+  RingConsumer(std::string_view backend_name, PathResolver* resolver, int lost_map_fd);
+  ~RingConsumer();
+  RingConsumer(const RingConsumer&) = delete;
+  RingConsumer& operator=(const RingConsumer&) = delete;
+
+  Status open(int ring_map_fd);
+  // Waits up to timeout_ms, hands every record to `handler`, then emits a `lost`
+  // event through `emit_lost` if the loss counters grew.
+  Status poll(int timeout_ms, const EventHandler& handler, const EmitFn& emit_lost);
+  // Decodes one record (what poll does for each); public so tests feed bytes.
+  void consume(std::span<const uint8_t> bytes, const EventHandler& handler);
+  // Reads lost_by_op; emits a `lost` event when it grew.
+  void check_losses(const EmitFn& emit_lost);
+
+  const RingConsumerStats& stats() const { return stats_; }
+  ExeCache& exe_cache() { return exes_; }
+
+ private:
+  static int on_record(void* self, void* data, size_t size);
+
+  std::string_view backend_;
+  BootClock clock_;
+  PathResolver* resolver_;
+  int lost_map_fd_;
+  ring_buffer* ring_ = nullptr;
+  const EventHandler* handler_ = nullptr;  // during poll
+  ExeCache exes_;
+  LossCounter losses_;
+  RingConsumerStats stats_;
+  std::string last_error_;
+};
+
+}  // namespace fstrail::bpf
