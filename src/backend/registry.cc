@@ -1,6 +1,8 @@
 #include <fmt/format.h>
 
 #include "backend/backend.h"
+#include "backend/bpf/fentry/fentry_backend.h"
+#include "backend/bpf/lsm/lsm_backend.h"
 #include "backend/fanotify/fanotify_backend.h"
 #include "backend/inotify/inotify_backend.h"
 
@@ -14,9 +16,10 @@ std::unique_ptr<Backend> no_backend() { return nullptr; }
 
 const std::vector<BackendInfo>& all_backends() {
   static const std::vector<BackendInfo> backends = {
-      {"bpf-lsm", "BPF LSM hooks: kernel attribution, full paths, enforcement", not_built, no_backend},
-      {"bpf-fentry", "fentry/fexit on VFS functions: kernel attribution, full paths", not_built,
-       no_backend},
+      {"bpf-lsm", "BPF LSM hooks: kernel attribution, full paths, enforcement", probe_bpf_lsm,
+       create_bpf_lsm_backend},
+      {"bpf-fentry", "fentry/fexit on VFS functions: kernel attribution, full paths", probe_bpf_fentry,
+       create_bpf_fentry_backend},
       {"bpf-tracepoint", "syscall tracepoints: kernel attribution; loads under lockdown", not_built,
        no_backend},
       {"fanotify", "fanotify marks with pidfd: full paths, attribution read from /proc",

@@ -11,17 +11,15 @@
  *  - "capture, then finish": a hook that runs before the operation builds the whole
  *    record into fst_pending[tid, op]; a later hook that knows the result (fexit, or
  *    the syscall's exit) submits it, with `error` set, or drops it (success only);
- *  - the actor, read from the current task, and per-op loss counters.
+ *  - the actor, read from the current task (common.bpf.h has the ring buffer, the
+ *    loss counters and the exec tracking).
  */
 #ifndef FSTRAIL_FS_CAPTURE_BPF_H
 #define FSTRAIL_FS_CAPTURE_BPF_H
 
-#include "vmlinux.h"
+#include "backend/bpf/common/common.bpf.h"
 #include <bpf/bpf_core_read.h>
-#include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
-
-#include "fstrail/wire.h"
 
 /* The records below put room for the flexible array right after the wire struct. */
 #pragma clang diagnostic ignored "-Wgnu-variable-sized-type-not-at-end"
@@ -43,7 +41,6 @@
 #define FST_ATTR_SIZE (1 << 3)
 
 /* Set by user space before load. */
-const volatile __u32 fst_agent_tgid = 0;   /* our own activity is never reported */
 const volatile __u32 fst_ops_wanted = 0;   /* bit (1 << op) per wanted op */
 const volatile __u32 fst_report_failed = 0; /* also report failed/denied operations */
 
@@ -74,24 +71,11 @@ struct fst_open_file {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 * 1024 * 1024);
-} fst_events SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct fst_root_key);
 	__type(value, __u8);
 } fst_roots SEC(".maps");
-
-/* Records lost, by op: ring buffer full or a tracking map full. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FST_OP_COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} fst_lost SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -116,14 +100,6 @@ struct {
 	__type(value, struct fst_open_file);
 } fst_open_files SEC(".maps");
 
-static __always_inline void fst_count_lost(__u32 op)
-{
-	__u64 *n = bpf_map_lookup_elem(&fst_lost, &op);
-
-	if (n)
-		*n += 1;
-}
-
 static __always_inline int fst_wanted(__u32 op)
 {
 	if (!(fst_ops_wanted & (1u << op)))
@@ -139,28 +115,23 @@ static __always_inline __u64 fst_encode_dev(__u32 kdev)
 	return (minor & 0xff) | (major << 8) | ((__u64)(minor & ~0xffu) << 12);
 }
 
-static __always_inline void fst_fill_actor(struct fst_actor *a)
+/* The common actor plus what only a task read gives: effective ids, ppid, login. */
+static __always_inline void fst_fill_task_actor(struct fst_actor *a)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	const struct cred *cred = BPF_CORE_READ(task, cred);
 
-	a->pid = pid_tgid >> 32;
-	a->tid = (__u32)pid_tgid;
-	a->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	a->uid = BPF_CORE_READ(cred, uid.val);
-	a->gid = BPF_CORE_READ(cred, gid.val);
+	fst_fill_actor(a);
 	a->euid = BPF_CORE_READ(cred, euid.val);
 	a->egid = BPF_CORE_READ(cred, egid.val);
-	a->valid = FST_AF_PPID | FST_AF_CGROUP;
+	a->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	a->valid = (a->valid & ~FST_AF_NO_EFFECTIVE_IDS) | FST_AF_PPID;
 	/* CONFIG_AUDIT kernels only */
 	if (bpf_core_field_exists(task->loginuid)) {
 		a->loginuid = BPF_CORE_READ(task, loginuid.val);
 		a->sessionid = BPF_CORE_READ(task, sessionid);
 		a->valid |= FST_AF_LOGINUID | FST_AF_SESSIONID;
 	}
-	a->cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(a->comm, sizeof(a->comm));
 }
 
 static __always_inline struct mount *fst_real_mount(struct vfsmount *vfsmnt)
@@ -289,7 +260,7 @@ static __always_inline struct fst_record *fst_scratch_record(__u32 op)
 	r->ev.hdr.type = FST_REC_EVENT;
 	r->ev.hdr.version = FST_WIRE_VERSION;
 	r->ev.op = op;
-	fst_fill_actor(&r->ev.actor);
+	fst_fill_task_actor(&r->ev.actor);
 	return r;
 }
 
@@ -348,8 +319,7 @@ static __always_inline void fst_submit(struct fst_record *r, __s32 error)
 	r->ev.error = error;
 	r->ev.hdr.size = size;
 	r->ev.hdr.ktime_ns = bpf_ktime_get_boot_ns();
-	if (size < sizeof(struct fst_event) || bpf_ringbuf_output(&fst_events, r, size, 0))
-		fst_count_lost(r->ev.op);
+	fst_output_or_count(r, size, r->ev.op);
 }
 
 /* Keeps the scratch record until the operation's result is known. */
@@ -506,7 +476,7 @@ static __always_inline void fst_track_write(struct file *file, int mask)
 	f = bpf_map_lookup_elem(&fst_open_files, &key);
 	if (!f || f->written)
 		return;
-	fst_fill_actor(&f->writer);
+	fst_fill_task_actor(&f->writer);
 	f->written = 1;
 }
 
@@ -543,48 +513,6 @@ static __always_inline void fst_emit_open(struct file *file, long ret)
 	if (fst_record_path(r, BPF_CORE_READ(file, f_path.dentry),
 			    fst_real_mount(BPF_CORE_READ(file, f_path.mnt))))
 		fst_submit(r, ret < 0 ? (__s32)ret : 0);
-}
-
-/* ---- exec: keeps exe without a /proc race ---- */
-
-struct fst_exec_record {
-	struct fst_exec ex;
-	char filename[FST_PATH_MAX];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct fst_exec_record);
-} fst_exec_scratch SEC(".maps");
-
-static __always_inline struct fst_exec_record *fst_exec_scratch_record(void)
-{
-	__u32 zero = 0;
-	struct fst_exec_record *x = bpf_map_lookup_elem(&fst_exec_scratch, &zero);
-
-	if (!x)
-		return 0;
-	__builtin_memset(&x->ex, 0, sizeof(x->ex));
-	x->ex.hdr.type = FST_REC_EXEC;
-	x->ex.hdr.version = FST_WIRE_VERSION;
-	x->ex.pid = bpf_get_current_pid_tgid() >> 32;
-	return x;
-}
-
-static __always_inline void fst_submit_exec(struct fst_exec_record *x, long len)
-{
-	__u32 size;
-
-	if (len <= 0)
-		return;
-	x->ex.filename_len = len & FST_PATH_MASK;
-	size = sizeof(struct fst_exec) + x->ex.filename_len;
-	x->ex.hdr.size = size;
-	x->ex.hdr.ktime_ns = bpf_ktime_get_boot_ns();
-	if (size > sizeof(*x) || bpf_ringbuf_output(&fst_events, x, size, 0))
-		fst_count_lost(0);
 }
 
 #endif /* FSTRAIL_FS_CAPTURE_BPF_H */

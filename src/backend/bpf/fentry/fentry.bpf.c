@@ -236,17 +236,3 @@ int BPF_PROG(fst_fentry_fput, struct file *file)
 	fst_track_release(file);
 	return 0;
 }
-
-/* ---- exec ---- */
-
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(fst_fentry_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
-{
-	struct fst_exec_record *x = fst_exec_scratch_record();
-
-	if (!x)
-		return 0;
-	fst_submit_exec(x, bpf_probe_read_kernel_str(x->filename, sizeof(x->filename),
-						     BPF_CORE_READ(bprm, filename)));
-	return 0;
-}

@@ -145,18 +145,6 @@ int BPF_PROG(fst_lsm_file_free_security, struct file *file)
 	return 0;
 }
 
-/* The new image is committed: its absolute path (bpf_d_path is allowed in this hook). */
-SEC("lsm/bprm_committed_creds")
-int BPF_PROG(fst_lsm_bprm_committed_creds, struct linux_binprm *bprm)
-{
-	struct fst_exec_record *x = fst_exec_scratch_record();
-
-	if (!x)
-		return 0;
-	fst_submit_exec(x, bpf_d_path((struct path *)&bprm->file->f_path, x->filename, sizeof(x->filename)));
-	return 0;
-}
-
 /* x86-64 syscall numbers whose exit completes a captured operation. */
 enum {
 	NR_open = 2, NR_truncate = 76, NR_ftruncate = 77, NR_rename = 82, NR_mkdir = 83,
