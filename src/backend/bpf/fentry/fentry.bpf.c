@@ -204,17 +204,18 @@ int BPF_PROG(fst_fexit_notify_change, void *idmap, struct dentry *dentry, struct
 	return 0;
 }
 
-SEC("fexit/__vfs_setxattr_locked")
-int BPF_PROG(fst_fexit_vfs_setxattr_locked, void *idmap, struct dentry *dentry, const char *name,
-	     const void *value, size_t size, int flags, struct inode **delegated, int ret)
+/* Not __vfs_setxattr_locked: its 7 arguments are more than 6.1's trampolines take. */
+SEC("fexit/vfs_setxattr")
+int BPF_PROG(fst_fexit_vfs_setxattr, void *idmap, struct dentry *dentry, const char *name,
+	     const void *value, size_t size, int flags, int ret)
 {
 	fst_finish(FST_OP_XATTR, ret, 0);
 	return 0;
 }
 
-SEC("fexit/__vfs_removexattr_locked")
-int BPF_PROG(fst_fexit_vfs_removexattr_locked, void *idmap, struct dentry *dentry, const char *name,
-	     struct inode **delegated, int ret)
+SEC("fexit/vfs_removexattr")
+int BPF_PROG(fst_fexit_vfs_removexattr, void *idmap, struct dentry *dentry, const char *name,
+	     int ret)
 {
 	fst_finish(FST_OP_XATTR, ret, 0);
 	return 0;
