@@ -36,8 +36,15 @@ bool kernel_has_function(std::string_view name);
 // Bit (1 << op) per wanted op; the ops match EventKind values.
 uint32_t wanted_ops(const KindSet& kinds);
 
+// A backend whose watched roots can change while it runs.
+class SubtreeBackend : public Backend {
+ public:
+  virtual Status add_root(const std::string& path) = 0;
+  virtual Status remove_root(const std::string& path) = 0;
+};
+
 template <typename Traits>
-class SubtreeBpfBackend final : public Backend {
+class SubtreeBpfBackend final : public SubtreeBackend {
  public:
   using Skeleton = typename Traits::Skeleton;
 
@@ -68,7 +75,7 @@ class SubtreeBpfBackend final : public Backend {
   }
 
   // Roots can change while running: the filter is a map the kernel reads at every event.
-  Status add_root(const std::string& path) {
+  Status add_root(const std::string& path) override {
     auto key = root_key_of(path);
     if (!key) return key.error();
     uint8_t one = 1;
@@ -77,7 +84,7 @@ class SubtreeBpfBackend final : public Backend {
     return Ok{};
   }
 
-  Status remove_root(const std::string& path) {
+  Status remove_root(const std::string& path) override {
     auto key = root_key_of(path);
     if (!key) return key.error();
     if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.fst_roots), &*key) != 0)
