@@ -9,7 +9,8 @@ Pipeline::Pipeline(Filter filter, std::vector<std::unique_ptr<Sink>> sinks, Enri
 
 void Pipeline::process(Event&& event) {
   if (event.kind == EventKind::kLost) counts_.lost += event.lost.value_or(0);
-  if (enricher_ && event.actor_source == ActorSource::kProcfs) enricher_->enrich(event);
+  // A backend holding a pidfd enriches its events itself (comm is then known): no second read.
+  if (enricher_ && event.actor_source == ActorSource::kProcfs && !event.comm) enricher_->enrich(event);
   if (!filter_.accepts(event)) {
     ++counts_.filtered_out;
     return;

@@ -1,8 +1,494 @@
+// fanotify with FAN_REPORT_DFID_NAME_TARGET | FAN_REPORT_PIDFD.
+//
+// Marks: one inode mark per directory of the watched trees (FAN_EVENT_ON_CHILD), kept
+// up to date as directories appear, move and disappear, rather than one
+// FAN_MARK_FILESYSTEM mark: a filesystem mark makes every operation on the whole
+// filesystem queue an event that user space then throws away (bench/results/watch.md).
+//
+// Paths: events carry the parent directory as a file handle. Every marked directory's
+// handle is known (name_to_handle_at when it is marked), so a handle -> path map
+// resolves almost every event without a system call; open_by_handle_at on a mount fd
+// covers the rest (a directory outside the trees, as the far side of a rename).
 #include "backend/fanotify/fanotify_backend.h"
 
-namespace fstrail {
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/fanotify.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
 
-Availability probe_fanotify() { return {false, "not implemented yet"}; }
-std::unique_ptr<Backend> create_fanotify_backend() { return nullptr; }
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "backend/attr_cache.h"
+#include "backend/tree_walk.h"
+#include "core/clock.h"
+#include "core/unique_fd.h"
+#include "enrich/procfs.h"
+
+namespace fstrail {
+namespace {
+
+#ifndef AT_HANDLE_FID
+#define AT_HANDLE_FID 0x200  // Linux 6.5; glibc 2.36 does not have it
+#endif
+
+constexpr unsigned kInitFlags = FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME_TARGET |
+                                FAN_REPORT_PIDFD | FAN_UNLIMITED_QUEUE;
+constexpr uint64_t kDirMask = FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MODIFY | FAN_CLOSE_WRITE |
+                              FAN_ATTRIB | FAN_ONDIR | FAN_EVENT_ON_CHILD;
+
+struct TransparentHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using BytesMap = std::unordered_map<std::string, V, TransparentHash, std::equal_to<>>;
+using BytesSet = std::unordered_set<std::string, TransparentHash, std::equal_to<>>;
+
+// The key of an object: fsid, then struct file_handle (size, type, bytes), exactly as
+// an info record lays them out, so event bytes are looked up without copying.
+std::string_view fid_key(const fanotify_event_info_fid* fid) {
+  auto* handle = reinterpret_cast<const file_handle*>(fid->handle);
+  return {reinterpret_cast<const char*>(&fid->fsid), sizeof fid->fsid + sizeof(file_handle) + handle->handle_bytes};
+}
+
+struct HandleBuffer {
+  file_handle header;
+  unsigned char bytes[MAX_HANDLE_SZ];
+};
+
+// The key of the object at `path`, built like fid_key; empty when it cannot be encoded.
+std::string key_for_path(const std::string& path, const __kernel_fsid_t& fsid) {
+  HandleBuffer h{};
+  h.header.handle_bytes = MAX_HANDLE_SZ;
+  int mount_id = 0;
+  if (::name_to_handle_at(AT_FDCWD, path.c_str(), &h.header, &mount_id, 0) != 0) {
+    // Filesystems without NFS export support still encode a FID (Linux 6.5+).
+    h.header.handle_bytes = MAX_HANDLE_SZ;
+    if (::name_to_handle_at(AT_FDCWD, path.c_str(), &h.header, &mount_id, AT_HANDLE_FID) != 0) return {};
+  }
+  std::string key(reinterpret_cast<const char*>(&fsid), sizeof fsid);
+  key.append(reinterpret_cast<const char*>(&h), sizeof(file_handle) + h.header.handle_bytes);
+  return key;
+}
+
+class FanotifyBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "fanotify"; }
+  Status start(const WatchSpec& spec) override;
+  Status poll(int timeout_ms, const EmitFn& emit) override;
+  BackendStats stats() const override { return stats_; }
+
+ private:
+  struct Record {  // the parsed info records of one event
+    const fanotify_event_info_fid* dir = nullptr;
+    const char* name = nullptr;
+    const fanotify_event_info_fid* old_dir = nullptr;
+    const char* old_name = nullptr;
+    const fanotify_event_info_fid* target = nullptr;
+    int pidfd = FAN_NOPIDFD;
+  };
+
+  Status mark_tree(const std::string& dir, const EmitFn* emit_found);
+  Status mark_dir(const std::string& dir);
+  // The path of a marked directory, or of any object the kernel still has (slower).
+  std::string resolve_fid(const fanotify_event_info_fid* fid, bool use_cache = true);
+  void handle_event(const fanotify_event_metadata* md, const Record& r, const EmitFn& emit);
+  void emit_event(Event&& e, int pidfd, const EmitFn& emit);
+  bool under_roots(std::string_view path) const;
+  void forget_subtree(const std::string& dir);
+  void move_subtree(const std::string& from, const std::string& to);
+  void rescan(const EmitFn& emit);
+
+  WatchSpec spec_;
+  UniqueFd fan_;
+  BackendStats stats_;
+  uint64_t mask_ = kDirMask;
+  BytesMap<std::string> dir_paths_;  // fid key -> absolute path of each marked directory
+  std::unordered_map<std::string, std::string> dir_keys_;  // path -> fid key
+  std::vector<std::pair<__kernel_fsid_t, UniqueFd>> mount_fds_;
+  AttrCache attrs_;
+  std::unordered_set<std::string> written_;  // paths with a write since their last close
+  // Children reported by a scan of a new directory whose own create event may still be
+  // queued: that event is dropped. Cleared whenever the queue is empty.
+  BytesSet scanned_;
+  Enricher enricher_;
+  // Actor fields read once per pid per batch of events (all read after the fact anyway).
+  std::unordered_map<int32_t, Event> actors_;
+  int64_t batch_time_ = 0;
+  pid_t self_ = ::getpid();
+};
+
+Status FanotifyBackend::start(const WatchSpec& spec) {
+  spec_ = spec;
+  if (spec.kinds.test(static_cast<size_t>(EventKind::kOpen))) mask_ |= FAN_OPEN;
+  fan_.reset(::fanotify_init(kInitFlags, O_RDONLY | O_LARGEFILE | O_CLOEXEC));
+  if (!fan_.valid()) return Error::from_errno("fanotify_init");
+  for (const auto& root : spec.roots)
+    if (Status s = mark_tree(root, nullptr); !s) return s;
+  return Ok{};
+}
+
+Status FanotifyBackend::mark_dir(const std::string& dir) {
+  if (::fanotify_mark(fan_.get(), FAN_MARK_ADD | FAN_MARK_ONLYDIR, mask_, AT_FDCWD, dir.c_str()) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return Ok{};  // gone meanwhile; its delete event follows
+    return Error::from_errno("fanotify_mark " + dir);
+  }
+  struct statfs sfs{};
+  if (::statfs(dir.c_str(), &sfs) != 0) return Ok{};
+  __kernel_fsid_t fsid;
+  std::memcpy(&fsid, &sfs.f_fsid, sizeof fsid);
+  bool have_mount = false;
+  for (const auto& [id, fd] : mount_fds_) have_mount |= std::memcmp(&id, &fsid, sizeof fsid) == 0;
+  if (!have_mount) mount_fds_.emplace_back(fsid, UniqueFd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
+  std::string key = key_for_path(dir, fsid);
+  if (key.empty()) return Ok{};
+  if (auto old = dir_keys_.find(dir); old != dir_keys_.end() && old->second != key) dir_paths_.erase(old->second);
+  dir_paths_[key] = dir;
+  dir_keys_[dir] = std::move(key);
+  return Ok{};
+}
+
+// Marks `dir` and every directory below it, remembering file attributes. With
+// `emit_found`, also reports what is already inside as created (a new directory
+// whose contents appeared before its mark).
+Status FanotifyBackend::mark_tree(const std::string& dir, const EmitFn* emit_found) {
+  if (Status s = mark_dir(dir); !s) return s;
+  if (struct stat st{}; ::lstat(dir.c_str(), &st) == 0) attrs_.remember(st);
+  Status failed = Ok{};
+  walk_tree(dir, [&](const std::string& path, const struct stat& st) {
+    attrs_.remember(st);
+    if (emit_found) {
+      Event e;
+      e.time_ns = batch_time_;
+      e.backend = name();
+      e.kind = S_ISDIR(st.st_mode) ? EventKind::kMkdir : S_ISLNK(st.st_mode) ? EventKind::kSymlink : EventKind::kCreate;
+      e.path = path;
+      fill_identity(st, e);
+      struct statfs sfs{};
+      if (::statfs(path.c_str(), &sfs) == 0) {
+        __kernel_fsid_t fsid;
+        std::memcpy(&fsid, &sfs.f_fsid, sizeof fsid);
+        if (std::string key = key_for_path(path, fsid); !key.empty()) scanned_.insert(std::move(key));
+      }
+      if (spec_.kinds.test(static_cast<size_t>(e.kind))) (*emit_found)(std::move(e));
+    }
+    if (!S_ISDIR(st.st_mode)) return false;
+    if (Status s = mark_dir(path); !s && failed) failed = s;
+    return true;
+  });
+  return failed;
+}
+
+std::string FanotifyBackend::resolve_fid(const fanotify_event_info_fid* fid, bool use_cache) {
+  if (use_cache)
+    if (auto it = dir_paths_.find(fid_key(fid)); it != dir_paths_.end()) return it->second;
+  for (const auto& [id, mount] : mount_fds_) {
+    if (std::memcmp(&id, &fid->fsid, sizeof id) != 0) continue;
+    auto* handle = const_cast<file_handle*>(reinterpret_cast<const file_handle*>(fid->handle));
+    UniqueFd fd(::open_by_handle_at(mount.get(), handle, O_PATH | O_CLOEXEC));
+    if (!fd.valid()) return {};
+    char link[64], buf[PATH_MAX];
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd.get());
+    ssize_t n = ::readlink(link, buf, sizeof buf);
+    if (n <= 0) return {};
+    return std::string(buf, static_cast<size_t>(n));
+  }
+  return {};
+}
+
+bool FanotifyBackend::under_roots(std::string_view path) const {
+  for (const auto& root : spec_.roots)
+    if (path_is_under(path, root)) return true;
+  return false;
+}
+
+void FanotifyBackend::forget_subtree(const std::string& dir) {
+  for (auto it = dir_keys_.begin(); it != dir_keys_.end();) {
+    if (path_is_under(it->first, dir)) {
+      dir_paths_.erase(it->second);
+      it = dir_keys_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void FanotifyBackend::move_subtree(const std::string& from, const std::string& to) {
+  std::vector<std::pair<std::string, std::string>> moved;
+  for (auto it = dir_keys_.begin(); it != dir_keys_.end();) {
+    if (path_is_under(it->first, from)) {
+      moved.emplace_back(to + it->first.substr(from.size()), it->second);
+      it = dir_keys_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& [path, key] : moved) {
+    dir_paths_[key] = path;
+    dir_keys_[path] = std::move(key);
+  }
+}
+
+void FanotifyBackend::emit_event(Event&& e, int pidfd, const EmitFn& emit) {
+  if (!spec_.kinds.test(static_cast<size_t>(e.kind))) return;
+  if (e.pid) {
+    e.actor_source = ActorSource::kProcfs;
+    auto [it, first] = actors_.try_emplace(*e.pid);
+    if (first) {
+      if (pidfd >= 0) enricher_.enrich(e, pidfd);
+      it->second = e;
+    } else {
+      const Event& a = it->second;
+      e.ppid = a.ppid, e.uid = a.uid, e.gid = a.gid, e.euid = a.euid, e.egid = a.egid;
+      e.loginuid = a.loginuid, e.sessionid = a.sessionid, e.comm = a.comm, e.exe = a.exe, e.cgroup = a.cgroup;
+    }
+  }
+  emit(std::move(e));
+}
+
+void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Record& r, const EmitFn& emit) {
+  const uint64_t mask = md->mask;
+  const bool is_dir = mask & FAN_ONDIR;
+  auto base = [&] {
+    Event e;
+    e.time_ns = batch_time_;
+    e.backend = name();
+    e.is_dir = is_dir;
+    if (md->pid > 0) e.pid = md->pid;
+    return e;
+  };
+
+  if (mask & FAN_RENAME) {
+    // The kernel includes only the sides whose directory is marked: the far side of a
+    // move across the trees' edge is found from the moved object's own handle.
+    std::string from, to;
+    if (r.old_dir) from = join_path(resolve_fid(r.old_dir), r.old_name ? r.old_name : "");
+    if (r.dir) to = join_path(resolve_fid(r.dir), r.name ? r.name : "");
+    else if (r.target) to = resolve_fid(r.target, /*use_cache=*/false);  // the cache has its old path
+    bool from_inside = !from.empty() && under_roots(from), to_inside = !to.empty() && under_roots(to);
+    if (!from_inside && !to_inside) return;
+    if (is_dir) {
+      if (!to_inside) {
+        forget_subtree(from);
+      } else if (from_inside) {
+        move_subtree(from, to);
+      } else {
+        (void)mark_tree(to, nullptr);  // moved in: watch it; its contents are not new
+      }
+    }
+    written_.erase(from);
+    Event e = base();
+    e.path = std::move(to);
+    if (from.empty()) {
+      // Moved in from a place nobody watches: the source is unknowable, like a create.
+      e.kind = is_dir ? EventKind::kMkdir : EventKind::kCreate;
+    } else if (e.path.empty()) {
+      e.kind = is_dir ? EventKind::kRmdir : EventKind::kDelete;  // moved out to an unknown place
+      e.path = std::move(from);
+    } else {
+      e.kind = EventKind::kRename;
+      e.old_path = std::move(from);
+    }
+    struct stat st{};
+    if (e.kind != EventKind::kDelete && e.kind != EventKind::kRmdir && ::lstat(e.path.c_str(), &st) == 0) {
+      fill_identity(st, e);
+    }
+    emit_event(std::move(e), r.pidfd, emit);
+    return;
+  }
+  if (!r.dir) return;
+  std::string dir = resolve_fid(r.dir);
+  if (dir.empty()) return;
+  bool self = !r.name || std::strcmp(r.name, ".") == 0;
+  std::string path = self ? dir : join_path(dir, r.name);
+  if (!under_roots(path)) return;
+
+  if (mask & FAN_CREATE) {
+    bool duplicate = false;
+    if (r.target) {
+      if (auto it = scanned_.find(fid_key(r.target)); it != scanned_.end()) {
+        scanned_.erase(it);
+        duplicate = true;
+      }
+    }
+    struct stat st{};
+    bool known = ::lstat(path.c_str(), &st) == 0;
+    if (known) attrs_.remember_created(st);
+    if (!duplicate) {
+      Event e = base();
+      e.path = path;
+      e.kind = is_dir ? EventKind::kMkdir : EventKind::kCreate;
+      if (known) {
+        fill_identity(st, e);
+        if (S_ISLNK(st.st_mode)) e.kind = EventKind::kSymlink;
+        else if (!is_dir && st.st_nlink > 1) e.kind = EventKind::kLink;
+      }
+      if (is_dir) {
+        // Mark first, then list: whatever appeared before the mark is reported by the scan.
+        emit_event(std::move(e), r.pidfd, emit);
+        (void)mark_tree(path, &emit);
+      } else {
+        emit_event(std::move(e), r.pidfd, emit);
+      }
+    }
+  }
+  if (mask & FAN_MODIFY) {
+    struct stat st{};
+    bool truncated = false;
+    if (!written_.contains(path) && ::lstat(path.c_str(), &st) == 0) truncated = attrs_.shrank(st);
+    if (truncated) {
+      Event e = base();
+      e.kind = EventKind::kTruncate;
+      e.path = path;
+      fill_identity(st, e);
+      emit_event(std::move(e), r.pidfd, emit);
+    } else {
+      written_.insert(path);
+    }
+  }
+  if (mask & FAN_ATTRIB) {
+    struct stat st{};
+    if (::lstat(path.c_str(), &st) == 0) {
+      Event e = base();
+      e.path = path;
+      fill_identity(st, e);
+      if (auto kind = attrs_.classify_attrib(st, e)) {
+        e.kind = *kind;
+        emit_event(std::move(e), r.pidfd, emit);
+      }
+    }
+  }
+  if ((mask & FAN_OPEN) && !self) {
+    Event e = base();
+    e.kind = EventKind::kOpen;
+    e.path = path;
+    emit_event(std::move(e), r.pidfd, emit);
+  }
+  if (mask & FAN_CLOSE_WRITE) {
+    if (auto it = written_.find(path); it != written_.end()) {
+      written_.erase(it);
+      Event e = base();
+      e.kind = EventKind::kModify;
+      e.path = path;
+      struct stat st{};
+      if (::lstat(path.c_str(), &st) == 0) {
+        fill_identity(st, e);
+        attrs_.remember_contents(st);
+      }
+      emit_event(std::move(e), r.pidfd, emit);
+    }
+  }
+  if (mask & FAN_DELETE) {
+    if (is_dir) forget_subtree(path);
+    written_.erase(path);
+    Event e = base();
+    e.kind = is_dir ? EventKind::kRmdir : EventKind::kDelete;
+    e.path = std::move(path);
+    emit_event(std::move(e), r.pidfd, emit);
+  }
+}
+
+void FanotifyBackend::rescan(const EmitFn& emit) {
+  ++stats_.rescans;
+  for (const auto& root : spec_.roots) (void)mark_tree(root, nullptr);
+  (void)emit;
+}
+
+Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
+  pollfd pfd{fan_.get(), POLLIN, 0};
+  int ready = ::poll(&pfd, 1, timeout_ms);
+  if (ready < 0) return errno == EINTR ? Status(Ok{}) : Status(Error::from_errno("poll fanotify"));
+  if (ready == 0) return Ok{};
+  alignas(fanotify_event_metadata) static char buf[64 * 1024];
+  for (;;) {
+    ssize_t len = ::read(fan_.get(), buf, sizeof buf);
+    if (len < 0) {
+      if (errno == EAGAIN) {
+        scanned_.clear();
+        return Ok{};
+      }
+      if (errno == EINTR) return Ok{};
+      return Error::from_errno("read fanotify");
+    }
+    batch_time_ = realtime_now_ns();
+    actors_.clear();
+    bool overflow = false;
+    auto* md = reinterpret_cast<const fanotify_event_metadata*>(buf);
+    for (; FAN_EVENT_OK(md, len); md = FAN_EVENT_NEXT(md, len)) {
+      if (md->vers != FANOTIFY_METADATA_VERSION)
+        return Error{fmt::format("fanotify metadata version {} is not {}", md->vers, FANOTIFY_METADATA_VERSION)};
+      Record r;
+      const char* p = reinterpret_cast<const char*>(md) + md->metadata_len;
+      const char* end = reinterpret_cast<const char*>(md) + md->event_len;
+      while (p + sizeof(fanotify_event_info_header) <= end) {
+        auto* hdr = reinterpret_cast<const fanotify_event_info_header*>(p);
+        if (hdr->len == 0) break;
+        auto* fid = reinterpret_cast<const fanotify_event_info_fid*>(p);
+        auto name_of = [](const fanotify_event_info_fid* f) {
+          auto* h = reinterpret_cast<const file_handle*>(f->handle);
+          return reinterpret_cast<const char*>(h->f_handle + h->handle_bytes);
+        };
+        switch (hdr->info_type) {
+          case FAN_EVENT_INFO_TYPE_DFID_NAME:
+          case FAN_EVENT_INFO_TYPE_NEW_DFID_NAME: r.dir = fid, r.name = name_of(fid); break;
+          case FAN_EVENT_INFO_TYPE_DFID: r.dir = fid; break;
+          case FAN_EVENT_INFO_TYPE_OLD_DFID_NAME: r.old_dir = fid, r.old_name = name_of(fid); break;
+          case FAN_EVENT_INFO_TYPE_FID: r.target = fid; break;
+          case FAN_EVENT_INFO_TYPE_PIDFD:
+            r.pidfd = reinterpret_cast<const fanotify_event_info_pidfd*>(p)->pidfd;
+            break;
+          default: break;
+        }
+        p += hdr->len;
+      }
+      if (md->mask & FAN_Q_OVERFLOW) {
+        overflow = true;
+      } else if (md->pid != self_) {
+        handle_event(md, r, emit);
+      }
+      if (r.pidfd >= 0) ::close(r.pidfd);
+      if (md->fd >= 0) ::close(md->fd);
+    }
+    if (overflow) {
+      // The kernel does not say how many: at least one.
+      ++stats_.lost;
+      Event e;
+      e.time_ns = batch_time_;
+      e.backend = name();
+      e.kind = EventKind::kLost;
+      e.path = spec_.roots.front();
+      emit(std::move(e));
+      rescan(emit);
+    }
+  }
+}
+
+}  // namespace
+
+Availability probe_fanotify() {
+  UniqueFd fd(::fanotify_init(kInitFlags, O_RDONLY | O_LARGEFILE | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == EPERM)
+      return {false, "needs root (CAP_SYS_ADMIN): run fstrail with sudo, or use --backend inotify as any user"};
+    if (errno == EINVAL)
+      return {false, "this kernel lacks FAN_REPORT_DFID_NAME_TARGET or FAN_REPORT_PIDFD (needs Linux 5.15+)"};
+    return {false, fmt::format("fanotify_init failed: {}", std::strerror(errno))};
+  }
+  if (::fanotify_mark(fd.get(), FAN_MARK_ADD | FAN_MARK_ONLYDIR, kDirMask, AT_FDCWD, "/") != 0) {
+    if (errno == EINVAL) return {false, "this kernel lacks FAN_RENAME (needs Linux 5.17+)"};
+    return {false, fmt::format("fanotify_mark failed: {}", std::strerror(errno))};
+  }
+  return {true, "per-directory marks, pidfd attribution"};
+}
+
+std::unique_ptr<Backend> create_fanotify_backend() { return std::make_unique<FanotifyBackend>(); }
 
 }  // namespace fstrail

@@ -1,8 +1,333 @@
+// inotify: one watch per directory, for any user; no attribution (actor fields null).
+//
+// Choices, documented in docs/backends.md:
+// - A new directory is watched first, then listed: what is already inside is reported
+//   as created, and a create event for it still queued is dropped (same name, same
+//   directory, before the queue next runs empty).
+// - Renames pair IN_MOVED_FROM with IN_MOVED_TO by cookie. Unpaired, a move out of the
+//   watched trees is reported as delete/rmdir (the destination is unknowable) and a
+//   move in as create/mkdir.
+// - IN_CLOSE_WRITE becomes one modify only when an IN_MODIFY came before it, so an
+//   open for writing without a write is not a modification.
 #include "backend/inotify/inotify_backend.h"
 
-namespace fstrail {
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-Availability probe_inotify() { return {false, "not implemented yet"}; }
-std::unique_ptr<Backend> create_inotify_backend() { return nullptr; }
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "backend/attr_cache.h"
+#include "backend/tree_walk.h"
+#include "core/clock.h"
+#include "core/unique_fd.h"
+
+namespace fstrail {
+namespace {
+
+constexpr uint32_t kDirMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY | IN_CLOSE_WRITE |
+                              IN_ATTRIB | IN_DELETE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
+
+std::string read_sysctl(const char* path) {
+  std::ifstream in(path);
+  std::string value;
+  in >> value;
+  return value.empty() ? "?" : value;
+}
+
+class InotifyBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "inotify"; }
+  Status start(const WatchSpec& spec) override;
+  Status poll(int timeout_ms, const EmitFn& emit) override;
+  BackendStats stats() const override { return stats_; }
+
+ private:
+  Status watch_dir(const std::string& dir);
+  Status watch_tree(const std::string& dir, const EmitFn* emit_found);
+  void forget_subtree(const std::string& dir);
+  void move_subtree(const std::string& from, const std::string& to);
+  Status handle_event(const inotify_event* ev, const inotify_event* next, const EmitFn& emit, bool& consumed_next);
+  Event base(EventKind kind, std::string path, bool is_dir) const;
+  void emit_if_wanted(Event&& e, const EmitFn& emit) const {
+    if (spec_.kinds.test(static_cast<size_t>(e.kind))) emit(std::move(e));
+  }
+  Status read_available(const EmitFn& emit);
+
+  WatchSpec spec_;
+  UniqueFd fd_;
+  BackendStats stats_;
+  uint32_t mask_ = kDirMask;
+  std::unordered_map<int, std::string> wd_paths_;
+  std::unordered_map<std::string, int> path_wds_;
+  AttrCache attrs_;
+  std::unordered_set<std::string> written_;
+  std::unordered_set<std::string> scanned_;  // paths reported by a scan; see the top of the file
+  int64_t batch_time_ = 0;
+};
+
+Event InotifyBackend::base(EventKind kind, std::string path, bool is_dir) const {
+  Event e;
+  e.time_ns = batch_time_;
+  e.backend = name();
+  e.kind = kind;
+  e.path = std::move(path);
+  e.is_dir = is_dir;
+  return e;
+}
+
+Status InotifyBackend::start(const WatchSpec& spec) {
+  spec_ = spec;
+  if (spec.kinds.test(static_cast<size_t>(EventKind::kOpen))) mask_ |= IN_OPEN;
+  fd_.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (!fd_.valid()) {
+    if (errno == EMFILE)
+      return Error{fmt::format("inotify instance limit reached (fs.inotify.max_user_instances={}); raise it: "
+                               "sysctl fs.inotify.max_user_instances=N",
+                               read_sysctl("/proc/sys/fs/inotify/max_user_instances")),
+                   errno};
+    return Error::from_errno("inotify_init1");
+  }
+  for (const auto& root : spec.roots)
+    if (Status s = watch_tree(root, nullptr); !s) return s;
+  return Ok{};
+}
+
+Status InotifyBackend::watch_dir(const std::string& dir) {
+  int wd = ::inotify_add_watch(fd_.get(), dir.c_str(), mask_);
+  if (wd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR || errno == EACCES) return Ok{};  // gone, or not ours to read
+    if (errno == ENOSPC)
+      return Error{fmt::format("inotify watch limit reached at {} (fs.inotify.max_user_watches={}); raise it: "
+                               "sysctl fs.inotify.max_user_watches=N (N above the number of directories watched)",
+                               dir, read_sysctl("/proc/sys/fs/inotify/max_user_watches")),
+                   ENOSPC};
+    return Error::from_errno("inotify_add_watch " + dir);
+  }
+  if (auto old = wd_paths_.find(wd); old != wd_paths_.end() && old->second != dir) path_wds_.erase(old->second);
+  wd_paths_[wd] = dir;
+  path_wds_[dir] = wd;
+  return Ok{};
+}
+
+Status InotifyBackend::watch_tree(const std::string& dir, const EmitFn* emit_found) {
+  if (Status s = watch_dir(dir); !s) return s;
+  if (struct stat st{}; ::lstat(dir.c_str(), &st) == 0) attrs_.remember(st);
+  Status failed = Ok{};
+  walk_tree(dir, [&](const std::string& path, const struct stat& st) {
+    attrs_.remember(st);
+    if (emit_found) {
+      EventKind kind =
+          S_ISDIR(st.st_mode) ? EventKind::kMkdir : S_ISLNK(st.st_mode) ? EventKind::kSymlink : EventKind::kCreate;
+      Event e = base(kind, path, S_ISDIR(st.st_mode));
+      fill_identity(st, e);
+      scanned_.insert(path);
+      emit_if_wanted(std::move(e), *emit_found);
+    }
+    if (!S_ISDIR(st.st_mode) || !failed) return false;
+    if (Status s = watch_dir(path); !s) {
+      failed = s;
+      return false;
+    }
+    return true;
+  });
+  return failed;
+}
+
+void InotifyBackend::forget_subtree(const std::string& dir) {
+  for (auto it = path_wds_.begin(); it != path_wds_.end();) {
+    if (path_is_under(it->first, dir)) {
+      ::inotify_rm_watch(fd_.get(), it->second);
+      wd_paths_.erase(it->second);
+      it = path_wds_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void InotifyBackend::move_subtree(const std::string& from, const std::string& to) {
+  std::vector<std::pair<std::string, int>> moved;
+  for (auto it = path_wds_.begin(); it != path_wds_.end();) {
+    if (path_is_under(it->first, from)) {
+      moved.emplace_back(to + it->first.substr(from.size()), it->second);
+      it = path_wds_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& [path, wd] : moved) {
+    wd_paths_[wd] = path;
+    path_wds_[path] = wd;
+  }
+}
+
+Status InotifyBackend::handle_event(const inotify_event* ev, const inotify_event* next, const EmitFn& emit,
+                                    bool& consumed_next) {
+  const uint32_t mask = ev->mask;
+  if (mask & IN_Q_OVERFLOW) {
+    // The kernel does not say how many: at least one.
+    ++stats_.lost;
+    ++stats_.rescans;
+    Event e = base(EventKind::kLost, spec_.roots.front(), true);
+    emit(std::move(e));
+    for (const auto& root : spec_.roots)
+      if (Status s = watch_tree(root, nullptr); !s) return s;
+    return Ok{};
+  }
+  if (mask & IN_IGNORED) {
+    if (auto it = wd_paths_.find(ev->wd); it != wd_paths_.end()) {
+      if (auto p = path_wds_.find(it->second); p != path_wds_.end() && p->second == ev->wd) path_wds_.erase(p);
+      wd_paths_.erase(it);
+    }
+    return Ok{};
+  }
+  auto dir_it = wd_paths_.find(ev->wd);
+  if (dir_it == wd_paths_.end()) return Ok{};
+  const bool is_dir = mask & IN_ISDIR;
+  const bool self = ev->len == 0 || ev->name[0] == '\0';
+  std::string path = self ? dir_it->second : join_path(dir_it->second, ev->name);
+
+  if (mask & IN_MOVED_FROM) {
+    if (next && (next->mask & IN_MOVED_TO) && next->cookie == ev->cookie) {
+      consumed_next = true;
+      auto to_dir = wd_paths_.find(next->wd);
+      if (to_dir == wd_paths_.end()) return Ok{};
+      std::string to = join_path(to_dir->second, next->name);
+      if (is_dir) move_subtree(path, to);
+      written_.erase(path);
+      Event e = base(EventKind::kRename, to, is_dir);
+      e.old_path = std::move(path);
+      if (struct stat st{}; ::lstat(e.path.c_str(), &st) == 0) fill_identity(st, e);
+      emit_if_wanted(std::move(e), emit);
+    } else {
+      if (is_dir) forget_subtree(path);
+      written_.erase(path);
+      emit_if_wanted(base(is_dir ? EventKind::kRmdir : EventKind::kDelete, std::move(path), is_dir), emit);
+    }
+    return Ok{};
+  }
+  if (mask & (IN_CREATE | IN_MOVED_TO)) {
+    if (scanned_.erase(path) > 0) return Ok{};
+    struct stat st{};
+    bool known = ::lstat(path.c_str(), &st) == 0;
+    if (known) attrs_.remember_created(st);
+    Event e = base(is_dir ? EventKind::kMkdir : EventKind::kCreate, path, is_dir);
+    if (known) {
+      fill_identity(st, e);
+      if (S_ISLNK(st.st_mode)) e.kind = EventKind::kSymlink;
+      else if (!is_dir && st.st_nlink > 1 && (mask & IN_CREATE)) e.kind = EventKind::kLink;
+    }
+    emit_if_wanted(std::move(e), emit);
+    // A directory moved in keeps its contents, which are not new; a new one is listed.
+    if (is_dir) return watch_tree(path, (mask & IN_CREATE) ? &emit : nullptr);
+    return Ok{};
+  }
+  if (mask & IN_MODIFY) {
+    struct stat st{};
+    if (!written_.contains(path) && ::lstat(path.c_str(), &st) == 0 && attrs_.shrank(st)) {
+      Event e = base(EventKind::kTruncate, path, false);
+      fill_identity(st, e);
+      emit_if_wanted(std::move(e), emit);
+    } else {
+      written_.insert(path);
+    }
+  }
+  if (mask & IN_ATTRIB) {
+    struct stat st{};
+    if (::lstat(path.c_str(), &st) == 0) {
+      Event e = base(EventKind::kChmod, path, S_ISDIR(st.st_mode));
+      fill_identity(st, e);
+      if (auto kind = attrs_.classify_attrib(st, e)) {
+        e.kind = *kind;
+        emit_if_wanted(std::move(e), emit);
+      }
+    }
+  }
+  if ((mask & IN_OPEN) && !self) emit_if_wanted(base(EventKind::kOpen, path, is_dir), emit);
+  if (mask & IN_CLOSE_WRITE) {
+    if (auto it = written_.find(path); it != written_.end()) {
+      written_.erase(it);
+      Event e = base(EventKind::kModify, path, false);
+      if (struct stat st{}; ::lstat(path.c_str(), &st) == 0) {
+        fill_identity(st, e);
+        attrs_.remember_contents(st);
+      }
+      emit_if_wanted(std::move(e), emit);
+    }
+  }
+  if (mask & IN_DELETE) {
+    scanned_.erase(path);
+    written_.erase(path);
+    if (is_dir) forget_subtree(path);
+    emit_if_wanted(base(is_dir ? EventKind::kRmdir : EventKind::kDelete, std::move(path), is_dir), emit);
+  }
+  return Ok{};
+}
+
+Status InotifyBackend::read_available(const EmitFn& emit) {
+  alignas(inotify_event) static char buf[64 * 1024];
+  size_t carried = 0;  // an IN_MOVED_FROM kept back until its IN_MOVED_TO is read too
+  for (;;) {
+    ssize_t n = ::read(fd_.get(), buf + carried, sizeof buf - carried);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) return Error::from_errno("read inotify");
+      if (carried) {  // no IN_MOVED_TO follows: a move out of the watched trees
+        bool unused = false;
+        Status s = handle_event(reinterpret_cast<const inotify_event*>(buf), nullptr, emit, unused);
+        if (!s) return s;
+      }
+      scanned_.clear();
+      return Ok{};
+    }
+    batch_time_ = realtime_now_ns();
+    size_t len = carried + static_cast<size_t>(n);
+    carried = 0;
+    size_t at = 0;
+    while (at < len) {
+      auto* ev = reinterpret_cast<const inotify_event*>(buf + at);
+      size_t size = sizeof(inotify_event) + ev->len;
+      const inotify_event* next = nullptr;
+      if (at + size < len) next = reinterpret_cast<const inotify_event*>(buf + at + size);
+      if ((ev->mask & IN_MOVED_FROM) && !next) {
+        std::memmove(buf, buf + at, size);
+        carried = size;
+        break;
+      }
+      bool consumed_next = false;
+      if (Status s = handle_event(ev, next, emit, consumed_next); !s) return s;
+      at += size;
+      if (consumed_next) at += sizeof(inotify_event) + next->len;
+    }
+  }
+}
+
+Status InotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
+  pollfd pfd{fd_.get(), POLLIN, 0};
+  int ready = ::poll(&pfd, 1, timeout_ms);
+  if (ready < 0) return errno == EINTR ? Status(Ok{}) : Status(Error::from_errno("poll inotify"));
+  if (ready == 0) return Ok{};
+  return read_available(emit);
+}
+
+}  // namespace
+
+Availability probe_inotify() {
+  UniqueFd fd(::inotify_init1(IN_CLOEXEC));
+  if (!fd.valid()) return {false, fmt::format("inotify_init1 failed: {}", std::strerror(errno))};
+  return {true, fmt::format("any user; no attribution; up to {} directories (fs.inotify.max_user_watches)",
+                            read_sysctl("/proc/sys/fs/inotify/max_user_watches"))};
+}
+
+std::unique_ptr<Backend> create_inotify_backend() { return std::make_unique<InotifyBackend>(); }
 
 }  // namespace fstrail

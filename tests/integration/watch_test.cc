@@ -1,0 +1,557 @@
+// Host integration: runs the real `fstrail watch --json` with the backend named by
+// FSTRAIL_BACKEND on a fresh temporary tree, makes changes, and checks the events.
+// Needs root, util-linux (setpriv) and nothing else from the machine: no users are
+// created (the other user is the numeric 65534), so /etc may be read-only.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/text.h"
+
+namespace {
+
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+// How long an expected event (or the startup line) may take to show up: generous, as
+// loading BPF programs in the emulated VM of the VM tier takes seconds.
+constexpr auto kDeadline = 30s;
+constexpr uint32_t kOtherUid = 65534;
+
+// What each backend can report. A new backend adds one row.
+struct BackendRow {
+  std::string name;
+  std::set<std::string> kinds;  // kinds it reports as such; the others come out as some other kind
+  std::string actor_source;     // "kernel" | "procfs" | "none"
+  bool knows_actor;             // pid and uid of the process behind an event
+  bool knows_old_attrs;         // chmod old_mode, chown old_uid/old_gid
+  bool filters_uid;             // --uid works (else: exit 2 with a reason)
+};
+
+const std::vector<BackendRow>& backend_table() {
+  static const std::set<std::string> all = {"create", "mkdir",  "delete", "rmdir",   "rename", "modify", "chmod",
+                                            "chown",  "truncate", "link", "symlink", "xattr",  "open"};
+  static const std::vector<BackendRow> rows = {
+      {"bpf-lsm", all, "kernel", true, true, true},     // VM tier (tests/vm/run-in-vm.sh)
+      {"bpf-fentry", all, "kernel", true, true, true},  // VM tier
+      {"fanotify", all, "procfs", true, true, true},
+      {"inotify", all, "none", false, true, false},
+  };
+  return rows;
+}
+
+const BackendRow* current_row() {
+  const char* name = std::getenv("FSTRAIL_BACKEND");
+  if (!name) return nullptr;
+  for (const auto& row : backend_table())
+    if (row.name == name) return &row;
+  return nullptr;
+}
+
+std::string fstrail_bin() {
+  const char* bin = std::getenv("FSTRAIL_BIN");
+  return bin ? bin : FSTRAIL_DEFAULT_BIN;
+}
+
+// A child process with its stdout and stderr read through pipes.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, bool stdin_pipe = false) {
+    int out[2], err[2], in[2] = {-1, -1};
+    if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || (stdin_pipe && pipe2(in, O_CLOEXEC))) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], 1);
+      dup2(err[1], 2);
+      if (stdin_pipe) dup2(in[0], 0);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execvp(args[0], args.data());
+      _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    out_ = out[0];
+    err_ = err[0];
+    if (stdin_pipe) {
+      close(in[0]);
+      in_ = in[1];
+    }
+  }
+  ~Child() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    for (int fd : {out_, err_, in_})
+      if (fd >= 0) close(fd);
+  }
+  pid_t pid() const { return pid_; }
+  void close_stdin() {
+    if (in_ >= 0) close(in_);
+    in_ = -1;
+  }
+
+  // Reads whatever is available within `wait`; false once both pipes are at EOF.
+  bool pump(std::chrono::milliseconds wait) {
+    if (out_ < 0 && err_ < 0) return false;
+    pollfd fds[2] = {{out_, POLLIN, 0}, {err_, POLLIN, 0}};
+    int n = ::poll(fds, 2, static_cast<int>(wait.count()));
+    if (n <= 0) return true;
+    for (int i = 0; i < 2; ++i) {
+      int& fd = i == 0 ? out_ : err_;
+      if (fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buf[65536];
+      ssize_t got = read(fd, buf, sizeof buf);
+      if (got > 0) (i == 0 ? stdout_ : stderr_).append(buf, static_cast<size_t>(got));
+      if (got == 0) {
+        close(fd);
+        fd = -1;
+      }
+    }
+    return out_ >= 0 || err_ >= 0;
+  }
+
+  // Sends `sig` and waits (bounded) for the exit status; -1 if it did not exit.
+  int stop(int sig) {
+    if (exited_) return status_;
+    kill(pid_, sig);
+    auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (std::chrono::steady_clock::now() < until) {
+      pump(50ms);
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited_ = true;
+        while (pump(50ms)) {
+        }
+        status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return status_;
+      }
+    }
+    return -1;
+  }
+  int wait_exit() { return stop(0); }
+
+  std::string stdout_, stderr_;
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1, err_ = -1, in_ = -1;
+  bool exited_ = false;
+  int status_ = -1;
+};
+
+class WatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    row_ = current_row();
+    ASSERT_NE(row_, nullptr) << "set FSTRAIL_BACKEND to a backend of the table in " << __FILE__
+                             << " (e.g. FSTRAIL_BACKEND=fanotify)";
+    ASSERT_EQ(geteuid(), 0u) << "the host integration tests need root (fanotify, setpriv, chown); run: sudo ctest -L host";
+    ASSERT_EQ(access(fstrail_bin().c_str(), X_OK), 0) << "fstrail binary not found: " << fstrail_bin()
+                                                     << " (set FSTRAIL_BIN)";
+    char tmpl[] = "/tmp/fstrail-it-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr) << strerror(errno);
+    base_ = tmpl;
+    ASSERT_EQ(chmod(base_.c_str(), 0755), 0);  // the other user must reach the tree
+    root_ = base_ + "/watched";
+    outside_ = base_ + "/outside";
+    ASSERT_EQ(mkdir(root_.c_str(), 0755), 0);
+    ASSERT_EQ(mkdir(outside_.c_str(), 0755), 0);
+  }
+  void TearDown() override {
+    watcher_.reset();
+    if (!base_.empty()) std::filesystem::remove_all(base_);
+  }
+
+  std::string in_root(const std::string& name) const { return root_ + "/" + name; }
+
+  // Starts fstrail on the tree and waits for its "watching" line.
+  void start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {fstrail_bin(), "watch", "--json", "--backend", row_->name};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(root_);
+    watcher_ = std::make_unique<Child>(argv);
+    std::string want = "fstrail: watching 1 path(s) with " + row_->name;
+    auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (watcher_->stderr_.find(want) == std::string::npos && std::chrono::steady_clock::now() < until) {
+      if (!watcher_->pump(50ms)) break;
+    }
+    ASSERT_NE(watcher_->stderr_.find(want), std::string::npos) << "no startup line; stderr: " << watcher_->stderr_;
+  }
+
+  // Parses new complete lines of output into events_.
+  void parse() {
+    size_t nl;
+    while ((nl = watcher_->stdout_.find('\n', parsed_)) != std::string::npos) {
+      std::string line = watcher_->stdout_.substr(parsed_, nl - parsed_);
+      parsed_ = nl + 1;
+      events_.push_back(Json::parse(line));
+    }
+  }
+
+  // The first event (seen or still to come, within the deadline) that satisfies `pred`.
+  std::optional<Json> wait_for(const std::function<bool(const Json&)>& pred) {
+    size_t checked = 0;
+    auto until = std::chrono::steady_clock::now() + kDeadline;
+    for (;;) {
+      parse();
+      for (; checked < events_.size(); ++checked)
+        if (pred(events_[checked])) return events_[checked];
+      if (std::chrono::steady_clock::now() >= until) return std::nullopt;
+      watcher_->pump(50ms);
+    }
+  }
+  std::optional<Json> wait_for(const std::string& kind, const std::string& path) {
+    return wait_for([&](const Json& e) { return e["kind"] == kind && e["path"] == path; });
+  }
+
+  // A change inside the tree that marks a point in the event stream: once its event is
+  // seen, every event of earlier changes has been seen too.
+  void sync_marker() {
+    std::string marker = in_root("marker-" + std::to_string(markers_++));
+    int fd = open(marker.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    ASSERT_TRUE(wait_for([&](const Json& e) { return e["path"] == marker; })) << "marker " << marker << " not seen";
+  }
+
+  std::vector<Json> events_matching(const std::function<bool(const Json&)>& pred) {
+    parse();
+    std::vector<Json> out;
+    for (const auto& e : events_)
+      if (pred(e)) out.push_back(e);
+    return out;
+  }
+
+  // The actor fields of an event done by this test process (root).
+  void expect_our_actor(const Json& e) {
+    EXPECT_EQ(e["backend"], row_->name) << e;
+    EXPECT_EQ(e["actor_source"], row_->actor_source) << e;
+    if (row_->knows_actor) {
+      EXPECT_EQ(e["pid"], getpid()) << e;
+      EXPECT_EQ(e["uid"], 0) << e;
+    } else {
+      EXPECT_TRUE(e["pid"].is_null() && e["uid"].is_null()) << e;
+    }
+  }
+
+  // Checks the event for `path` of `kind`, or when the backend cannot tell that kind,
+  // that the change was reported at all.
+  std::optional<Json> expect_kind(const std::string& kind, const std::string& path) {
+    if (row_->kinds.contains(kind)) {
+      auto e = wait_for(kind, path);
+      EXPECT_TRUE(e) << "no " << kind << " event for " << path << "; events:\n" << dump();
+      if (e) expect_our_actor(*e);
+      return e;
+    }
+    auto e = wait_for([&](const Json& j) { return j["path"] == path; });
+    EXPECT_TRUE(e) << row_->name << " cannot report " << kind << " but reported nothing at all for " << path;
+    return std::nullopt;
+  }
+
+  std::string dump() {
+    parse();
+    std::string out;
+    for (const auto& e : events_) out += e.dump() + "\n";
+    return out + watcher_->stderr_;
+  }
+
+  void write_file(const std::string& path, const std::string& text) {
+    int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0) << path << ": " << strerror(errno);
+    ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    close(fd);
+  }
+
+  // Stops fstrail with `sig`; expects exit 0 and the summary line.
+  void stop_and_expect_summary(int sig = SIGINT) {
+    int status = watcher_->stop(sig);
+    EXPECT_EQ(status, 0) << "stderr: " << watcher_->stderr_;
+    EXPECT_NE(watcher_->stderr_.find(" events"), std::string::npos) << watcher_->stderr_;
+    EXPECT_NE(watcher_->stderr_.find(" lost"), std::string::npos) << watcher_->stderr_;
+    parse();
+  }
+
+  const BackendRow* row_ = nullptr;
+  std::string base_, root_, outside_;
+  std::unique_ptr<Child> watcher_;
+  std::vector<Json> events_;
+  size_t parsed_ = 0;
+  int markers_ = 0;
+};
+
+TEST_F(WatchTest, StartupLineAndSummaryOnSigint) {
+  start();
+  write_file(in_root("a"), "x");
+  ASSERT_TRUE(wait_for("create", in_root("a")));
+  stop_and_expect_summary(SIGINT);
+  EXPECT_NE(watcher_->stderr_.find("create 1"), std::string::npos) << watcher_->stderr_;
+}
+
+TEST_F(WatchTest, SummaryOnSigterm) {
+  start();
+  stop_and_expect_summary(SIGTERM);
+  EXPECT_NE(watcher_->stderr_.find("fstrail: 0 events, 0 lost"), std::string::npos) << watcher_->stderr_;
+}
+
+TEST_F(WatchTest, MissingPathExits2WithReason) {
+  Child c({fstrail_bin(), "watch", "--json", "--backend", row_->name, root_ + "/does-not-exist"});
+  EXPECT_EQ(c.wait_exit(), 2);
+  EXPECT_NE(c.stderr_.find("cannot watch " + root_ + "/does-not-exist: No such file or directory"),
+            std::string::npos)
+      << c.stderr_;
+}
+
+TEST_F(WatchTest, CreateAndModifyOncePerWriteSession) {
+  start();
+  std::string path = in_root("file.txt");
+  int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(write(fd, "abc", 3), 3);
+  close(fd);
+  auto created = expect_kind("create", path);
+  if (created) {
+    EXPECT_EQ(created->at("is_dir"), false);
+    EXPECT_FALSE(created->at("ino").is_null()) << *created;
+  }
+  expect_kind("modify", path);
+  // Opened for writing but not written: no modify.
+  fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  sync_marker();
+  auto modifies = events_matching([&](const Json& e) { return e["kind"] == "modify" && e["path"] == path; });
+  EXPECT_EQ(modifies.size(), 1u) << dump();
+  // open is reported only when asked for.
+  EXPECT_TRUE(events_matching([](const Json& e) { return e["kind"] == "open"; }).empty()) << dump();
+}
+
+TEST_F(WatchTest, MkdirRmdirDelete) {
+  start();
+  std::string dir = in_root("d");
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  if (auto e = expect_kind("mkdir", dir)) {
+    EXPECT_EQ(e->at("is_dir"), true);
+  }
+  write_file(dir + "/f", "x");
+  expect_kind("create", dir + "/f");
+  ASSERT_EQ(unlink((dir + "/f").c_str()), 0);
+  expect_kind("delete", dir + "/f");
+  ASSERT_EQ(rmdir(dir.c_str()), 0);
+  expect_kind("rmdir", dir);
+}
+
+TEST_F(WatchTest, RenameFileAndDirectory) {
+  start();
+  write_file(in_root("old"), "x");
+  ASSERT_TRUE(wait_for("create", in_root("old")));
+  ASSERT_EQ(rename(in_root("old").c_str(), in_root("new").c_str()), 0);
+  if (auto e = expect_kind("rename", in_root("new"))) {
+    EXPECT_EQ(e->at("old_path"), in_root("old"));
+  }
+  ASSERT_EQ(mkdir(in_root("dir1").c_str(), 0755), 0);
+  ASSERT_TRUE(wait_for("mkdir", in_root("dir1")));
+  ASSERT_EQ(rename(in_root("dir1").c_str(), in_root("dir2").c_str()), 0);
+  if (auto e = expect_kind("rename", in_root("dir2"))) {
+    EXPECT_EQ(e->at("old_path"), in_root("dir1"));
+  }
+  // Paths below a renamed directory follow it.
+  write_file(in_root("dir2/inside"), "x");
+  expect_kind("create", in_root("dir2/inside"));
+}
+
+TEST_F(WatchTest, ChmodChownWithOldAndNewValues) {
+  std::string path = in_root("attrs");
+  write_file(path, "x");
+  ASSERT_EQ(chmod(path.c_str(), 0644), 0);
+  start();
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  if (auto e = expect_kind("chmod", path)) {
+    EXPECT_EQ(e->at("new_mode"), S_IFREG | 0600) << *e;
+    if (row_->knows_old_attrs) {
+      EXPECT_EQ(e->at("old_mode"), S_IFREG | 0644) << *e;
+    }
+  }
+  ASSERT_EQ(chown(path.c_str(), kOtherUid, kOtherUid), 0);
+  if (auto e = expect_kind("chown", path)) {
+    EXPECT_EQ(e->at("new_uid"), kOtherUid) << *e;
+    EXPECT_EQ(e->at("new_gid"), kOtherUid) << *e;
+    if (row_->knows_old_attrs) {
+      EXPECT_EQ(e->at("old_uid"), 0) << *e;
+      EXPECT_EQ(e->at("old_gid"), 0) << *e;
+    }
+  }
+}
+
+TEST_F(WatchTest, TruncateXattrLinkSymlink) {
+  std::string path = in_root("data");
+  write_file(path, std::string(4096, 'x'));
+  start();
+  ASSERT_EQ(truncate(path.c_str(), 0), 0);
+  expect_kind("truncate", path);
+  ASSERT_EQ(setxattr(path.c_str(), "user.fstrail", "1", 1, 0), 0) << strerror(errno);
+  expect_kind("xattr", path);
+  ASSERT_EQ(link(path.c_str(), in_root("hard").c_str()), 0);
+  expect_kind("link", in_root("hard"));
+  ASSERT_EQ(symlink("data", in_root("soft").c_str()), 0);
+  expect_kind("symlink", in_root("soft"));
+}
+
+TEST_F(WatchTest, OpenOnlyWhenAsked) {
+  write_file(in_root("readme"), "x");
+  start({"--events", "open"});
+  int fd = open(in_root("readme").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  expect_kind("open", in_root("readme"));
+}
+
+TEST_F(WatchTest, DeepNewDirectoriesAreWatchedAtOnce) {
+  start();
+  std::string dir = root_;
+  std::vector<std::string> dirs;
+  for (const char* part : {"a", "b", "c", "d", "e"}) {
+    dir += std::string("/") + part;
+    ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+    dirs.push_back(dir);
+  }
+  write_file(dir + "/deep.txt", "x");  // immediately, before fstrail can have caught up
+  EXPECT_TRUE(wait_for("create", dir + "/deep.txt")) << dump();
+  for (const auto& d : dirs) EXPECT_TRUE(wait_for("mkdir", d)) << d << "\n" << dump();
+  // And later changes in the deepest directory too.
+  ASSERT_EQ(unlink((dir + "/deep.txt").c_str()), 0);
+  EXPECT_TRUE(wait_for("delete", dir + "/deep.txt")) << dump();
+  sync_marker();
+  auto creates = events_matching([&](const Json& e) { return e["path"] == dir + "/deep.txt" && e["kind"] == "create"; });
+  EXPECT_EQ(creates.size(), 1u) << "reported twice (by the event and by the scan of the new directory)\n" << dump();
+}
+
+TEST_F(WatchTest, NothingFromOutsideTheTree) {
+  start();
+  write_file(outside_ + "/elsewhere", "x");
+  ASSERT_EQ(mkdir((outside_ + "/dir").c_str(), 0755), 0);
+  ASSERT_EQ(chmod((outside_ + "/elsewhere").c_str(), 0600), 0);
+  sync_marker();
+  for (const auto& e : events_matching([](const Json&) { return true; })) {
+    std::string path = e["path"];
+    EXPECT_EQ(path.rfind(root_ + "/", 0), 0u) << "event outside the tree, or not absolute: " << e;
+  }
+}
+
+TEST_F(WatchTest, NewlineAndInvalidUtf8Names) {
+  start();
+  std::string newline = in_root("two\nlines");
+  std::string invalid = in_root(std::string("bad\xff\xfe") + "name");
+  write_file(newline, "x");
+  write_file(invalid, "x");
+  auto nl = wait_for("create", newline);
+  EXPECT_TRUE(nl) << dump();
+  if (nl) {
+    EXPECT_FALSE(nl->contains("path_b64")) << *nl;
+  }
+  auto bad = wait_for([&](const Json& e) { return e.value("path_b64", "") == fstrail::base64_encode(invalid); });
+  ASSERT_TRUE(bad) << "no event with path_b64 = base64 of " << invalid << "\n" << dump();
+  EXPECT_EQ(bad->at("kind"), "create");
+  EXPECT_NE(bad->at("path").get<std::string>().find("\xEF\xBF\xBD"), std::string::npos) << *bad;
+}
+
+TEST_F(WatchTest, ExcludeGlob) {
+  start({"--exclude", "*.swp"});
+  write_file(in_root("x.swp"), "x");
+  sync_marker();
+  EXPECT_TRUE(events_matching([&](const Json& e) { return e["path"] == in_root("x.swp"); }).empty()) << dump();
+}
+
+TEST_F(WatchTest, EventsSelectsKinds) {
+  start({"--events", "create,delete"});
+  write_file(in_root("f"), "some bytes");
+  ASSERT_EQ(chmod(in_root("f").c_str(), 0600), 0);
+  ASSERT_EQ(unlink(in_root("f").c_str()), 0);
+  EXPECT_TRUE(wait_for("delete", in_root("f"))) << dump();
+  sync_marker();
+  for (const auto& e : events_matching([](const Json&) { return true; }))
+    EXPECT_TRUE(e["kind"] == "create" || e["kind"] == "delete") << e;
+}
+
+// Runs `script` with sh as uid/gid 65534; the shell stays alive until release() so
+// that a backend reading /proc after the fact still finds it.
+class OtherUser {
+ public:
+  explicit OtherUser(const std::string& script)
+      : child_({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", script + "; read _"},
+               /*stdin_pipe=*/true) {}
+  ~OtherUser() { release(); }
+  void release() {
+    child_.close_stdin();
+    child_.wait_exit();
+  }
+  pid_t pid() const { return child_.pid(); }
+
+ private:
+  Child child_;
+};
+
+TEST_F(WatchTest, AttributionToAnotherUser) {
+  ASSERT_EQ(chmod(root_.c_str(), 0777), 0);
+  start();
+  OtherUser nobody("echo hi > " + in_root("by-nobody") + " && mkdir " + in_root("dir-by-nobody"));
+  auto created = wait_for("create", in_root("by-nobody"));
+  ASSERT_TRUE(created) << dump();
+  auto made = wait_for("mkdir", in_root("dir-by-nobody"));
+  ASSERT_TRUE(made) << dump();
+  nobody.release();
+  for (const auto& e : {*created, *made}) EXPECT_EQ(e["actor_source"], row_->actor_source) << e;
+  if (!row_->knows_actor) {
+    EXPECT_TRUE(created->at("uid").is_null() && made->at("uid").is_null()) << dump();
+    return;
+  }
+  // The shell wrote the file itself and was alive when the event was read.
+  EXPECT_EQ(created->at("uid"), kOtherUid) << *created;
+  EXPECT_EQ(created->at("gid"), kOtherUid) << *created;
+  EXPECT_EQ(created->at("euid"), kOtherUid) << *created;
+  EXPECT_EQ(created->at("comm"), "sh") << *created;
+  EXPECT_EQ(created->at("pid"), nobody.pid()) << *created;  // setpriv execs sh in place
+  // mkdir(1) may be gone before its event is read: a backend that reads /proc after
+  // the fact may not know its user, but must never name a wrong one.
+  EXPECT_TRUE(made->at("uid").is_null() || made->at("uid") == kOtherUid) << *made;
+  if (row_->actor_source == "kernel") {
+    EXPECT_EQ(made->at("uid"), kOtherUid) << *made;
+  }
+}
+
+TEST_F(WatchTest, UidFilter) {
+  ASSERT_EQ(chmod(root_.c_str(), 0777), 0);
+  if (!row_->filters_uid) {
+    Child c({fstrail_bin(), "watch", "--json", "--backend", row_->name, "--uid", "65534", root_});
+    EXPECT_EQ(c.wait_exit(), 2);
+    EXPECT_NE(c.stderr_.find("--uid needs attribution"), std::string::npos) << c.stderr_;
+    return;
+  }
+  start({"--uid", "65534"});
+  write_file(in_root("by-root"), "x");
+  OtherUser nobody("echo hi > " + in_root("by-nobody"));
+  EXPECT_TRUE(wait_for("create", in_root("by-nobody"))) << dump();
+  nobody.release();
+  EXPECT_TRUE(events_matching([&](const Json& e) { return e["path"] == in_root("by-root"); }).empty()) << dump();
+  for (const auto& e : events_matching([](const Json&) { return true; })) EXPECT_EQ(e["uid"], kOtherUid) << e;
+}
+
+}  // namespace
