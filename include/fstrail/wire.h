@@ -24,6 +24,7 @@
 enum fst_record_type {
 	FST_REC_EVENT = 1, /* struct fst_event */
 	FST_REC_EXEC = 2,  /* struct fst_exec: a process image changed */
+	FST_REC_DIRFD = 3, /* struct fst_dirfd: a process opened a directory as an fd */
 };
 
 /* File operations (fst_event.op). Values are part of the wire format. */
@@ -140,6 +141,29 @@ struct fst_exec {
 	char filename[]; /* as passed to execve, resolved against the caller's cwd */
 };
 
+/*
+ * A change to the directories a process names paths against, in syscall order, so
+ * user space can resolve later relative paths even after the process has exited
+ * (backends that see paths only as passed: syscall tracepoints). `path` is as
+ * passed, relative to `dirfd` when not absolute (empty: dirfd itself).
+ *   fd >= 0                 fd now names that directory (open, dup)
+ *   fd == -100 (AT_FDCWD)   the working directory became it (chdir, fchdir)
+ *   fd == FST_DIRFD_EXITED  the process exited: forget its directories
+ *   fd == FST_DIRFD_FORKED  the process was forked by the process whose pid is in
+ *                           `dirfd`, and starts in its working directory
+ */
+#define FST_DIRFD_EXITED (-1)
+#define FST_DIRFD_FORKED (-2)
+struct fst_dirfd {
+	struct fst_header hdr;
+	__u32 pid;
+	__s32 fd;
+	__s32 dirfd;
+	__u16 path_len;
+	__u16 _pad;
+	char path[];
+};
+
 #ifdef __cplusplus
 #define FST_STATIC_ASSERT static_assert
 #else
@@ -150,5 +174,6 @@ FST_STATIC_ASSERT(sizeof(struct fst_header) == 16, "fst_header layout");
 FST_STATIC_ASSERT(sizeof(struct fst_actor) == 64, "fst_actor layout");
 FST_STATIC_ASSERT(sizeof(struct fst_event) == 144, "fst_event layout");
 FST_STATIC_ASSERT(sizeof(struct fst_exec) == 32, "fst_exec layout");
+FST_STATIC_ASSERT(sizeof(struct fst_dirfd) == 32, "fst_dirfd layout");
 
 #endif /* FSTRAIL_WIRE_H */

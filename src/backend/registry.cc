@@ -3,25 +3,19 @@
 #include "backend/backend.h"
 #include "backend/bpf/fentry/fentry_backend.h"
 #include "backend/bpf/lsm/lsm_backend.h"
+#include "backend/bpf/tracepoint/tracepoint_backend.h"
 #include "backend/fanotify/fanotify_backend.h"
 #include "backend/inotify/inotify_backend.h"
 
 namespace fstrail {
-namespace {
-
-Availability not_built() { return {false, "not built yet"}; }
-std::unique_ptr<Backend> no_backend() { return nullptr; }
-
-}  // namespace
-
 const std::vector<BackendInfo>& all_backends() {
   static const std::vector<BackendInfo> backends = {
       {"bpf-lsm", "BPF LSM hooks: kernel attribution, full paths, enforcement", probe_bpf_lsm,
        create_bpf_lsm_backend},
       {"bpf-fentry", "fentry/fexit on VFS functions: kernel attribution, full paths", probe_bpf_fentry,
        create_bpf_fentry_backend},
-      {"bpf-tracepoint", "syscall tracepoints: kernel attribution; loads under lockdown", not_built,
-       no_backend},
+      {"bpf-tracepoint", "syscall tracepoints: kernel attribution; loads under lockdown",
+       probe_bpf_tracepoint, create_bpf_tracepoint_backend},
       {"fanotify", "fanotify marks with pidfd: full paths, attribution read from /proc",
        probe_fanotify, create_fanotify_backend},
       {"inotify", "inotify watches: any user, no attribution", probe_inotify, create_inotify_backend},

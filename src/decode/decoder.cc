@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -62,7 +63,7 @@ Result<std::string> decode_path(uint8_t encoding, std::string_view bytes, int di
       if (!bytes.empty() && bytes.front() == '/') return std::string(bytes);
       if (!ctx.resolver) return Error{"relative path in record but no path resolver"};
       auto resolved = ctx.resolver->resolve(pid, dirfd, bytes);
-      if (!resolved) return Error{fmt::format("cannot resolve '{}' of pid {} (process gone)", bytes, pid)};
+      if (!resolved) return Error{fmt::format("cannot resolve '{}' of pid {} (process gone)", bytes, pid), ESRCH};
       return *resolved;
     }
     default:
@@ -164,6 +165,15 @@ Result<Record> decode_record(std::span<const uint8_t> bytes, const DecodeContext
       std::string_view name(reinterpret_cast<const char*>(bytes.data()) + sizeof(fst_exec), w.filename_len);
       name = name.substr(0, name.find('\0'));
       return Record(ExecRecord{static_cast<pid_t>(w.pid), std::string(name)});
+    }
+    case FST_REC_DIRFD: {
+      if (bytes.size() < sizeof(fst_dirfd)) return Error{"dirfd record too short"};
+      fst_dirfd w;
+      std::memcpy(&w, bytes.data(), sizeof w);
+      if (w.path_len > bytes.size() - sizeof(fst_dirfd)) return Error{"dirfd path exceeds record"};
+      std::string_view path(reinterpret_cast<const char*>(bytes.data()) + sizeof(fst_dirfd), w.path_len);
+      path = path.substr(0, path.find('\0'));
+      return Record(DirFdRecord{static_cast<pid_t>(w.pid), w.fd, w.dirfd, std::string(path)});
     }
     default:
       return Error{fmt::format("unknown record type {}", h.type)};

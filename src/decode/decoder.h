@@ -41,13 +41,22 @@ struct ExecRecord {
   std::string filename;
 };
 
+// A process opened a directory as `fd` (FST_REC_DIRFD); `path` as passed, relative
+// to `dirfd` when not absolute. Left unresolved: the backend keeps its own fd table.
+struct DirFdRecord {
+  pid_t pid = 0;
+  int fd = -1;
+  int dirfd = -1;
+  std::string path;
+};
+
 struct DecodeContext {
   const BootClock& clock;
   std::string_view backend;
   PathResolver* resolver = nullptr;  // needed for FST_PATH_AS_PASSED
 };
 
-using Record = std::variant<Event, ExecRecord>;
+using Record = std::variant<Event, ExecRecord, DirFdRecord>;
 
 // A malformed record (short, wrong version, lengths past its end) is an error, never a crash.
 Result<Record> decode_record(std::span<const uint8_t> bytes, const DecodeContext& ctx);

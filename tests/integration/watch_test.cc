@@ -52,6 +52,7 @@ const std::vector<BackendRow>& backend_table() {
       {"bpf-fentry", all, "kernel", true, true, true},  // VM tier
       {"fanotify", all, "procfs", true, true, true},
       {"inotify", all, "none", false, true, false},
+      {"bpf-tracepoint", all, "kernel", true, false, true},
   };
   return rows;
 }

@@ -221,3 +221,38 @@ TEST(ProcfsPathResolverTest, EmptyPathNamesTheFdItself) {
 
 }  // namespace
 }  // namespace fstrail
+
+namespace fstrail {
+namespace {
+
+std::vector<uint8_t> dirfd_record(std::string_view path, uint16_t claimed_len) {
+  fst_dirfd d{};
+  d.hdr.type = FST_REC_DIRFD;
+  d.hdr.version = FST_WIRE_VERSION;
+  d.pid = 77;
+  d.fd = 5;
+  d.dirfd = AT_FDCWD;
+  d.path_len = claimed_len;
+  d.hdr.size = static_cast<uint32_t>(sizeof d + path.size());
+  std::vector<uint8_t> bytes(d.hdr.size);
+  std::memcpy(bytes.data(), &d, sizeof d);
+  std::memcpy(bytes.data() + sizeof d, path.data(), path.size());
+  return bytes;
+}
+
+TEST_F(DecoderTest, DirFdRecordIsLeftUnresolved) {
+  auto r = decode_record(dirfd_record("src/lib", 7), ctx);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto& d = std::get<DirFdRecord>(r.value());
+  EXPECT_EQ(d.pid, 77);
+  EXPECT_EQ(d.fd, 5);
+  EXPECT_EQ(d.dirfd, AT_FDCWD);
+  EXPECT_EQ(d.path, "src/lib");
+}
+
+TEST_F(DecoderTest, DirFdRecordPathPastItsEndIsAnError) {
+  EXPECT_FALSE(decode_record(dirfd_record("src", 200), ctx).ok());
+}
+
+}  // namespace
+}  // namespace fstrail

@@ -83,16 +83,27 @@ void RingConsumer::consume(std::span<const uint8_t> bytes, const EventHandler& h
   ++stats_.records;
   DecodeContext ctx{clock_, backend_, resolver_};
   auto record = decode_record(bytes, ctx);
+  if (!record && record.error().err == ESRCH) {
+    // Expected, not a fault: an fd-based call (fchmod, ftruncate) the kernel could not
+    // place, by a process that has exited. Whether it was in a tree is unknowable.
+    ++stats_.unresolved;
+    return;
+  }
   if (!record) {
+    // Counted always; logged for the first few and then every 1000th, so a flood
+    // (say, paths of processes that exited before /proc was read) stays readable.
     ++stats_.malformed;
-    if (record.error().message != last_error_) {  // a flood of one error is logged once
-      last_error_ = record.error().message;
-      fmt::print(stderr, "fstrail: {}: dropped a record: {}\n", backend_, last_error_);
-    }
+    if (stats_.malformed <= 5 || stats_.malformed % 1000 == 0)
+      fmt::print(stderr, "fstrail: {}: dropped a record ({} so far): {}\n", backend_, stats_.malformed,
+                 record.error().message);
     return;
   }
   if (auto* exec = std::get_if<ExecRecord>(&record.value())) {
     exes_.on_exec(exec->pid, exec->filename, resolver_);
+    return;
+  }
+  if (auto* dirfd = std::get_if<DirFdRecord>(&record.value())) {
+    if (dirfd_handler_) dirfd_handler_(std::move(*dirfd));
     return;
   }
   Event& event = std::get<Event>(record.value());

@@ -61,7 +61,8 @@ std::optional<std::vector<uint64_t>> read_percpu_counters(int map_fd, uint32_t s
 
 struct RingConsumerStats {
   uint64_t records = 0;
-  uint64_t malformed = 0;  // records the decoder rejected (logged once per kind of error)
+  uint64_t malformed = 0;   // records the decoder rejected (the first few are logged)
+  uint64_t unresolved = 0;  // relative paths of processes gone before /proc was read
   uint64_t lost = 0;       // from lost_by_op
 };
 
@@ -85,6 +86,10 @@ class RingConsumer {
   // Reads lost_by_op; emits a `lost` event when it grew.
   void check_losses(const EmitFn& emit_lost);
 
+  // Directory-fd records (backends that see paths only as passed): without a
+  // handler they are ignored.
+  void on_dirfd(std::function<void(DirFdRecord&&)> handler) { dirfd_handler_ = std::move(handler); }
+
   const RingConsumerStats& stats() const { return stats_; }
   ExeCache& exe_cache() { return exes_; }
 
@@ -97,10 +102,11 @@ class RingConsumer {
   int lost_map_fd_;
   ring_buffer* ring_ = nullptr;
   const EventHandler* handler_ = nullptr;  // during poll
+  std::function<void(DirFdRecord&&)> dirfd_handler_;
   ExeCache exes_;
   LossCounter losses_;
   RingConsumerStats stats_;
-  std::string last_error_;
+
 };
 
 }  // namespace fstrail::bpf

@@ -1,0 +1,108 @@
+#include "backend/bpf/tracepoint/path_tracker.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "fstrail/wire.h"
+
+namespace fstrail::bpf {
+namespace {
+
+constexpr size_t kMaxEntries = 65536;
+
+std::string join_path(std::string base, std::string_view rel) {
+  if (rel.empty()) return base;
+  if (base.empty() || base.back() != '/') base += '/';
+  base.append(rel);
+  return base;
+}
+
+template <typename Map, typename Key>
+void bounded_put(Map& map, const Key& key, std::string value) {
+  if (map.size() >= kMaxEntries && !map.contains(key)) map.clear();
+  map[key] = std::move(value);
+}
+
+}  // namespace
+
+bool inside_roots(std::string_view path, const std::vector<std::string>& roots) {
+  for (std::string_view root : roots) {
+    if (root == "/") return !path.empty() && path.front() == '/';
+    if (path.substr(0, root.size()) == root && (path.size() == root.size() || path[root.size()] == '/'))
+      return true;
+  }
+  return false;
+}
+
+bool above_a_root(std::string_view dir, const std::vector<std::string>& roots) {
+  for (std::string_view root : roots) {
+    if (root.size() <= dir.size()) continue;
+    if (dir == "/" || (root.substr(0, dir.size()) == dir && root[dir.size()] == '/')) return true;
+  }
+  return false;
+}
+
+std::string lexically_normal_path(std::string_view path) {
+  std::string normal = std::filesystem::path(path).lexically_normal().string();
+  if (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+  return normal;
+}
+
+std::optional<std::string> PathTracker::proc_cwd(pid_t pid) const {
+  char buf[4096];
+  std::string link = fmt::format("{}/{}/cwd", proc_root_, pid);
+  ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
+  if (n <= 0 || buf[0] != '/') return std::nullopt;
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+std::optional<std::string> PathTracker::known_base(pid_t pid, int dirfd) const {
+  if (dirfd == AT_FDCWD) {
+    auto it = cwds_.find(pid);
+    return it == cwds_.end() ? std::nullopt : std::optional<std::string>(it->second);
+  }
+  auto it = dirs_.find(FdKey{pid, dirfd});
+  return it == dirs_.end() ? std::nullopt : std::optional<std::string>(it->second);
+}
+
+std::optional<std::string> PathTracker::resolve(pid_t pid, int dirfd, std::string_view path) {
+  if (!path.empty() && path.front() == '/') return std::string(path);
+  if (auto base = known_base(pid, dirfd)) return join_path(std::move(*base), path);
+  if (auto live = procfs_.resolve(pid, dirfd, path)) return live;
+  if (dirfd != AT_FDCWD || !parent_of_) return std::nullopt;
+  auto parent = parent_of_(parent_context_, pid);
+  if (!parent) return std::nullopt;
+  if (auto base = known_base(*parent, AT_FDCWD)) return join_path(std::move(*base), path);
+  return procfs_.resolve(*parent, AT_FDCWD, path);
+}
+
+void PathTracker::apply(const DirFdRecord& d) {
+  if (d.fd == FST_DIRFD_EXITED || d.fd == FST_DIRFD_FORKED) {
+    cwds_.erase(d.pid);
+    std::erase_if(dirs_, [&](const auto& entry) { return entry.first.pid == d.pid; });
+  }
+  if (d.fd == FST_DIRFD_EXITED) return;
+  if (d.fd == FST_DIRFD_FORKED) {
+    auto parent = static_cast<pid_t>(d.dirfd);
+    auto cwd = known_base(parent, AT_FDCWD);
+    if (!cwd) cwd = proc_cwd(parent);
+    if (cwd) bounded_put(cwds_, d.pid, lexically_normal_path(*cwd));
+    return;
+  }
+  auto dir = resolve(d.pid, d.dirfd, d.path);
+  if (!dir) return;
+  if (d.fd == AT_FDCWD)
+    bounded_put(cwds_, d.pid, lexically_normal_path(*dir));
+  else
+    bounded_put(dirs_, FdKey{d.pid, d.fd}, lexically_normal_path(*dir));
+}
+
+void PathTracker::remember_cwd(pid_t pid, std::string cwd) {
+  if (!cwds_.contains(pid)) bounded_put(cwds_, pid, std::move(cwd));
+}
+
+}  // namespace fstrail::bpf

@@ -1,0 +1,72 @@
+// User-space half of bpf-tracepoint's path handling: paths arrive as the process
+// passed them (relative to its cwd or a directory fd) and are made absolute here.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "decode/decoder.h"
+
+namespace fstrail::bpf {
+
+// True when `path` (absolute, lexically normal) is a watched root or below one.
+bool inside_roots(std::string_view path, const std::vector<std::string>& roots);
+
+// True when `dir` is above a watched root ("/srv" for root "/srv/a"): some of its
+// descendants are watched.
+bool above_a_root(std::string_view dir, const std::vector<std::string>& roots);
+
+// "/a/./b//c/../d" -> "/a/b/d": paths as processes pass them, made comparable.
+std::string lexically_normal_path(std::string_view path);
+
+// Makes paths absolute. Directory fds and working directories are followed from the
+// kernel's FST_REC_DIRFD records in syscall order (exact at the time of each event,
+// and still known after the process has exited); /proc is the fallback for what was
+// never seen (processes older than fstrail, fds inherited at fork), then the
+// parent's working directory, which a short-lived child of a shell shares.
+class PathTracker final : public PathResolver {
+ public:
+  // `parent_of`: the pid that forked `pid`, from the kernel (nullopt: unknown).
+  using ParentLookup = std::optional<pid_t> (*)(void* context, pid_t pid);
+
+  explicit PathTracker(std::string proc_root = "/proc") : procfs_(proc_root), proc_root_(std::move(proc_root)) {}
+
+  std::optional<std::string> resolve(pid_t pid, int dirfd, std::string_view path) override;
+  void apply(const DirFdRecord& record);
+  // A cwd read from /proc: kept only for a process not already followed in order.
+  void remember_cwd(pid_t pid, std::string cwd);
+  void set_parent_lookup(ParentLookup lookup, void* context) {
+    parent_of_ = lookup;
+    parent_context_ = context;
+  }
+
+ private:
+  struct FdKey {
+    pid_t pid;
+    int fd;
+    bool operator==(const FdKey&) const = default;
+  };
+  struct FdKeyHash {
+    size_t operator()(const FdKey& k) const {
+      return std::hash<uint64_t>()((uint64_t(uint32_t(k.pid)) << 32) | uint32_t(k.fd));
+    }
+  };
+
+  std::optional<std::string> known_base(pid_t pid, int dirfd) const;
+  std::optional<std::string> proc_cwd(pid_t pid) const;
+
+  ProcfsPathResolver procfs_;
+  std::string proc_root_;
+  ParentLookup parent_of_ = nullptr;
+  void* parent_context_ = nullptr;
+  std::unordered_map<pid_t, std::string> cwds_;
+  std::unordered_map<FdKey, std::string, FdKeyHash> dirs_;
+};
+
+}  // namespace fstrail::bpf

@@ -1,0 +1,265 @@
+#include "backend/bpf/tracepoint/tracepoint_backend.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+
+#include "backend/bpf/common/bpf_probes.h"
+#include "backend/bpf/common/bpf_runtime.h"
+#include "backend/bpf/common/ring_consumer.h"
+#include "enrich/procfs.h"
+#include "fstrail/wire.h"
+#include "backend/bpf/tracepoint/tracepoint.bpf.h"
+#include "backend/bpf/tracepoint/path_tracker.h"
+#include "fst_tracepoint.skel.h"
+
+namespace fstrail {
+namespace bpf {
+
+namespace {
+
+constexpr std::string_view kName = "bpf-tracepoint";
+constexpr int64_t kBirthSlackNs = 10'000'000;  // inode birth times use the coarse clock (one tick)
+
+std::optional<std::string> readlink_string(const std::string& link) {
+  char buf[4096];
+  ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+// sched_process_fork's child_pid offset, from tracefs (the layout differs across kernels).
+uint32_t fork_child_pid_offset() {
+  std::ifstream format("/sys/kernel/tracing/events/sched/sched_process_fork/format");
+  std::string line;
+  while (std::getline(format, line)) {
+    if (line.find(" child_pid;") == std::string::npos) continue;
+    auto at = line.find("offset:");
+    if (at != std::string::npos) return static_cast<uint32_t>(std::stoul(line.substr(at + 7)));
+  }
+  return 0;  // unknown layout: the program copies nothing at fork
+}
+
+// Programs for syscalls this kernel lacks (fchmodat2 before 6.6, setxattrat before 6.13)
+// are not loaded rather than failing the whole object.
+void skip_missing_tracepoints(bpf_object* obj) {
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) {
+    std::string_view section = bpf_program__section_name(prog);
+    constexpr std::string_view kPrefix = "tracepoint/";
+    if (section.substr(0, kPrefix.size()) != kPrefix) continue;
+    std::string event(section.substr(kPrefix.size()));
+    if (!std::filesystem::exists("/sys/kernel/tracing/events/" + event)) bpf_program__set_autoload(prog, false);
+  }
+}
+
+class TracepointBackend final : public Backend {
+ public:
+  ~TracepointBackend() override {
+    consumer_.reset();
+    fst_tracepoint__destroy(skel_);
+  }
+
+  std::string_view name() const override { return kName; }
+
+  Status start(const WatchSpec& spec) override {
+    spec_ = spec;
+    for (auto& root : spec_.roots) root = lexically_normal_path(root);
+    if (spec_.roots.size() > FST_TP_MAX_ROOTS)
+      return Error{fmt::format("{} watches at most {} roots, {} given", kName, FST_TP_MAX_ROOTS, spec_.roots.size())};
+    if (Status s = prepare_bpf_runtime(); !s) return s;
+    skel_ = fst_tracepoint__open();
+    if (!skel_) return Error::from_errno("cannot open the bpf-tracepoint BPF object");
+    configure(*skel_->rodata);
+    skip_missing_tracepoints(skel_->obj);
+    if (int err = fst_tracepoint__load(skel_); err != 0)
+      return Error{fmt::format("loading the bpf-tracepoint programs failed: {} (run with FSTRAIL_BPF_VERBOSE=1 "
+                               "for the verifier log)", std::strerror(-err)), -err};
+    if (int err = fst_tracepoint__attach(skel_); err != 0)
+      return Error{fmt::format("attaching the syscall tracepoints failed: {}", std::strerror(-err)), -err};
+    epoch_fd_ = bpf_map__fd(skel_->maps.fst_cwd_epoch);
+    state_fd_ = bpf_map__fd(skel_->maps.fst_cwd_state);
+    unknown_cwd_fd_ = bpf_map__fd(skel_->maps.fst_cwd_unknown);
+    resolver_.set_parent_lookup(
+        [](void* self, pid_t child) -> std::optional<pid_t> {
+          uint32_t key = static_cast<uint32_t>(child), parent = 0;
+          int fd = static_cast<TracepointBackend*>(self)->parent_fd_;
+          if (bpf_map_lookup_elem(fd, &key, &parent) != 0) return std::nullopt;
+          return static_cast<pid_t>(parent);
+        },
+        this);
+    parent_fd_ = bpf_map__fd(skel_->maps.fst_parent);
+    consumer_ = std::make_unique<RingConsumer>(kName, &resolver_, bpf_map__fd(skel_->maps.lost_by_op));
+    consumer_->on_dirfd([this](DirFdRecord&& d) {
+      if (d.fd == FST_DIRFD_EXITED) learned_epoch_.erase(static_cast<uint32_t>(d.pid));
+      resolver_.apply(d);
+    });
+    if (Status s = consumer_->open(bpf_map__fd(skel_->maps.events)); !s) return s;
+    // Attached first, seeded second: a chdir in between bumps the epoch and wins.
+    seed_cwd_states();
+    return Ok{};
+  }
+
+  Status poll(int timeout_ms, const EmitFn& emit) override {
+    batch_procs_.clear();
+    batch_relearned_.clear();
+    Status s = consumer_->poll(
+        timeout_ms, [&](Event&& event) { finish(std::move(event), emit); }, emit);
+    learn_queued_cwds();
+    return s;
+  }
+
+  BackendStats stats() const override {
+    BackendStats stats;
+    if (consumer_) stats.lost = consumer_->stats().lost;
+    return stats;
+  }
+
+ private:
+  void configure(fst_tracepoint::fst_tracepoint__rodata& rodata) {
+    rodata.fst_agent_tgid = static_cast<uint32_t>(::getpid());
+    uint32_t mask = 0;
+    for (int op = 1; op < FST_OP_COUNT; ++op)
+      if (spec_.kinds.test(static_cast<size_t>(op))) mask |= 1U << op;
+    rodata.fst_op_mask = mask;
+    rodata.fst_report_failed = spec_.report_failed ? 1 : 0;
+    rodata.fst_fork_child_pid_offset = fork_child_pid_offset();
+    rodata.fst_root_count = static_cast<uint32_t>(spec_.roots.size());
+    for (size_t i = 0; i < spec_.roots.size(); ++i) {
+      const std::string& root = spec_.roots[i];
+      auto& slot = rodata.fst_roots[i];
+      if (root == "/") {
+        slot.len = 0;  // every absolute path
+      } else if (root.size() >= FST_TP_ROOT_MAX) {
+        slot.len = FST_TP_ROOT_MAX;  // too long to compare in the kernel: user space decides
+      } else {
+        slot.len = static_cast<uint32_t>(root.size());
+        for (size_t c = 0; c < root.size(); ++c) slot.path[c] = root[c];
+      }
+    }
+  }
+
+  // Tells the kernel whether `tgid`'s cwd is inside a watched tree. The epoch read
+  // before and after /proc brackets the look: a chdir in between leaves it unset.
+  void learn_cwd(uint32_t tgid) {
+    uint64_t before = 0, after = 0;
+    if (bpf_map_lookup_elem(epoch_fd_, &tgid, &before) != 0) before = 0;
+    auto cwd = readlink_string(fmt::format("/proc/{}/cwd", tgid));
+    if (!cwd || cwd->empty() || cwd->front() != '/') return;
+    if (bpf_map_lookup_elem(epoch_fd_, &tgid, &after) != 0) after = 0;
+    if (before != after) return;
+    std::string dir = lexically_normal_path(*cwd);
+    fst_tp_cwd_state state{};
+    state.epoch = before;
+    state.scope = inside_roots(dir, spec_.roots) ? FST_SCOPE_INSIDE
+                  : above_a_root(dir, spec_.roots) ? FST_SCOPE_ANCESTOR
+                                                   : FST_SCOPE_OUTSIDE;
+    bpf_map_update_elem(state_fd_, &tgid, &state, BPF_ANY);
+    learned_epoch_[tgid] = before;
+    resolver_.remember_cwd(static_cast<pid_t>(tgid), std::move(dir));
+  }
+
+  void seed_cwd_states() {
+    DIR* proc = ::opendir("/proc");
+    if (!proc) return;
+    while (dirent* entry = ::readdir(proc)) {
+      char* end = nullptr;
+      unsigned long pid = std::strtoul(entry->d_name, &end, 10);
+      if (end && *end == '\0' && pid > 0) learn_cwd(static_cast<uint32_t>(pid));
+    }
+    ::closedir(proc);
+  }
+
+  void learn_queued_cwds() {
+    uint32_t tgid = 0;
+    while (bpf_map_lookup_and_delete_elem(unknown_cwd_fd_, nullptr, &tgid) == 0) learn_cwd(tgid);
+  }
+
+  // An event's process: if the kernel could not place its cwd, place it now, so
+  // its next relative paths are filtered in the kernel.
+  void relearn_if_stale(uint32_t tgid) {
+    if (!batch_relearned_.insert(tgid).second) return;
+    uint64_t epoch = 0;
+    if (bpf_map_lookup_elem(epoch_fd_, &tgid, &epoch) != 0) epoch = 0;
+    auto it = learned_epoch_.find(tgid);
+    if (it != learned_epoch_.end() && it->second == epoch) return;
+    if (learned_epoch_.size() > 65536) learned_epoch_.clear();
+    learn_cwd(tgid);
+  }
+
+  // O_CREAT without O_EXCL also opens existing files: created by this call only if
+  // the inode was born at about the time of the syscall.
+  static bool born_at(const std::string& path, int64_t time_ns) {
+    struct statx st{};
+    if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, STATX_BTIME, &st) != 0 ||
+        !(st.stx_mask & STATX_BTIME))
+      return true;  // gone already, or no birth time here: report the create the syscall asked for
+    int64_t birth_ns = st.stx_btime.tv_sec * 1'000'000'000LL + st.stx_btime.tv_nsec;
+    return birth_ns >= time_ns - kBirthSlackNs;
+  }
+
+  // ppid, euid, egid, loginuid, sessionid cannot be read in a tracepoint under
+  // lockdown: read from /proc once per process per batch (a burst of events from one
+  // process costs one read). exe comes from exec records, cgroup from the kernel.
+  void fill_from_proc(Event& event) {
+    if (!event.pid) return;
+    auto [it, inserted] = batch_procs_.try_emplace(*event.pid);
+    if (inserted) it->second = procfs_.read(*event.pid);
+    const auto& info = it->second;
+    if (!info) return;
+    auto fill = [](auto& field, const auto& value) {
+      if (!field) field = value;
+    };
+    fill(event.ppid, info->ppid);
+    fill(event.euid, info->euid);
+    fill(event.egid, info->egid);
+    fill(event.loginuid, info->loginuid);
+    fill(event.sessionid, info->sessionid);
+    fill(event.exe, info->exe);
+  }
+
+  void finish(Event&& event, const EmitFn& emit) {
+    event.path = lexically_normal_path(event.path);
+    if (event.old_path) event.old_path = lexically_normal_path(*event.old_path);
+    if (event.pid) relearn_if_stale(static_cast<uint32_t>(*event.pid));
+    bool inside = inside_roots(event.path, spec_.roots) ||
+                  (event.old_path && inside_roots(*event.old_path, spec_.roots));
+    if (!inside) return;
+    if (event.kind == EventKind::kCreate && !event.error && !born_at(event.path, event.time_ns)) return;
+    if (event.kind == EventKind::kMkdir || event.kind == EventKind::kRmdir) event.is_dir = true;
+    fill_from_proc(event);
+    emit(std::move(event));
+  }
+
+  WatchSpec spec_;
+  fst_tracepoint* skel_ = nullptr;
+  PathTracker resolver_;
+  ProcfsReader procfs_;
+  std::unordered_map<int32_t, std::optional<ProcessInfo>> batch_procs_;
+  std::unordered_set<uint32_t> batch_relearned_;
+  std::unique_ptr<RingConsumer> consumer_;
+  int epoch_fd_ = -1, state_fd_ = -1, unknown_cwd_fd_ = -1, parent_fd_ = -1;
+  std::unordered_map<uint32_t, uint64_t> learned_epoch_;
+};
+
+}  // namespace
+}  // namespace bpf
+
+Availability probe_bpf_tracepoint() { return bpf::probe_syscall_tracepoints(); }
+
+std::unique_ptr<Backend> create_bpf_tracepoint_backend() { return std::make_unique<bpf::TracepointBackend>(); }
+
+}  // namespace fstrail

@@ -1,0 +1,96 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "backend/bpf/tracepoint/path_tracker.h"
+#include "fstrail/wire.h"
+
+namespace fstrail::bpf {
+namespace {
+
+const std::vector<std::string> kRoots{"/srv/app", "/home/alice/proj"};
+
+TEST(InsideRootsTest, RootAndBelowButNotSiblingsWithTheSamePrefix) {
+  EXPECT_TRUE(inside_roots("/srv/app", kRoots));
+  EXPECT_TRUE(inside_roots("/srv/app/x/y", kRoots));
+  EXPECT_TRUE(inside_roots("/home/alice/proj/a", kRoots));
+  EXPECT_FALSE(inside_roots("/srv/apple", kRoots));
+  EXPECT_FALSE(inside_roots("/srv", kRoots));
+  EXPECT_TRUE(inside_roots("/etc/passwd", {"/"}));
+}
+
+TEST(AboveARootTest, AncestorsOnly) {
+  EXPECT_TRUE(above_a_root("/srv", kRoots));
+  EXPECT_TRUE(above_a_root("/", kRoots));
+  EXPECT_TRUE(above_a_root("/home/alice", kRoots));
+  EXPECT_FALSE(above_a_root("/home/al", kRoots));
+  EXPECT_FALSE(above_a_root("/srv/app", kRoots));  // the root itself is inside, not above
+  EXPECT_FALSE(above_a_root("/tmp", kRoots));
+}
+
+TEST(LexicallyNormalPathTest, DotsAndSlashes) {
+  EXPECT_EQ(lexically_normal_path("/srv/app/./x//y/../z"), "/srv/app/x/z");
+  EXPECT_EQ(lexically_normal_path("/srv/app/"), "/srv/app");
+  EXPECT_EQ(lexically_normal_path("/srv/app/../../etc"), "/etc");
+  EXPECT_EQ(lexically_normal_path("/"), "/");
+}
+
+// A /proc with nothing in it: everything must come from the records.
+class PathTrackerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    proc = std::filesystem::temp_directory_path() / ("fstrail-emptyproc-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(proc);
+  }
+  void TearDown() override { std::filesystem::remove_all(proc); }
+  std::filesystem::path proc;
+};
+
+TEST_F(PathTrackerTest, FollowsForkChdirAndDirFdsInOrderAfterTheProcessIsGone) {
+  PathTracker tracker(proc.string());
+  tracker.remember_cwd(100, "/srv/app");                            // the shell, seen at start
+  tracker.apply(DirFdRecord{200, FST_DIRFD_FORKED, 100, ""});        // mkdir -p forked by it
+  EXPECT_EQ(tracker.resolve(200, AT_FDCWD, "d"), "/srv/app/d");
+  tracker.apply(DirFdRecord{200, 3, AT_FDCWD, "d"});                 // openat(AT_FDCWD, "d", O_DIRECTORY)
+  tracker.apply(DirFdRecord{200, AT_FDCWD, 3, ""});                  // fchdir(3)
+  EXPECT_EQ(tracker.resolve(200, AT_FDCWD, "e"), "/srv/app/d/e");
+  tracker.apply(DirFdRecord{200, 5, 3, "e/../e"});                   // openat(3, "e/../e")
+  EXPECT_EQ(tracker.resolve(200, 5, "f"), "/srv/app/d/e/f");
+  EXPECT_EQ(tracker.resolve(200, 5, ""), "/srv/app/d/e");            // fd-based call on the fd itself
+  tracker.apply(DirFdRecord{200, AT_FDCWD, AT_FDCWD, "/home/alice/proj"});  // chdir("/home/...")
+  EXPECT_EQ(tracker.resolve(200, AT_FDCWD, "x"), "/home/alice/proj/x");
+  EXPECT_EQ(tracker.resolve(200, AT_FDCWD, "/abs"), "/abs");
+}
+
+TEST_F(PathTrackerTest, ExitForgetsSoAReusedPidIsNotMisresolved) {
+  PathTracker tracker(proc.string());
+  tracker.remember_cwd(300, "/srv/app");
+  tracker.apply(DirFdRecord{300, 4, AT_FDCWD, "sub"});
+  tracker.apply(DirFdRecord{300, FST_DIRFD_EXITED, FST_DIRFD_EXITED, ""});
+  EXPECT_FALSE(tracker.resolve(300, AT_FDCWD, "x").has_value());
+  EXPECT_FALSE(tracker.resolve(300, 4, "x").has_value());
+}
+
+TEST_F(PathTrackerTest, UnknownChildFallsBackToItsParentsCwd) {
+  PathTracker tracker(proc.string());
+  tracker.remember_cwd(100, "/srv/app");
+  tracker.set_parent_lookup([](void*, pid_t pid) -> std::optional<pid_t> {
+    return pid == 400 ? std::optional<pid_t>(100) : std::nullopt;
+  }, nullptr);
+  EXPECT_EQ(tracker.resolve(400, AT_FDCWD, "t"), "/srv/app/t");
+  EXPECT_FALSE(tracker.resolve(401, AT_FDCWD, "t").has_value());
+  EXPECT_FALSE(tracker.resolve(400, 7, "t").has_value());  // an fd is not inherited this way
+}
+
+TEST_F(PathTrackerTest, ProcCwdSeenLaterDoesNotOverrideTheOrderedOne) {
+  PathTracker tracker(proc.string());
+  tracker.apply(DirFdRecord{500, AT_FDCWD, AT_FDCWD, "/srv/app/a"});
+  tracker.remember_cwd(500, "/srv/app/b");  // /proc read after a later chdir
+  EXPECT_EQ(tracker.resolve(500, AT_FDCWD, "x"), "/srv/app/a/x");
+}
+
+}  // namespace
+}  // namespace fstrail::bpf
