@@ -55,7 +55,9 @@ void write_file(const std::string& path) {
 
 class SubtreeVmTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  static bool report_failed() { return false; }
+  static void SetUpTestSuite() { start_suite_backend(report_failed()); }
+  static void start_suite_backend(bool failed) {
     fs::remove_all(kBase);
     fs::create_directories(kBase + "/marker");
     const BackendInfo* info = find_backend(backend_under_test());
@@ -65,6 +67,7 @@ class SubtreeVmTest : public ::testing::Test {
     auto backend = info->create();
     WatchSpec spec;
     spec.roots = {kBase + "/marker"};
+    spec.report_failed = failed;
     Status s = backend->start(spec);
     ASSERT_TRUE(s) << s.error().message;
     backend_.reset(dynamic_cast<bpf::SubtreeBackend*>(backend.release()));
@@ -104,7 +107,7 @@ class SubtreeVmTest : public ::testing::Test {
 
   static std::string dump(const std::vector<Event>& events) {
     std::string out;
-    for (const auto& e : events) out += fmt::format("  {} {}\n", kind_name(e.kind), e.path);
+    for (const auto& e : events) out += fmt::format("  {} {} error={}\n", kind_name(e.kind), e.path, e.error.value_or(0));
     return out.empty() ? "  (none)\n" : out;
   }
 
@@ -228,6 +231,58 @@ TEST_F(SubtreeVmTest, KernelAttributionOfAnotherUser) {
     EXPECT_TRUE(e.comm.has_value());
   }
   EXPECT_TRUE(found) << dump(events);
+  ASSERT_TRUE(backend_->remove_root(root));
+}
+
+// Failed operations: the hooks run before the operation, only its end knows the result.
+std::vector<Event> failed_operations(const std::function<std::vector<Event>(const std::function<void()>&)>& events_of,
+                                     bpf::SubtreeBackend& backend, const std::string& root) {
+  fs::create_directories(root + "/full/child");
+  {
+    int fd = ::open((root + "/owned-by-root").c_str(), O_CREAT | O_WRONLY, 0644);
+    ::close(fd);
+  }
+  ::chmod(root.c_str(), 0777);
+  EXPECT_TRUE(backend.add_root(root));
+  return events_of([&] {
+    ::rmdir((root + "/full").c_str());  // ENOTEMPTY, after the rmdir hook
+    int status = in_child([&] {
+      if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) ::_exit(20);
+      ::chmod((root + "/owned-by-root").c_str(), 0666);  // EPERM, after the chmod hook
+    });
+    if (status != 0) ::_exit(status);
+  });
+}
+
+TEST_F(SubtreeVmTest, FailedOperationsAreNotReportedByDefault) {
+  std::string root = kBase + "/failing-default";
+  auto events = failed_operations([this](const std::function<void()>& ops) { return events_of(ops); }, *backend_, root);
+  EXPECT_TRUE(events.empty()) << dump(events);
+  ASSERT_TRUE(backend_->remove_root(root));
+}
+
+class FailedVmTest : public SubtreeVmTest {
+ protected:
+  static void SetUpTestSuite() { start_suite_backend(true); }
+};
+
+TEST_F(FailedVmTest, FailedOperationsAreReportedWithTheirError) {
+  std::string root = kBase + "/failing-reported";
+  auto events = failed_operations([this](const std::function<void()>& ops) { return events_of(ops); }, *backend_, root);
+  bool rmdir_seen = false, chmod_seen = false;
+  for (const auto& e : events) {
+    if (e.kind == EventKind::kRmdir && e.path == root + "/full") {
+      rmdir_seen = true;
+      EXPECT_EQ(e.error, ENOTEMPTY);
+    }
+    if (e.kind == EventKind::kChmod && e.path == root + "/owned-by-root") {
+      chmod_seen = true;
+      EXPECT_EQ(e.error, EPERM);
+      EXPECT_EQ(e.uid, 65534u);
+    }
+  }
+  EXPECT_TRUE(rmdir_seen) << dump(events);
+  EXPECT_TRUE(chmod_seen) << dump(events);
   ASSERT_TRUE(backend_->remove_root(root));
 }
 
