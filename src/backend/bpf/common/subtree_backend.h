@@ -33,6 +33,8 @@ struct RootKey {
 Result<RootKey> root_key_of(const std::string& path);
 // Whether the running kernel's BTF has this function (a hook or a traced function).
 bool kernel_has_function(std::string_view name);
+// Whether that function returns a pointer (vfs_mkdir: int before 6.15, a dentry since).
+bool kernel_function_returns_pointer(std::string_view name);
 // Bit (1 << op) per wanted op; the ops match EventKind values.
 uint32_t wanted_ops(const KindSet& kinds);
 

@@ -142,11 +142,21 @@ int BPF_PROG(fst_fexit_vfs_open, const struct path *path, struct file *file, int
 	return 0;
 }
 
+/* vfs_mkdir returns an int before 6.15 and a dentry (or an ERR_PTR) since; user space
+ * reads which from the kernel's BTF. */
+const volatile __u32 fst_vfs_mkdir_returns_dentry = 0;
+
 SEC("fexit/vfs_mkdir")
 int BPF_PROG(fst_fexit_vfs_mkdir, void *idmap, struct inode *dir, struct dentry *dentry, umode_t mode,
-	     int ret)
+	     long ret)
 {
-	fst_finish(FST_OP_MKDIR, ret, dentry);
+	if (!fst_vfs_mkdir_returns_dentry) {
+		fst_finish(FST_OP_MKDIR, (int)ret, dentry);
+	} else if ((unsigned long)ret >= (unsigned long)-4095L) {
+		fst_finish(FST_OP_MKDIR, ret, dentry);
+	} else {
+		fst_finish(FST_OP_MKDIR, 0, ret ? (struct dentry *)ret : dentry);
+	}
 	return 0;
 }
 

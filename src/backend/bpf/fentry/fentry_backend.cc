@@ -18,6 +18,7 @@ struct FentryTraits {
     // ftruncate(2) goes through security_file_truncate since 6.2, security_path_truncate before.
     bpf_program__set_autoload(s->progs.fst_fentry_file_truncate,
                               bpf::kernel_has_function("security_file_truncate"));
+    s->rodata->fst_vfs_mkdir_returns_dentry = bpf::kernel_function_returns_pointer("vfs_mkdir") ? 1 : 0;
   }
 };
 
