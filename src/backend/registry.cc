@@ -37,14 +37,18 @@ Result<Selection> start_backend(std::string_view name, const WatchSpec& spec) {
                                "bpf-tracepoint, fanotify, inotify", name)};
     }
     Availability a = info->probe();
-    std::string alternatives;
-    for (const auto& b : all_backends())
-      if (b.name != name && b.probe().usable) alternatives += (alternatives.empty() ? "" : ", ") + std::string(b.name);
-    std::string instead = alternatives.empty() ? "" : fmt::format(" (usable here: {})", alternatives);
-    if (!a.usable) return Error{fmt::format("backend {} cannot run here: {}{}", name, a.detail, instead)};
+    // Only on failure: probing every other backend costs a BPF load each.
+    auto usable_instead = [&] {
+      std::string alternatives;
+      for (const auto& b : all_backends())
+        if (b.name != name && b.probe().usable) alternatives += (alternatives.empty() ? "" : ", ") + std::string(b.name);
+      return alternatives.empty() ? "" : fmt::format(" (usable here: {})", alternatives);
+    };
+    if (!a.usable) return Error{fmt::format("backend {} cannot run here: {}{}", name, a.detail, usable_instead())};
     auto backend = info->create();
     if (Status s = backend->start(spec); !s)
-      return Error{fmt::format("backend {} failed to start: {}{}", name, s.error().message, instead), s.error().err};
+      return Error{fmt::format("backend {} failed to start: {}{}", name, s.error().message, usable_instead()),
+                   s.error().err};
     return Selection{std::move(backend), fmt::format("backend {} requested", name)};
   }
   std::string rejected;

@@ -111,7 +111,7 @@ class SubtreeVmTest : public ::testing::Test {
     return out.empty() ? "  (none)\n" : out;
   }
 
-  static inline const std::string kBase = "/tmp/fstrail-vm";
+  static inline const std::string kBase = "/tmp/fstrail-vm-" + backend_under_test();
   static inline std::unique_ptr<bpf::SubtreeBackend> backend_;
   static inline int markers_ = 0;
 };
