@@ -4,14 +4,16 @@
 # backend, and with bpf-lsm watching 1, 100 and 10 000 roots (the in-kernel filter is
 # one hash lookup per path level, so the cost should not depend on the root count).
 #   bench/vm_bench.sh [BUILD_DIR] [ITERATIONS]      (VMTEST_SUITE=bookworm for Linux 6.1)
+# BENCH_BACKENDS (default "bpf-lsm bpf-fentry") and BENCH_ROOTS ("1 100 10000") pick parts.
 # The VM is emulated (TCG): absolute times are slow, ratios are what to read.
 set -euo pipefail
 if [ "${1:-}" != --in-vm ]; then
 	cd "$(dirname "$0")/.."
 	build=$(realpath "${1:-build}")
-	exec tools/vmtest.sh "$PWD" bench/vm_bench.sh --in-vm "$build" "${2:-3000}"
+	exec tools/vmtest.sh "$PWD" bench/vm_bench.sh --in-vm "$build" "${2:-3000}" \
+		"${BENCH_BACKENDS-bpf-lsm bpf-fentry}" "${BENCH_ROOTS-1 100 10000}"
 fi
-build=$2 iterations=$3
+build=$2 iterations=$3 backends=$4 root_counts=$5
 bench=$build/bench/fstrail_bench_fileops fstrail=$build/fstrail
 base=/tmp/fstrail-bench
 rm -rf $base && mkdir -p $base/watched/w $base/roots
@@ -37,14 +39,14 @@ measure() {	# LABEL: prints the benchmark's lines prefixed by LABEL
 
 echo "kernel $(uname -r), $iterations iterations per operation"
 measure "no monitor      "
-for backend in bpf-lsm bpf-fentry; do
+for backend in $backends; do
 	start_fstrail $backend $base/watched
 	measure "$(printf '%-16s' $backend)"
 	stop_fstrail
 done
-for roots in 1 100 10000; do
+for roots in $root_counts; do
 	others=()
-	for i in $(seq 2 $roots); do mkdir -p $base/roots/r$i; others+=($base/roots/r$i); done
+	[ "$roots" -gt 1 ] && others=($(eval echo "$base/roots/r{2..$roots}")) && mkdir -p "${others[@]}"
 	start_fstrail bpf-lsm $base/watched "${others[@]}"
 	measure "$(printf 'lsm %5d roots ' $roots)"
 	stop_fstrail
