@@ -1,23 +1,19 @@
 #include <fmt/format.h>
 
 #include "backend/backend.h"
+#include "backend/bpf/fentry/fentry_backend.h"
+#include "backend/bpf/lsm/lsm_backend.h"
 #include "backend/bpf/tracepoint/tracepoint_backend.h"
 #include "backend/fanotify/fanotify_backend.h"
 #include "backend/inotify/inotify_backend.h"
 
 namespace fstrail {
-namespace {
-
-Availability not_built() { return {false, "not built yet"}; }
-std::unique_ptr<Backend> no_backend() { return nullptr; }
-
-}  // namespace
-
 const std::vector<BackendInfo>& all_backends() {
   static const std::vector<BackendInfo> backends = {
-      {"bpf-lsm", "BPF LSM hooks: kernel attribution, full paths, enforcement", not_built, no_backend},
-      {"bpf-fentry", "fentry/fexit on VFS functions: kernel attribution, full paths", not_built,
-       no_backend},
+      {"bpf-lsm", "BPF LSM hooks: kernel attribution, full paths, enforcement", probe_bpf_lsm,
+       create_bpf_lsm_backend},
+      {"bpf-fentry", "fentry/fexit on VFS functions: kernel attribution, full paths", probe_bpf_fentry,
+       create_bpf_fentry_backend},
       {"bpf-tracepoint", "syscall tracepoints: kernel attribution; loads under lockdown",
        probe_bpf_tracepoint, create_bpf_tracepoint_backend},
       {"fanotify", "fanotify marks with pidfd: full paths, attribution read from /proc",
@@ -41,14 +37,18 @@ Result<Selection> start_backend(std::string_view name, const WatchSpec& spec) {
                                "bpf-tracepoint, fanotify, inotify", name)};
     }
     Availability a = info->probe();
-    std::string alternatives;
-    for (const auto& b : all_backends())
-      if (b.name != name && b.probe().usable) alternatives += (alternatives.empty() ? "" : ", ") + std::string(b.name);
-    std::string instead = alternatives.empty() ? "" : fmt::format(" (usable here: {})", alternatives);
-    if (!a.usable) return Error{fmt::format("backend {} cannot run here: {}{}", name, a.detail, instead)};
+    // Only on failure: probing every other backend costs a BPF load each.
+    auto usable_instead = [&] {
+      std::string alternatives;
+      for (const auto& b : all_backends())
+        if (b.name != name && b.probe().usable) alternatives += (alternatives.empty() ? "" : ", ") + std::string(b.name);
+      return alternatives.empty() ? "" : fmt::format(" (usable here: {})", alternatives);
+    };
+    if (!a.usable) return Error{fmt::format("backend {} cannot run here: {}{}", name, a.detail, usable_instead())};
     auto backend = info->create();
     if (Status s = backend->start(spec); !s)
-      return Error{fmt::format("backend {} failed to start: {}{}", name, s.error().message, instead), s.error().err};
+      return Error{fmt::format("backend {} failed to start: {}{}", name, s.error().message, usable_instead()),
+                   s.error().err};
     return Selection{std::move(backend), fmt::format("backend {} requested", name)};
   }
   std::string rejected;

@@ -1,0 +1,27 @@
+#!/bin/bash
+# Runs inside the VM (tools/vmtest.sh): every VM-tier test binary against bpf-lsm and
+# bpf-fentry, then the backend-choice checks. Exit status: 0 iff everything passed.
+#   run-in-vm.sh BUILD_DIR TEST_BINARY...   (each binary reads FSTRAIL_BACKEND, FSTRAIL_BIN)
+set -u
+build=$1
+shift
+export FSTRAIL_BIN=$build/fstrail
+failed=()
+echo "vm: kernel $(uname -r), LSMs $(cat /sys/kernel/security/lsm)"
+for backend in bpf-lsm bpf-fentry; do
+	for binary in "$@"; do
+		echo "== $backend: $(basename "$binary")"
+		start=$SECONDS
+		filter=()
+		[ "$(basename "$binary")" = fstrail_vm_tests ] && filter=(--gtest_filter='SubtreeVmTest.*:FailedVmTest.*')
+		FSTRAIL_BACKEND=$backend "$binary" "${filter[@]}" || failed+=("$backend:$(basename "$binary")")
+		echo "== $backend: $(basename "$binary") took $((SECONDS - start)) s"
+	done
+done
+echo "== backend choice"
+"$build/tests/fstrail_vm_tests" --gtest_filter='BackendChoiceVmTest.*' || failed+=(backend-choice)
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "vm: FAILED: ${failed[*]}"
+	exit 1
+fi
+echo "vm: all passed on $(uname -r)"
