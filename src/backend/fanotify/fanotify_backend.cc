@@ -353,7 +353,7 @@ void FanotifyBackend::fill_actor(Event& e, int pidfd) {
 }
 
 void FanotifyBackend::emit_event(Event&& e, int pidfd, const EmitFn& emit) {
-  if (!spec_.kinds.test(static_cast<size_t>(e.kind))) return;
+  if (!spec_.kinds.test(static_cast<size_t>(e.kind)) || e.pid == self_) return;
   if (e.pid) {
     e.actor_source = ActorSource::kProcfs;
     if (pidfd >= 0) {
@@ -590,7 +590,9 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
       }
       if (md->mask & FAN_Q_OVERFLOW) {
         overflow = true;
-      } else if (md->pid != self_) {
+      } else {
+        // fstrail's own changes (guard remediation) are not reported, but they still
+        // keep the attribute cache and the directory maps current.
         handle_event(md, r, emit);
       }
       if (r.pidfd >= 0) ::close(r.pidfd);

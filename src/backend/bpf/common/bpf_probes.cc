@@ -50,7 +50,10 @@ int try_load(bpf_prog_type type, bpf_attach_type attach, const char* btf_functio
 Availability probe_program(std::string_view type_name, bpf_prog_type type, bpf_attach_type attach,
                            const char* btf_function) {
   const KernelFeatures& kernel = host_kernel();
-  if (!kernel.is_root()) return {false, "not root (eBPF backends need root: CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)"};
+  if (!kernel.is_root()) {
+    return {false, "needs root (eBPF needs CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN): run fstrail with sudo, or use "
+                   "--backend inotify as any user"};
+  }
   if (btf_function && !kernel.has_btf())
     return {false, "BTF absent: /sys/kernel/btf/vmlinux missing (kernel built without CONFIG_DEBUG_INFO_BTF)"};
   if (Status s = prepare_bpf_runtime(); !s) return {false, s.error().message};
