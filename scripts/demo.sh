@@ -6,13 +6,13 @@ set -euo pipefail
 FSTRAIL=${1:-build/fstrail}
 DEMO=$(mktemp -d /tmp/fstrail-demo.XXXXXX)
 chmod 1777 "$DEMO"  # the other user writes here too
-trap 'rm -rf "$DEMO"' EXIT
+trap 'rm -rf "$DEMO" "$DEMO.err"' EXIT
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "$1; sleep 0.2"; }
 
 echo "== fstrail watch $DEMO   (auto backend; readable output)"
-"$FSTRAIL" watch "$DEMO" &
+"$FSTRAIL" watch "$DEMO" 2> >(tee "$DEMO.err" >&2) &
 FSTRAIL_PID=$!
-sleep 0.5  # until it prints "watching"
+for _ in $(seq 100); do grep -q "watching" "$DEMO.err" 2>/dev/null && break; sleep 0.1; done
 
 cd "$DEMO"
 echo "hello" >notes.txt                        # root creates and writes

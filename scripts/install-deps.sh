@@ -6,10 +6,10 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
-  libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libfmt-dev libspdlog-dev libsqlite3-dev libpq-dev
+  libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libfmt-dev libsqlite3-dev libpq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests: other users, the VM tier (QEMU and a stock Debian kernel)
-  util-linux passwd qemu-system-x86 qemu-system-data busybox-static cpio xz-utils zstd debian-archive-keyring
+  python3 util-linux passwd qemu-system-x86 qemu-system-data busybox-static cpio xz-utils zstd debian-archive-keyring
   # benchmarks: the peers
   inotify-tools fatrace
   # store tests and benchmarks: a private PostgreSQL 15 server (initdb/pg_ctl)
