@@ -38,6 +38,9 @@ struct PreparedWatch {
 // Checks paths (exist, directories, canonical) and filters; errors say what to do.
 Result<PreparedWatch> prepare_watch(const WatchOptions& options);
 
+// "1G", "512M", "100k", "4096" → bytes (--spool-max).
+Result<uint64_t> parse_size(const std::string& text);
+
 // Installs SIGINT/SIGTERM handlers that set the returned flag (no SA_RESTART, so
 // blocking waits return EINTR).
 const std::atomic<bool>& install_stop_handlers();

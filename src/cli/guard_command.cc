@@ -8,6 +8,7 @@
 #include "guard/config.h"
 #include "guard/engine.h"
 #include "pipeline/pipeline.h"
+#include "store/recorder.h"
 
 namespace fstrail::cli {
 namespace {
@@ -18,6 +19,9 @@ struct GuardCommand {
   bool json = false;
   bool dry_run = false;
   bool check_config = false;
+  std::string db;  // when given, every file event under the trees is stored there too
+  std::string spool_dir;
+  std::string spool_max = "1G";
 
   int run() {
     auto config = guard::load_config(config_file);
@@ -49,7 +53,9 @@ struct GuardCommand {
 
     WatchSpec spec;
     FilterOptions filter;
-    filter.kinds = *parse_kinds("create,mkdir,chmod,chown,rename,link,symlink");
+    // Alone, guard needs only the kinds that can break a rule; with a store it records the
+    // whole history of the trees (the engine still checks only those kinds).
+    if (db.empty()) filter.kinds = *parse_kinds("create,mkdir,chmod,chown,rename,link,symlink");
     spec.kinds = filter.kinds;
     for (const auto& rule : config->rules) spec.roots.push_back(rule.path);
 
@@ -57,7 +63,24 @@ struct GuardCommand {
     guard::Policy policy(config->rules);
     auto output = guard::make_alert_output(stdout, json);
     guard::Remediator remediator(dry_run);
-    auto engine_owner = std::make_unique<guard::GuardEngine>(policy, *output, &remediator);
+    std::unique_ptr<store::Recorder> recorder;
+    if (!db.empty()) {
+      auto max_bytes = parse_size(spool_max);
+      if (!max_bytes) {
+        fmt::print(stderr, "fstrail: --spool-max: {}\n", max_bytes.error().message);
+        return kExitUsage;
+      }
+      if (spool_dir.empty()) spool_dir = store::default_state_dir() + "/guard-spool";
+      auto started = store::start_recorder(db, spool_dir, *max_bytes, {});
+      if (!started) {
+        fmt::print(stderr, "fstrail: {}\n", started.error().message);
+        return kExitUsage;
+      }
+      recorder = std::move(*started);
+    }
+    std::vector<Sink*> event_sinks;
+    if (recorder) event_sinks.push_back(recorder.get());
+    auto engine_owner = std::make_unique<guard::GuardEngine>(policy, *output, &remediator, event_sinks);
     guard::GuardEngine& engine = *engine_owner;
 
     // Watches first, then the scan: nothing that changes during the scan is missed.
@@ -69,6 +92,9 @@ struct GuardCommand {
     uint64_t existing = engine.scan_existing();
     fmt::print(stderr, "fstrail: guarding {} tree(s) with {}; {} existing violation(s){}\n", config->rules.size(),
                selection->backend->name(), existing, dry_run ? " (dry run: nothing is changed)" : "");
+    if (recorder)
+      fmt::print(stderr, "fstrail: recording the trees' events into {} (spool {})\n", store::redact_url(db),
+                 spool_dir);
 
     std::vector<std::unique_ptr<Sink>> sinks;
     sinks.push_back(std::move(engine_owner));
@@ -79,6 +105,13 @@ struct GuardCommand {
     const auto& c = engine.counts();
     fmt::print(stderr, "fstrail: {} violation(s), {} alert(s), {} summary alert(s), {} fixed, {} remediation failure(s)\n",
                c.violations, c.alerts, c.summaries, c.fixed, c.remediation_failures);
+    if (recorder) {
+      recorder->close();
+      auto st = recorder->stats();
+      fmt::print(stderr, "fstrail: {} stored ({} replayed from the spool), {} spooled, {} quarantined, {} dropped "
+                         "(spool full), {} outages\n",
+                 st.stored, st.replayed, st.spooled, st.quarantined, st.spool_overflow, st.outages);
+    }
     if (!s) {
       fmt::print(stderr, "fstrail: {}\n", s.error().message);
       return kExitFailure;
@@ -98,6 +131,16 @@ RunFn add_guard_command(CLI::App& app) {
   sub->add_flag("--json", cmd->json, "One JSON object per alert");
   sub->add_flag("--dry-run", cmd->dry_run, "Show what remediation would do, change nothing");
   sub->add_flag("--check-config", cmd->check_config, "Validate the configuration and exit");
+  sub->add_option("--db", cmd->db,
+                  "Also store every file event under the guarded trees, as `fstrail record` does (same URL "
+                  "forms; e.g. " + store::default_db_url() + "), so `fstrail query` finds the per-file records "
+                  "behind an alert. Alerts themselves go to stdout only")
+      ->type_name("URL");
+  sub->add_option("--spool", cmd->spool_dir,
+                  "With --db: where events wait while the database is unavailable (default: " +
+                      store::default_state_dir() + "/guard-spool; one per process)")
+      ->type_name("DIR");
+  sub->add_option("--spool-max", cmd->spool_max, "With --db: spool size limit")->type_name("SIZE")->capture_default_str();
   sub->footer(
       "Configuration (/etc/fstrail/fstrail.toml):\n"
       "  [[guard]]\n"

@@ -12,9 +12,7 @@
 #include "store/recorder.h"
 
 namespace fstrail::cli {
-namespace {
 
-// "1G", "512M", "100k", "4096" → bytes.
 Result<uint64_t> parse_size(const std::string& text) {
   uint64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -29,6 +27,8 @@ Result<uint64_t> parse_size(const std::string& text) {
     return Error{fmt::format("bad size '{}': use a number with K, M, G or T (e.g. 1G)", text)};
   return value * scale;
 }
+
+namespace {
 
 struct RecordCommand {
   WatchOptions watch;

@@ -1,6 +1,11 @@
 #include "store/recorder.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include <cerrno>
 #include <chrono>
+#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -233,6 +238,21 @@ void Recorder::run() {
 
 Result<std::unique_ptr<Recorder>> start_recorder(const std::string& db_url, const std::string& spool_dir,
                                                  uint64_t spool_max_bytes, RecorderOptions options) {
+  std::error_code ec;
+  std::filesystem::create_directories(spool_dir, ec);
+  if (ec)
+    return Error{fmt::format("cannot create spool directory {}: {} (choose another with --spool DIR)", spool_dir,
+                             ec.message()), ec.value()};
+  std::string lock_path = spool_dir + "/lock";
+  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock.valid()) return Error::from_errno("cannot open " + lock_path);
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    return Error{fmt::format("the spool {} is in use by another fstrail process: give each one its own --spool DIR",
+                             spool_dir),
+                 err};
+  }
+  // Locked before the spool is opened: opening recovers (truncates) a torn tail.
   auto spool = Spool::open(spool_dir, spool_max_bytes);
   if (!spool) return spool.error();
   auto quarantine = Spool::open(spool_dir + "/quarantine", spool_max_bytes);
@@ -243,8 +263,10 @@ Result<std::unique_ptr<Recorder>> start_recorder(const std::string& db_url, cons
   // randomly placed path-index pages (the 200 ms flush interval still bounds the latency).
   if ((*store)->kind() == "sqlite" && options.batch_rows == RecorderOptions{}.batch_rows) options.batch_rows = 50000;
   auto ids = std::make_unique<EventIdAllocator>(spool_dir + "/event-id");
-  return std::make_unique<Recorder>(std::move(*store), std::move(*spool), std::move(*quarantine), std::move(ids),
-                                    std::move(options));
+  auto recorder = std::make_unique<Recorder>(std::move(*store), std::move(*spool), std::move(*quarantine),
+                                             std::move(ids), std::move(options));
+  recorder->hold_spool_lock(std::move(lock));
+  return recorder;
 }
 
 }  // namespace fstrail::store

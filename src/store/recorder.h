@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/unique_fd.h"
 #include "sink/sink.h"
 #include "store/record.h"
 #include "store/spool/spool.h"
@@ -59,6 +60,8 @@ class Recorder final : public Sink {
 
   RecorderStats stats() const;
   size_t queue_depth() const;
+  // Keeps the spool directory's lock for the recorder's lifetime (see start_recorder).
+  void hold_spool_lock(UniqueFd lock) { spool_lock_ = std::move(lock); }
 
  private:
   void add(const Event& event, std::string_view host, int64_t event_id);
@@ -94,11 +97,14 @@ class Recorder final : public Sink {
   int64_t next_retry_ns_ = 0;
   int64_t next_retention_ns_ = 0;
 
+  UniqueFd spool_lock_;
   std::atomic<uint64_t> queued_{0}, stored_{0}, spooled_{0}, replayed_{0}, quarantined_{0}, outages_{0};
   std::thread thread_;
 };
 
 // Opens everything `fstrail record` needs (store, spool, quarantine, id state) and starts the writer.
+// The spool directory is locked: two processes appending to one spool (or sharing its event-id
+// state) would corrupt it, so a second recorder on the same directory is refused.
 Result<std::unique_ptr<Recorder>> start_recorder(const std::string& db_url, const std::string& spool_dir,
                                                  uint64_t spool_max_bytes, RecorderOptions options);
 

@@ -12,6 +12,7 @@
 #include <functional>
 #include <optional>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -302,6 +303,45 @@ TEST_F(GuardTest, BurstFromOneProcessBecomesOneSummary) {
   for (const auto& a : alerts_) individual += a["alert"] == "violation";
   EXPECT_LE(individual, 3u) << "a burst must not become one line per file";
   EXPECT_LE(alerts_.size(), 5u);
+}
+
+// With --db: the burst is one summary alert on stdout, and every file of it is a record in
+// the store that `fstrail query` finds.
+TEST_F(GuardTest, BurstWithDbKeepsThePerFileRecordsInTheStore) {
+  constexpr int kFiles = 1000;
+  std::string dir = tree_ + "/burst";
+  ASSERT_EQ(mkdir(dir.c_str(), 0750), 0);
+  ASSERT_EQ(chown(dir.c_str(), kService, kService), 0);
+  std::string db = "sqlite://" + base_ + "/events.db";
+  start(false, {"--db", db, "--spool", base_ + "/spool"});
+  for (int i = 0; i < kFiles; ++i) {
+    int fd = open(fmt::format("{}/f{}", dir, i).c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0640);
+    ASSERT_GE(fd, 0);
+    close(fd);
+  }
+  auto summary = wait_for([](const Json& j) { return j["alert"] == "summary"; });
+  ASSERT_TRUE(summary) << dump().substr(0, 4000);
+  EXPECT_EQ(summary->at("count"), kFiles) << *summary;
+  stop();
+  EXPECT_NE(guard_->stderr_.find("recording the trees' events into"), std::string::npos) << guard_->stderr_;
+  size_t summaries = 0;
+  for (const auto& a : alerts_) summaries += a["alert"] == "summary";
+  EXPECT_EQ(summaries, 1u) << dump();
+
+  Child q({fstrail_bin(), "query", "--db", db, "--json", "--path", tree_ + "/", "--kind", "create"});
+  ASSERT_EQ(q.wait_exit(), 0) << q.stderr_;
+  std::set<std::string> paths;
+  size_t rows = 0;
+  for (size_t pos = 0, nl; (nl = q.stdout_.find('\n', pos)) != std::string::npos; pos = nl + 1, ++rows) {
+    Json e = Json::parse(q.stdout_.substr(pos, nl - pos));
+    EXPECT_EQ(e["kind"], "create") << e;
+    EXPECT_EQ(e["pid"], getpid()) << e;
+    EXPECT_EQ(e["backend"], backend_) << e;
+    paths.insert(e["path"].get<std::string>());
+  }
+  EXPECT_EQ(rows, static_cast<size_t>(kFiles)) << "each file exactly once";
+  EXPECT_EQ(paths.size(), static_cast<size_t>(kFiles));
+  EXPECT_TRUE(paths.count(dir + "/f0") && paths.count(fmt::format("{}/f{}", dir, kFiles - 1)));
 }
 
 TEST_F(GuardTest, BadConfigIsRejectedWithFileAndLine) {

@@ -368,6 +368,21 @@ TEST(Recorder, AFullQueueSpillsToTheSpoolInsteadOfBlocking) {
   expect_exactly(*rig.store, 20000);
 }
 
+TEST(Recorder, OneProcessPerSpool) {
+  TempDir dir;
+  RecorderOptions o;
+  o.log = stderr;
+  auto first = start_recorder("sqlite://" + dir.path() + "/events.db", dir.path() + "/spool", 1 << 30, o);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  auto second = start_recorder("sqlite://" + dir.path() + "/other.db", dir.path() + "/spool", 1 << 30, o);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.error().message.find("in use by another fstrail process"), std::string::npos)
+      << second.error().message;
+  first->reset();
+  auto third = start_recorder("sqlite://" + dir.path() + "/events.db", dir.path() + "/spool", 1 << 30, o);
+  EXPECT_TRUE(third.ok()) << "the lock goes with the recorder";
+}
+
 TEST(EventIds, IncreaseAndSurviveARestartWithAClockStepBack) {
   TempDir dir;
   std::string state = dir.path() + "/event-id";
