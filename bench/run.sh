@@ -298,7 +298,7 @@ mkdir -p "$(dirname "$RESULTS")"
   if [ ${#LATENCY[@]} -gt 0 ]; then
     echo
     echo "Event -> output latency: a probe creates a file with a unique name and reads fstrail's --json stdout"
-    echo "(a pipe) until the line naming it arrives; $LATENCY_SAMPLES samples, one every 2 ms, nothing else running."
+    echo "(a pipe) until the line naming it arrives; $LATENCY_SAMPLES samples, one every 2 ms, no other monitor running (other jobs on the machine were)."
     echo
     echo "| monitor | p50 (us) | p99 (us) | samples | never seen (2 s) |"
     echo "| --- | --- | --- | --- | --- |"
