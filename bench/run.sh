@@ -1,24 +1,34 @@
 #!/bin/bash
-# The watch benchmark: how much a monitor slows a workload inside and outside the
-# tree it watches, whether it keeps up with a burst, and what it costs in CPU.
-#   bench/run.sh BUILD            (root: fanotify, fatrace)
+# The watch benchmark: every monitor in the same run. How much each slows a workload
+# inside and outside the tree it watches, whether it keeps up with a burst from two
+# processes, what it costs in CPU, and (fstrail) how long an event takes to reach its output.
+#   bench/run.sh BUILD            (root: fanotify, BPF, audit)
 # Monitors alternate within each round so that noise from other load on the machine
 # hits all of them alike; the table shows medians over the rounds of each monitor's
 # time divided by the no-monitor time of the same round. Results: bench/results/watch.md.
-# Another monitor is one more monitor_NAME function (start it on $WATCHED, print its
-# pid) plus its name in MONITORS, and a count_NAME for the burst.
+# Another monitor is one more monitor_NAME function (start it on $WATCHED, writing to
+# $OUT/NAME.out, set MONITOR_PID) plus its name in MONITORS, and a count_NAME for the burst.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 ROUNDS=${ROUNDS:-5}
 OPS=${OPS:-70000}            # per timed run
 BURST_OPS=${BURST_OPS:-200000}
+BURST_PROCESSES=${BURST_PROCESSES:-2}
+LATENCY_SAMPLES=${LATENCY_SAMPLES:-2000}
 RESULTS=${RESULTS:-bench/results/watch.md}
-MONITORS=(${MONITORS:-none fstrail-fanotify inotifywait fatrace})
+MONITORS=(${MONITORS:-none fstrail-bpf-tracepoint fstrail-fanotify inotifywait fatrace auditd bpftrace fswatch})
 FSTRAIL=$BUILD/fstrail
 WORKLOAD=$BUILD/bench/fstrail_watch_workload
-[ "$(id -u)" = 0 ] || { echo "bench: needs root (fanotify, fatrace)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "bench: needs root (fanotify, BPF, audit)" >&2; exit 1; }
 [ -x "$FSTRAIL" ] && [ -x "$WORKLOAD" ] || { echo "bench: build first: make build" >&2; exit 1; }
+for m in "${MONITORS[@]}"; do
+  case $m in
+    inotifywait|fatrace|bpftrace|fswatch) command -v "$m" >/dev/null || { echo "bench: $m is not installed (scripts/install-deps.sh)" >&2; exit 1; } ;;
+    auditd) command -v auditd >/dev/null && command -v auditctl >/dev/null || { echo "bench: auditd is not installed" >&2; exit 1; } ;;
+  esac
+done
+[ -d /sys/kernel/tracing/events ] || mount -t tracefs tracefs /sys/kernel/tracing
 
 # The workload runs on a tmpfs by default: on this shared machine, other jobs' disk
 # traffic made no-monitor runs on ext4 vary 10x between rounds. BENCH_DIR=/var/tmp
@@ -32,8 +42,14 @@ mkdir -p "$WATCHED" "$OUTSIDE"
 # A watched tree of some size, so per-directory marks are not a toy case.
 for i in $(seq 1 50); do mkdir -p "$WATCHED/tree/$i/x/y"; touch "$WATCHED/tree/$i/x/y/f"; done
 MONITOR_PID=
+AUDIT_KEY=fstrail-bench
+AUDIT_WAS_ENABLED=$(auditctl -s 2>/dev/null | awk '$1 == "enabled" {print $2}')
 cleanup() {
   [ -n "$MONITOR_PID" ] && kill "$MONITOR_PID" 2>/dev/null || true
+  if [[ " ${MONITORS[*]} " == *" auditd "* ]]; then
+    auditctl -W "$WATCHED" -p wa -k "$AUDIT_KEY" >/dev/null 2>&1 || true
+    auditctl -e "${AUDIT_WAS_ENABLED:-0}" >/dev/null 2>&1 || true
+  fi
   rm -rf "$WORK" "$OUT"
 }
 trap cleanup EXIT
@@ -42,6 +58,10 @@ trap cleanup EXIT
 monitor_none() { MONITOR_PID=; }
 monitor_fstrail-fanotify() {
   "$FSTRAIL" watch --backend fanotify --json -o "$OUT/$1.out" "$WATCHED" 2>"$OUT/$1.err" &
+  MONITOR_PID=$!
+}
+monitor_fstrail-bpf-tracepoint() {
+  "$FSTRAIL" watch --backend bpf-tracepoint --json -o "$OUT/$1.out" "$WATCHED" 2>"$OUT/$1.err" &
   MONITOR_PID=$!
 }
 monitor_fstrail-inotify() {
@@ -66,24 +86,72 @@ monitor_fatrace() {  # whole filesystem: it cannot watch just a tree
   (cd "$WATCHED" && exec fatrace -c -o "$OUT/$1.out" 2>"$OUT/$1.err") &
   MONITOR_PID=$!
 }
+monitor_fswatch() {  # -r on Linux: one inotify watch per directory
+  fswatch -r -m inotify_monitor -x --event Created --event Updated --event Removed --event Renamed \
+    --event AttributeModified "$WATCHED" >"$OUT/$1.out" 2>"$OUT/$1.err" &
+  MONITOR_PID=$!
+}
+# auditd with its own configuration (log in $OUT, never rotated away mid-burst) and
+# the rule a user would write: writes and attribute changes under the tree. No systemd
+# here: auditd runs in the foreground (-n); the rule goes when the monitor stops.
+monitor_auditd() {
+  mkdir -p "$OUT/auditd-conf"
+  sed -e "s|^log_file *=.*|log_file = $OUT/$1.out|" -e 's|^max_log_file_action *=.*|max_log_file_action = IGNORE|' \
+    /etc/audit/auditd.conf >"$OUT/auditd-conf/auditd.conf"
+  chmod 0640 "$OUT/auditd-conf/auditd.conf"
+  auditd -n -c "$OUT/auditd-conf" 2>"$OUT/$1.err" &
+  MONITOR_PID=$!
+  auditctl -b 8192 >/dev/null  # what Debian's audit.rules sets
+  auditctl -e 1 >/dev/null
+  auditctl -w "$WATCHED" -p wa -k "$AUDIT_KEY" >/dev/null
+}
+stop_auditd() {
+  auditctl -W "$WATCHED" -p wa -k "$AUDIT_KEY" >/dev/null
+  auditctl -e "${AUDIT_WAS_ENABLED:-0}" >/dev/null
+}
+audit_lost() { auditctl -s | awk '$1 == "lost" {print $2}'; }
+# A bpftrace script as a user would write it: the syscalls that change files, filtered by
+# path prefix, attributed by comm/pid/uid. x86-64 glibc calls rename/unlink/mkdir/rmdir/
+# chmod/chown themselves (not the *at forms), so both forms are traced.
+monitor_bpftrace() {
+  local spec tp field filter script=""
+  for spec in openat:filename unlinkat:pathname renameat2:oldname mkdirat:pathname fchmodat:filename \
+              fchownat:filename rename:oldname unlink:pathname mkdir:pathname rmdir:pathname chmod:filename \
+              chown:filename; do
+    tp=${spec%%:*}; field=${spec#*:}
+    filter="strncmp(str(args->$field), \"$WATCHED\", ${#WATCHED}) == 0"
+    [ "$tp" = openat ] && filter+=" && (args->flags & 0x43)"  # O_WRONLY|O_RDWR|O_CREAT
+    script+="tracepoint:syscalls:sys_enter_$tp /$filter/ { printf(\"$tp %s %d %d %s\\n\", comm, pid, uid, str(args->$field)); }"$'\n'
+  done
+  printf '%s' "$script" >"$OUT/bpftrace.bt"
+  BPFTRACE_STRLEN=200 bpftrace -o "$OUT/$1.out" "$OUT/bpftrace.bt" 2>"$OUT/$1.err" &
+  MONITOR_PID=$!
+}
 
 # Events each monitor printed for the burst directory (monitors without one skip the burst).
-count_fstrail-fanotify() { grep -c "$WATCHED/burst" "$OUT/$1.out" || true; }
-count_fstrail-inotify() { grep -c "$WATCHED/burst" "$OUT/$1.out" || true; }
-count_inotifywait() { grep -c "$WATCHED/burst" "$OUT/$1.out" || true; }
-count_fatrace() { grep -c "$WATCHED/burst" "$OUT/$1.out" || true; }
+count_lines() { grep -c "$WATCHED/burst" || true; }
+count_fstrail-fanotify() { count_lines; }
+count_fstrail-bpf-tracepoint() { count_lines; }
+count_fstrail-inotify() { count_lines; }
+count_inotifywait() { count_lines; }
+count_fatrace() { count_lines; }
+count_fswatch() { count_lines; }
+count_bpftrace() { count_lines; }
+count_auditd() { grep -c "type=SYSCALL.*key=\"$AUDIT_KEY\"" || true; }
 # What each monitor, by its own definition, should print per workload iteration.
 declare -A PER_ITERATION=(
-  [fstrail-fanotify]=7  # create modify chmod rename delete mkdir rmdir
+  [fstrail-fanotify]=7         # create modify chmod rename delete mkdir rmdir
+  [fstrail-bpf-tracepoint]=7
   [fstrail-inotify]=7
-  [inotifywait]=9       # + MODIFY and CLOSE_WRITE apart, MOVED_FROM and MOVED_TO apart
+  [inotifywait]=9              # + MODIFY and CLOSE_WRITE apart, MOVED_FROM and MOVED_TO apart
+  [auditd]=6                   # open(O_CREAT) chmod rename unlink mkdir rmdir (write() is not audited)
+  [bpftrace]=6                 # the same six syscalls
 )
-
 start_monitor() {  # NAME: starts it and waits until it reports a probe file
   rm -f "$OUT/$1.out" "$OUT/$1.err"
   "monitor_$1" "$1"
   [ -z "$MONITOR_PID" ] && return
-  for i in $(seq 1 100); do
+  for i in $(seq 1 300); do  # bpftrace compiles its script first: seconds
     local probe="$WATCHED/ready-$RANDOM"
     echo x >"$probe"; rm -f "$probe"
     if grep -q "ready-" "$OUT/$1.out" 2>/dev/null; then return; fi  # any probe: output may be buffered
@@ -91,24 +159,28 @@ start_monitor() {  # NAME: starts it and waits until it reports a probe file
   done
   echo "bench: monitor $1 did not start" >&2; cat "$OUT/$1.err" >&2 2>/dev/null; exit 1
 }
-stop_monitor() {
+stop_monitor() {  # NAME
   [ -z "$MONITOR_PID" ] && return
-  # SIGINT first (fstrail prints its summary); background jobs of a script ignore it, so then SIGTERM.
+  [ -n "$(type -t "stop_$1")" ] && "stop_$1"
+  # SIGINT first (fstrail prints its summary; detaching BPF programs takes ~2 s);
+  # background jobs of a script ignore it, so then SIGTERM.
   kill -INT "$MONITOR_PID" 2>/dev/null || true
-  for _ in $(seq 1 20); do kill -0 "$MONITOR_PID" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 1 100); do kill -0 "$MONITOR_PID" 2>/dev/null || break; sleep 0.1; done
   kill -TERM "$MONITOR_PID" 2>/dev/null || true
   wait "$MONITOR_PID" 2>/dev/null || true; MONITOR_PID=
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-wait_quiet() {  # until the monitor's output stops growing (at most 15 s: fatrace sees the whole system)
+out_size() { stat -c %s "$OUT/$1.out" 2>/dev/null || echo 0; }
+wait_quiet() {  # until the monitor's output stops growing for 1 s (at most 60 s)
   local last=-1 size
-  for _ in $(seq 1 30); do
-    size=$(stat -c %s "$OUT/$1.out" 2>/dev/null || echo 0)
+  for _ in $(seq 1 60); do
+    size=$(out_size "$1")
     [ "$size" = "$last" ] && return
-    last=$size; sleep 0.5
+    last=$size; sleep 1
   done
 }
 median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.4f", a / b}'; }
 
 echo "bench: $ROUNDS rounds x ${#MONITORS[@]} monitors x (inside, outside), $OPS ops each" >&2
 declare -A RATIOS
@@ -120,79 +192,117 @@ for round in $(seq 1 "$ROUNDS"); do
       start_monitor "$m"
       rm -rf "$dir"; mkdir -p "$dir"
       TIME[$m]=$("$WORKLOAD" "$dir" "$OPS" | cut -d' ' -f1)
-      stop_monitor
+      stop_monitor "$m"
     done
-    for m in "${MONITORS[@]}"; do
-      RATIOS[$m,$place]+="$(awk -v a="${TIME[$m]}" -v b="${TIME[none]}" 'BEGIN {printf "%.4f", a / b}') "
-    done
+    for m in "${MONITORS[@]}"; do RATIOS[$m,$place]+="$(ratio "${TIME[$m]}" "${TIME[none]}") "; done
     echo "bench: round $round $place: $(for m in "${MONITORS[@]}"; do printf '%s %.1fms  ' "$m" "$(echo "${TIME[$m]} / 1000000" | bc -l)"; done)" >&2
   done
 done
 
-echo "bench: burst of $BURST_OPS ops inside" >&2
+echo "bench: burst of $BURST_OPS ops inside from $BURST_PROCESSES processes" >&2
 declare -A BURST
 for m in "${MONITORS[@]}"; do
-  [ "$m" = none ] && continue
-  [ -n "$(type -t "count_$m")" ] || continue  # a mark-cost reader prints no events
   # The directories exist before the monitor starts: this measures the steady state,
   # not the window before a new directory is watched (see docs/backends.md).
   rm -rf "$WATCHED/burst"; mkdir -p "$WATCHED/burst/a/b/c/d/e"
   start_monitor "$m"
-  expected_ops=$("$WORKLOAD" "$WATCHED/burst" "$BURST_OPS" | cut -d' ' -f2)
+  if [ "$m" != none ] && [ -z "$(type -t "count_$m")" ]; then stop_monitor "$m"; continue; fi  # a mark-cost reader prints no events
+  [ "$m" = auditd ] && audit_lost_before=$(audit_lost)
+  sleep 1; offset=$(out_size "$m")  # only what the burst makes is counted, not the readiness probes
+  read -r burst_ns expected_ops < <("$WORKLOAD" "$WATCHED/burst" "$BURST_OPS" "$BURST_PROCESSES")
+  if [ "$m" = none ]; then BURST_NONE_NS=$burst_ns; continue; fi
   wait_quiet "$m"
   ticks=$(cpu_ticks "$MONITOR_PID")
-  pid=$MONITOR_PID
-  stop_monitor
-  captured=$("count_$m" "$m")
-  per_iteration=${PER_ITERATION[$m]:-}
   lost=n/a
-  if [[ "$m" == fstrail-* ]]; then
-    lost=$(sed -n 's/.* \([0-9]*\) lost.*/\1/p' "$OUT/$m.err" | tail -1)
-  fi
+  [ "$m" = auditd ] && lost=$(( $(audit_lost) - audit_lost_before ))
+  stop_monitor "$m"
+  captured=$(tail -c +$((offset + 1)) "$OUT/$m.out" | "count_$m")
+  per_iteration=${PER_ITERATION[$m]:-}
+  [[ "$m" == fstrail-* ]] && lost=$(sed -n 's/.* \([0-9]*\) lost.*/\1/p' "$OUT/$m.err" | tail -1)
+  [ "$m" = bpftrace ] && lost=$(grep -ho 'Lost [0-9]* events' "$OUT/$m.out" "$OUT/$m.err" | awk '{n += $2} END {print n + 0}')
   if [ -n "$per_iteration" ]; then
     expected=$((expected_ops / 7 * per_iteration))
     [ "$lost" = n/a ] && covered=$captured || covered=$((captured + lost))
     completeness=$(awk -v c="$covered" -v e="$expected" 'BEGIN {printf "%.3f", c / e}')
   else
-    expected="n/a"; completeness="n/a (coalesces open/write/close per file; no loss count)"
+    expected="n/a"; completeness="n/a (coalesces events; no loss count)"
   fi
   hz=$(getconf CLK_TCK)
   cpu_ms_per_1000=$(awk -v t="$ticks" -v hz="$hz" -v n="$captured" 'BEGIN {printf "%.2f", (n ? t * 1000 / hz / n * 1000 : 0)}')
-  BURST[$m]="| $m | $captured | $expected | $lost | $completeness | $cpu_ms_per_1000 |"
-  echo "bench: burst $m: captured $captured expected $expected lost $lost cpu ${cpu_ms_per_1000}ms/1000" >&2
+  BURST[$m]="| $m | $(ratio "$burst_ns" "$BURST_NONE_NS") | $captured | $expected | $lost | $completeness | $cpu_ms_per_1000 |"
+  echo "bench: burst $m: wall $(ratio "$burst_ns" "$BURST_NONE_NS")x captured $captured expected $expected lost $lost cpu ${cpu_ms_per_1000}ms/1000" >&2
 done
 
-mkdir -p bench/results
+# Event -> output latency: fstrail's JSON on a pipe read by the probe, one sample every 2 ms.
+declare -A LATENCY
+for m in "${MONITORS[@]}"; do
+  [[ "$m" == fstrail-* ]] || continue
+  rm -rf "$WATCHED/latency"; mkdir -p "$WATCHED/latency"
+  rm -f "$OUT/latency.pipe"; mkfifo "$OUT/latency.pipe"
+  "$FSTRAIL" watch --backend "${m#fstrail-}" --json "$WATCHED" >"$OUT/latency.pipe" 2>"$OUT/$m.latency.err" &
+  fstrail_pid=$!
+  if read -r p50 p99 seen missed < <("$WORKLOAD" latency "$WATCHED/latency" "$LATENCY_SAMPLES" <"$OUT/latency.pipe"); then
+    LATENCY[$m]="| $m | $p50 | $p99 | $seen | $missed |"
+    echo "bench: latency $m: p50 ${p50}us p99 ${p99}us ($seen samples, $missed missed)" >&2
+  else
+    LATENCY[$m]="| $m | failed | | | |"
+  fi
+  kill -INT "$fstrail_pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$fstrail_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -TERM "$fstrail_pid" 2>/dev/null || true; wait "$fstrail_pid" 2>/dev/null || true
+done
+
+note_for() {
+  case $1 in
+    none) echo "baseline" ;;
+    fstrail-fanotify) echo "per-directory inode marks, --json to a file" ;;
+    fstrail-bpf-tracepoint) echo "syscall tracepoints, path-prefix filter in the kernel, --json to a file" ;;
+    fstrail-inotify) echo "inotify backend, --json to a file" ;;
+    inotifywait) echo "inotifywait -mr, 7 event types; no attribution" ;;
+    fatrace) echo "whole filesystem (fatrace -c): cannot watch only a tree" ;;
+    auditd) echo "auditctl -w DIR -p wa, auditd -n logging to a file (backlog 8192)" ;;
+    bpftrace) echo "sys_enter tracepoints of 12 syscalls, strncmp path prefix, printf comm/pid/uid/path" ;;
+    fswatch) echo "fswatch -r -m inotify_monitor -x, 5 event types; no attribution" ;;
+    fs-mark-reader) echo "FAN_MARK_FILESYSTEM, events read and dropped (bench/fanotify_mark_cost.cc)" ;;
+    dir-marks-reader) echo "per-directory inode marks, events read and dropped" ;;
+  esac
+}
+
+mkdir -p "$(dirname "$RESULTS")"
 {
   echo "# Watch benchmark"
   echo
-  echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) cores, $(stat -f -c %T "$WORK") at $WORK. Other jobs were running on"
-  echo "the machine: ratios of each round to the no-monitor run of the same round, medians over $ROUNDS rounds."
+  echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) cores, $(stat -f -c %T "$WORK") at $WORK, load average"
+  echo "$(cut -d' ' -f1-3 /proc/loadavg) at the end. Other jobs were running on this shared machine: ratios of each"
+  echo "round to the no-monitor run of the same round, medians over $ROUNDS rounds."
   echo "Workload (bench/watch_workload.cc): create + 4 KiB write + close, chmod, rename, unlink, mkdir/rmdir at"
-  echo "depth 5, fresh names each iteration; $OPS ops per run."
+  echo "depth 5, fresh names each iteration; $OPS ops per run, one process."
   echo "'outside' is the same workload in a sibling of the watched tree on the same filesystem."
   echo
   echo "| monitor | inside (x baseline) | outside (x baseline) | notes |"
   echo "| --- | --- | --- | --- |"
   for m in "${MONITORS[@]}"; do
-    note=""
-    [ "$m" = none ] && note="baseline"
-    [ "$m" = fstrail-fanotify ] && note="per-directory inode marks, --json to a file"
-    [ "$m" = fstrail-inotify ] && note="inotify backend, --json to a file"
-    [ "$m" = inotifywait ] && note="inotifywait -mr, 7 event types"
-    [ "$m" = fatrace ] && note="whole filesystem (fatrace -c): cannot watch only a tree"
-    [ "$m" = fs-mark-reader ] && note="FAN_MARK_FILESYSTEM, events read and dropped (bench/fanotify_mark_cost.cc)"
-    [ "$m" = dir-marks-reader ] && note="per-directory inode marks, events read and dropped"
     printf '| %s | %.3f | %.3f | %s |\n' "$m" "$(echo ${RATIOS[$m,inside]} | tr ' ' '\n' | median)" \
-      "$(echo ${RATIOS[$m,outside]} | tr ' ' '\n' | median)" "$note"
+      "$(echo ${RATIOS[$m,outside]} | tr ' ' '\n' | median)" "$(note_for "$m")"
   done
   echo
-  echo "Burst: $BURST_OPS ops inside the tree as fast as one process can make them."
-  echo "Expected = what the monitor should print by its own definition; completeness = (captured + counted lost) / expected."
-  echo "CPU = monitor utime+stime (/proc/PID/stat) over its whole run, per 1000 events printed."
+  echo "Burst: $BURST_OPS ops inside the tree from $BURST_PROCESSES processes at once, as fast as they can, one run."
+  echo "Wall = burst time / no-monitor burst time. Expected = what the monitor should print by its own definition;"
+  echo "completeness = (captured + counted lost) / expected. CPU = the monitor process's utime+stime"
+  echo "(/proc/PID/stat) over its whole run, per 1000 events printed: kernel work done in the workload's context"
+  echo "(BPF programs, audit record building, fanotify queueing) is not in it."
   echo
-  echo "| monitor | captured | expected | counted lost | completeness | CPU ms / 1000 events |"
-  echo "| --- | --- | --- | --- | --- | --- |"
+  echo "| monitor | wall (x baseline) | captured | expected | counted lost | completeness | CPU ms / 1000 events |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
   for m in "${MONITORS[@]}"; do [ -z "${BURST[$m]:-}" ] || echo "${BURST[$m]}"; done
+  if [ ${#LATENCY[@]} -gt 0 ]; then
+    echo
+    echo "Event -> output latency: a probe creates a file with a unique name and reads fstrail's --json stdout"
+    echo "(a pipe) until the line naming it arrives; $LATENCY_SAMPLES samples, one every 2 ms, no other monitor running (other jobs on the machine were)."
+    echo
+    echo "| monitor | p50 (us) | p99 (us) | samples | never seen (2 s) |"
+    echo "| --- | --- | --- | --- | --- |"
+    for m in "${MONITORS[@]}"; do [ -z "${LATENCY[$m]:-}" ] || echo "${LATENCY[$m]}"; done
+  fi
 } >"$RESULTS"
 cat "$RESULTS"

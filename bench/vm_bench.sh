@@ -1,6 +1,6 @@
 #!/bin/bash
 # What bpf-lsm and bpf-fentry cost the processes they watch, measured in the QEMU VM
-# (the only place they load here): fstrail_bench_fileops with no monitor, with each
+# (the only place they load here): `fstrail_watch_workload ops` with no monitor, with each
 # backend, and with bpf-lsm watching 1, 100 and 10 000 roots (the in-kernel filter is
 # one hash lookup per path level, so the cost should not depend on the root count).
 #   bench/vm_bench.sh [BUILD_DIR] [ITERATIONS]      (VMTEST_SUITE=bookworm for Linux 6.1)
@@ -14,7 +14,7 @@ if [ "${1:-}" != --in-vm ]; then
 		"${BENCH_BACKENDS-bpf-lsm bpf-fentry}" "${BENCH_ROOTS-1 100 10000}"
 fi
 build=$2 iterations=$3 backends=$4 root_counts=$5
-bench=$build/bench/fstrail_bench_fileops fstrail=$build/fstrail
+bench="$build/bench/fstrail_watch_workload ops" fstrail=$build/fstrail
 base=/tmp/fstrail-bench
 rm -rf $base && mkdir -p $base/watched/w $base/roots
 watcher=
@@ -34,7 +34,7 @@ start_fstrail() {	# BACKEND ROOT...
 }
 stop_fstrail() { kill -INT $watcher; wait $watcher || true; grep -h "events" $base/stderr | sed 's/^/    /'; }
 measure() {	# LABEL: prints the benchmark's lines prefixed by LABEL
-	"$bench" $base/watched/w "$iterations" | sed "s/^/$1 | /"
+	$bench $base/watched/w "$iterations" | sed "s/^/$1 | /"
 }
 
 echo "kernel $(uname -r), $iterations iterations per operation"

@@ -11,7 +11,7 @@ packages=(
   # tests: other users, the VM tier (QEMU and a stock Debian kernel)
   python3 util-linux passwd qemu-system-x86 qemu-system-data busybox-static cpio xz-utils zstd debian-archive-keyring
   # benchmarks: the peers
-  inotify-tools fatrace
+  inotify-tools fatrace auditd bpftrace fswatch
   # store tests and benchmarks: a private PostgreSQL 15 server (initdb/pg_ctl)
   postgresql-15
 )

@@ -1,70 +1,198 @@
-#include <nlohmann/json.hpp>
+#include <charconv>
+#include <optional>
+#include <type_traits>
 
 #include "core/clock.h"
 #include "core/text.h"
 #include "sink/sink.h"
 
+// A direct writer rather than nlohmann::ordered_json: building a JSON object per event
+// was ~40% of fstrail's CPU under a burst. The output is byte-for-byte what
+// ordered_json::dump(-1, ' ', false, error_handler_t::replace) printed (tests/unit/json_test.cc
+// compares the two over many events).
 namespace fstrail {
 namespace {
 
-using Json = nlohmann::ordered_json;
-
-template <typename T>
-Json or_null(const std::optional<T>& v) {
-  return v ? Json(*v) : Json(nullptr);
+void append_number(std::string& out, uint64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+void append_number(std::string& out, int64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
 }
 
-// Paths are bytes: invalid UTF-8 is replaced by U+FFFD in `key` (when dumped) and
-// kept exactly, base64, in `key_b64`.
-void put_path(Json& j, const char* key, const std::optional<std::string>& path) {
-  j[key] = or_null(path);
-  if (path && !is_valid_utf8(*path)) j[std::string(key) + "_b64"] = base64_encode(*path);
+// Length of the valid UTF-8 sequence at s[i], or -(length of its maximal invalid
+// prefix, at least 1): each such prefix becomes one U+FFFD, as nlohmann's replace does.
+int utf8_sequence(std::string_view s, size_t i) {
+  auto b = static_cast<unsigned char>(s[i]);
+  int need;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (b < 0x80) return 1;
+  if (b >= 0xC2 && b <= 0xDF) {
+    need = 1;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    need = 2;
+    if (b == 0xE0) lo = 0xA0;
+    if (b == 0xED) hi = 0x9F;
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    need = 3;
+    if (b == 0xF0) lo = 0x90;
+    if (b == 0xF4) hi = 0x8F;
+  } else {
+    return -1;
+  }
+  for (int k = 1; k <= need; ++k) {
+    if (i + k >= s.size()) return -k;
+    auto c = static_cast<unsigned char>(s[i + k]);
+    if (c < lo || c > hi) return -k;
+    lo = 0x80, hi = 0xBF;
+  }
+  return need + 1;
 }
+
+void append_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  size_t i = 0;
+  while (i < s.size()) {
+    auto b = static_cast<unsigned char>(s[i]);
+    if (b >= 0x20 && b < 0x80 && b != '"' && b != '\\') {
+      size_t run = i + 1;
+      while (run < s.size()) {
+        auto c = static_cast<unsigned char>(s[run]);
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+        ++run;
+      }
+      out.append(s.data() + i, run - i);
+      i = run;
+      continue;
+    }
+    if (b < 0x80) {
+      switch (b) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+          out += "\\u00";
+          out += kHex[b >> 4];
+          out += kHex[b & 0xF];
+      }
+      ++i;
+      continue;
+    }
+    int n = utf8_sequence(s, i);
+    if (n > 0) {
+      out.append(s.data() + i, n);
+      i += n;
+    } else {
+      out += "\xEF\xBF\xBD";
+      i += -n;
+    }
+  }
+  out += '"';
+}
+
+class Writer {
+ public:
+  explicit Writer(std::string& out) : out_(out) { out_ += '{'; }
+  void key(std::string_view k) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    out_ += '"';
+    out_ += k;  // keys are ASCII identifiers: nothing to escape
+    out_ += "\":";
+  }
+  void string(std::string_view k, std::string_view v) { key(k), append_string(out_, v); }
+  void null(std::string_view k) { key(k), out_ += "null"; }
+  template <typename T>
+  void field(std::string_view k, const std::optional<T>& v) {
+    key(k);
+    if (!v) {
+      out_ += "null";
+    } else if constexpr (std::is_same_v<T, bool>) {
+      out_ += *v ? "true" : "false";
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      append_string(out_, *v);
+    } else if constexpr (std::is_signed_v<T>) {
+      append_number(out_, static_cast<int64_t>(*v));
+    } else {
+      append_number(out_, static_cast<uint64_t>(*v));
+    }
+  }
+  // Paths are bytes: invalid UTF-8 is replaced by U+FFFD in `k` and kept exactly, base64, in `k_b64`.
+  void path(std::string_view k, const std::string* p) {
+    if (!p) return null(k);
+    string(k, *p);
+    if (!is_valid_utf8(*p)) {
+      key(std::string(k) + "_b64");
+      append_string(out_, base64_encode(*p));
+    }
+  }
+  void close() { out_ += '}'; }
+
+ private:
+  std::string& out_;
+  bool first_ = true;
+};
 
 }  // namespace
 
-std::string event_to_json(const Event& e) {
-  Json j;
-  j["time"] = format_rfc3339(e.time_ns);
-  j["kind"] = kind_name(e.kind);
-  put_path(j, "path", e.path);
-  put_path(j, "old_path", e.old_path);
-  j["is_dir"] = or_null(e.is_dir);
-  j["dev"] = or_null(e.dev);
-  j["ino"] = or_null(e.ino);
-  j["pid"] = or_null(e.pid);
-  j["tid"] = or_null(e.tid);
-  j["ppid"] = or_null(e.ppid);
-  j["uid"] = or_null(e.uid);
-  j["gid"] = or_null(e.gid);
-  j["euid"] = or_null(e.euid);
-  j["egid"] = or_null(e.egid);
-  j["loginuid"] = or_null(e.loginuid);
-  j["sessionid"] = or_null(e.sessionid);
-  j["comm"] = or_null(e.comm);
-  j["exe"] = or_null(e.exe);
-  j["cgroup"] = or_null(e.cgroup);
-  j["backend"] = e.backend;
-  j["actor_source"] = actor_source_name(e.actor_source);
+void append_event_json(std::string& out, const Event& e) {
+  Writer w(out);
+  w.string("time", format_rfc3339(e.time_ns));
+  w.string("kind", kind_name(e.kind));
+  w.path("path", &e.path);
+  w.path("old_path", e.old_path ? &*e.old_path : nullptr);
+  w.field("is_dir", e.is_dir);
+  w.field("dev", e.dev);
+  w.field("ino", e.ino);
+  w.field("pid", e.pid);
+  w.field("tid", e.tid);
+  w.field("ppid", e.ppid);
+  w.field("uid", e.uid);
+  w.field("gid", e.gid);
+  w.field("euid", e.euid);
+  w.field("egid", e.egid);
+  w.field("loginuid", e.loginuid);
+  w.field("sessionid", e.sessionid);
+  w.field("comm", e.comm);
+  w.field("exe", e.exe);
+  w.field("cgroup", e.cgroup);
+  w.string("backend", e.backend);
+  w.string("actor_source", actor_source_name(e.actor_source));
   if (e.kind == EventKind::kChmod) {
-    j["old_mode"] = or_null(e.old_mode);
-    j["new_mode"] = or_null(e.new_mode);
+    w.field("old_mode", e.old_mode);
+    w.field("new_mode", e.new_mode);
   }
   if (e.kind == EventKind::kChown) {
-    j["old_uid"] = or_null(e.old_uid);
-    j["new_uid"] = or_null(e.new_uid);
-    j["old_gid"] = or_null(e.old_gid);
-    j["new_gid"] = or_null(e.new_gid);
+    w.field("old_uid", e.old_uid);
+    w.field("new_uid", e.new_uid);
+    w.field("old_gid", e.old_gid);
+    w.field("new_gid", e.new_gid);
   }
-  if (e.error) j["error"] = *e.error;
-  if (e.kind == EventKind::kLost) j["lost"] = or_null(e.lost);
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (e.error) w.field("error", e.error);
+  if (e.kind == EventKind::kLost) w.field("lost", e.lost);
+  w.close();
+}
+
+std::string event_to_json(const Event& e) {
+  std::string out;
+  append_event_json(out, e);
+  return out;
 }
 
 void JsonLinesSink::write(const Event& event) {
-  std::string line = event_to_json(event);
-  line += '\n';
-  fwrite(line.data(), 1, line.size(), out_);
+  line_.clear();  // reused: no allocation per event once it has grown
+  append_event_json(line_, event);
+  line_ += '\n';
+  fwrite(line_.data(), 1, line_.size(), out_);
 }
 
 void JsonLinesSink::flush() { fflush(out_); }

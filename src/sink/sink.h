@@ -19,6 +19,8 @@ class Sink {
 
 // One JSON object per line, the contract of docs/events.md.
 std::string event_to_json(const Event& event);
+// The same, appended to `out` (no allocation when `out` has room).
+void append_event_json(std::string& out, const Event& event);
 
 class JsonLinesSink final : public Sink {
  public:
@@ -28,6 +30,7 @@ class JsonLinesSink final : public Sink {
 
  private:
   FILE* out_;
+  std::string line_;
 };
 
 // An aligned, readable line per event; colored when `color` (a terminal).

@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <random>
+#include <vector>
+
+#include "core/clock.h"
 #include "core/text.h"
 #include "sink/sink.h"
 
@@ -95,6 +99,148 @@ TEST(EventJson, ActorFieldsAndLoss) {
   j = json::parse(event_to_json(lost));
   EXPECT_EQ(j["kind"], "lost");
   EXPECT_EQ(j["lost"], 17);
+}
+
+
+// The direct writer against the nlohmann encoder it replaced: byte-for-byte equal output
+// for every kind, random bytes in paths and strings, and random null/known fields.
+namespace reference {
+using Ordered = nlohmann::ordered_json;
+template <typename T>
+Ordered or_null(const std::optional<T>& v) {
+  return v ? Ordered(*v) : Ordered(nullptr);
+}
+void put_path(Ordered& j, const char* key, const std::optional<std::string>& path) {
+  j[key] = or_null(path);
+  if (path && !is_valid_utf8(*path)) j[std::string(key) + "_b64"] = base64_encode(*path);
+}
+std::string event_to_json(const Event& e) {
+  Ordered j;
+  j["time"] = format_rfc3339(e.time_ns);
+  j["kind"] = kind_name(e.kind);
+  put_path(j, "path", e.path);
+  put_path(j, "old_path", e.old_path);
+  j["is_dir"] = or_null(e.is_dir);
+  j["dev"] = or_null(e.dev);
+  j["ino"] = or_null(e.ino);
+  j["pid"] = or_null(e.pid);
+  j["tid"] = or_null(e.tid);
+  j["ppid"] = or_null(e.ppid);
+  j["uid"] = or_null(e.uid);
+  j["gid"] = or_null(e.gid);
+  j["euid"] = or_null(e.euid);
+  j["egid"] = or_null(e.egid);
+  j["loginuid"] = or_null(e.loginuid);
+  j["sessionid"] = or_null(e.sessionid);
+  j["comm"] = or_null(e.comm);
+  j["exe"] = or_null(e.exe);
+  j["cgroup"] = or_null(e.cgroup);
+  j["backend"] = e.backend;
+  j["actor_source"] = actor_source_name(e.actor_source);
+  if (e.kind == EventKind::kChmod) {
+    j["old_mode"] = or_null(e.old_mode);
+    j["new_mode"] = or_null(e.new_mode);
+  }
+  if (e.kind == EventKind::kChown) {
+    j["old_uid"] = or_null(e.old_uid);
+    j["new_uid"] = or_null(e.new_uid);
+    j["old_gid"] = or_null(e.old_gid);
+    j["new_gid"] = or_null(e.new_gid);
+  }
+  if (e.error) j["error"] = *e.error;
+  if (e.kind == EventKind::kLost) j["lost"] = or_null(e.lost);
+  return j.dump(-1, ' ', false, Ordered::error_handler_t::replace);
+}
+}  // namespace reference
+
+class RandomEvents {
+ public:
+  explicit RandomEvents(uint32_t seed) : rng_(seed) {}
+  // Bytes drawn to hit every branch: ASCII, escapes, control characters, valid multi-byte
+  // sequences, their truncations, overlongs, surrogates, bytes that are never valid.
+  std::string bytes() {
+    static const std::vector<std::string> pieces = {
+        "a", "/", "Z", " ", "\"", "\\", "\b", "\f", "\n", "\r", "\t", std::string(1, '\0'), "\x01", "\x1f", "\x7f",
+        "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc3", "\xe2\x82", "\xf0\x9f\x98", "\xc0\xaf", "\xc1\xbf",
+        "\xe0\x80\x80", "\xe0\xa0\x80", "\xed\xa0\x80", "\xed\x9f\xbf", "\xf0\x80\x80\x80", "\xf4\x8f\xbf\xbf",
+        "\xf4\x90\x80\x80", "\xf5", "\xff", "\xfe", "\x80", "\xbf", "\xee\x80\x80", "\xef\xbf\xbd"};
+    std::string s;
+    int n = static_cast<int>(rng_() % 12);
+    for (int i = 0; i < n; ++i) {
+      if (rng_() % 4 == 0) {
+        s += static_cast<char>(rng_() % 256);
+      } else {
+        s += pieces[rng_() % pieces.size()];
+      }
+    }
+    return s;
+  }
+  template <typename T>
+  std::optional<T> maybe(T value) {
+    return rng_() % 3 == 0 ? std::nullopt : std::optional<T>(value);
+  }
+  std::optional<std::string> maybe_string() { return rng_() % 3 == 0 ? std::nullopt : std::optional(bytes()); }
+  Event event(EventKind kind) {
+    Event e;
+    e.time_ns = static_cast<int64_t>(rng_()) * 1'000'003 - (rng_() % 2 ? 1'000'000'000'000'000'000 : 0);
+    e.kind = kind;
+    e.path = "/" + bytes();
+    if (rng_() % 2) e.old_path = "/" + bytes();
+    e.is_dir = maybe<bool>(rng_() % 2);
+    e.dev = maybe<uint64_t>(UINT64_MAX - rng_());
+    e.ino = maybe<uint64_t>(rng_());
+    e.actor_source = static_cast<ActorSource>(rng_() % 3);
+    e.pid = maybe<int32_t>(static_cast<int32_t>(rng_()));
+    e.tid = maybe<int32_t>(INT32_MIN);
+    e.ppid = maybe<int32_t>(0);
+    e.uid = maybe<uint32_t>(rng_());
+    e.gid = maybe<uint32_t>(UINT32_MAX);
+    e.euid = maybe<uint32_t>(0);
+    e.egid = maybe<uint32_t>(rng_() % 2000);
+    e.loginuid = maybe<uint32_t>(rng_());
+    e.sessionid = maybe<uint32_t>(rng_());
+    e.comm = maybe_string();
+    e.exe = maybe_string();
+    e.cgroup = maybe_string();
+    e.old_mode = maybe<uint32_t>(rng_() % 0200000);
+    e.new_mode = maybe<uint32_t>(rng_() % 0200000);
+    e.old_uid = maybe<uint32_t>(rng_());
+    e.new_uid = maybe<uint32_t>(rng_());
+    e.old_gid = maybe<uint32_t>(rng_());
+    e.new_gid = maybe<uint32_t>(rng_());
+    if (rng_() % 4 == 0) e.error = static_cast<int32_t>(rng_() % 200) - 100;
+    e.lost = maybe<uint64_t>(rng_());
+    e.backend = rng_() % 2 ? "fanotify" : "bpf-tracepoint";
+    return e;
+  }
+
+ private:
+  std::mt19937 rng_;
+};
+
+TEST(EventJson, DirectWriterPrintsExactlyWhatNlohmannPrinted) {
+  RandomEvents random(20261123);
+  int invalid_paths = 0;
+  for (int round = 0; round < 3000; ++round) {
+    for (int k = 1; k < kEventKindCount; ++k) {
+      Event e = random.event(static_cast<EventKind>(k));
+      std::string expected = reference::event_to_json(e);
+      ASSERT_EQ(event_to_json(e), expected) << "kind " << k << " round " << round;
+      if (!is_valid_utf8(e.path)) ++invalid_paths;
+    }
+  }
+  EXPECT_GT(invalid_paths, 1000);  // the comparison did cover the replacement path
+}
+
+TEST(EventJson, EveryByteValueAloneAndInPairsMatchesNlohmann) {
+  for (int a = 0; a < 256; ++a) {
+    for (int b = 0; b < 256; b += 1) {
+      Event e = sample();
+      e.path = std::string("/") + static_cast<char>(a) + static_cast<char>(b);
+      e.comm = std::string(1, static_cast<char>(a));
+      ASSERT_EQ(event_to_json(e), reference::event_to_json(e)) << a << " " << b;
+    }
+  }
 }
 
 }  // namespace

@@ -46,7 +46,22 @@ bool above_a_root(std::string_view dir, const std::vector<std::string>& roots) {
   return false;
 }
 
+bool is_lexically_normal(std::string_view path) {
+  if (path.empty() || (path.size() > 1 && path.back() == '/')) return false;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view part = path.substr(start, end - start);
+    if ((part.empty() && start != 0 && end != path.size()) || part == "." || part == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
 std::string lexically_normal_path(std::string_view path) {
+  // Almost every path is already normal: std::filesystem costs several allocations.
+  if (is_lexically_normal(path)) return std::string(path);
   std::string normal = std::filesystem::path(path).lexically_normal().string();
   if (normal.size() > 1 && normal.back() == '/') normal.pop_back();
   return normal;

@@ -24,6 +24,8 @@ bool above_a_root(std::string_view dir, const std::vector<std::string>& roots);
 
 // "/a/./b//c/../d" -> "/a/b/d": paths as processes pass them, made comparable.
 std::string lexically_normal_path(std::string_view path);
+// True when lexically_normal_path(path) == path.
+bool is_lexically_normal(std::string_view path);
 
 // Makes paths absolute. Directory fds and working directories are followed from the
 // kernel's FST_REC_DIRFD records in syscall order (exact at the time of each event,

@@ -370,8 +370,8 @@ class TracepointBackend final : public Backend {
   }
 
   void finish(Event&& event, const EmitFn& emit) {
-    event.path = lexically_normal_path(event.path);
-    if (event.old_path) event.old_path = lexically_normal_path(*event.old_path);
+    if (!is_lexically_normal(event.path)) event.path = lexically_normal_path(event.path);
+    if (event.old_path && !is_lexically_normal(*event.old_path)) event.old_path = lexically_normal_path(*event.old_path);
     if (event.pid) relearn_if_stale(static_cast<uint32_t>(*event.pid));
     bool inside = inside_roots(event.path, spec_.roots) ||
                   (event.old_path && inside_roots(*event.old_path, spec_.roots));
