@@ -15,7 +15,9 @@
 namespace fstrail::testing {
 
 using namespace std::chrono_literals;
-inline constexpr auto kChildDeadline = std::chrono::seconds(10);
+// Generous: under software emulation (the VM tier) detaching fentry programs on exit
+// alone can take several seconds.
+inline constexpr auto kChildDeadline = std::chrono::seconds(30);
 
 // A child process with its stdout and stderr read through pipes.
 class Child {
