@@ -57,6 +57,7 @@ std::string event_to_json(const Event& e) {
     j["new_gid"] = or_null(e.new_gid);
   }
   if (e.error) j["error"] = *e.error;
+  if (e.denied) j["denied"] = true;
   if (e.kind == EventKind::kLost) j["lost"] = or_null(e.lost);
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
