@@ -91,7 +91,7 @@ class GuardTest : public ::testing::Test {
   }
 
   void start(bool remediate, std::vector<std::string> extra = {}) { start_with(config(remediate), extra); }
-  void start_with(const std::string& config_file, std::vector<std::string> extra = {}) {
+  void start_with(const std::string& config_file, std::vector<std::string> extra = {}, int trees = 1) {
     std::vector<std::string> argv = {fstrail_bin(), "guard", "--json", "--backend", backend_,
                                      "--config", config_file};
     argv.insert(argv.end(), extra.begin(), extra.end());
@@ -99,7 +99,8 @@ class GuardTest : public ::testing::Test {
     auto until = std::chrono::steady_clock::now() + kDeadline;
     while (guard_->stderr_.find("fstrail: guarding") == std::string::npos && std::chrono::steady_clock::now() < until)
       if (!guard_->pump(50ms)) break;
-    ASSERT_NE(guard_->stderr_.find("fstrail: guarding 1 tree(s) with " + backend_), std::string::npos)
+    ASSERT_NE(guard_->stderr_.find(fmt::format("fstrail: guarding {} tree(s) with {}", trees, backend_)),
+              std::string::npos)
         << guard_->stderr_;
   }
 
@@ -459,6 +460,43 @@ TEST_F(GuardEnforceTest, RootIsDeniedViolatingOperationsOnlyAndEachDenialIsRepor
   fd = open(created.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0640);
   EXPECT_GE(fd, 0) << strerror(errno);
   close(fd);
+}
+
+// Nested trees: the kernel takes the innermost rule, like the alerts do. The tree is
+// the service user's (enforced); inside it, `root-area` belongs to root (enforced) and
+// `root-area/logs` to the service user again, alert-only.
+TEST_F(GuardEnforceTest, TheInnermostRuleDecides) {
+  std::string inner = tree_ + "/root-area", logs = inner + "/logs";
+  ASSERT_EQ(mkdir(inner.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(logs.c_str(), 0750), 0);
+  ASSERT_EQ(chown(logs.c_str(), kService, kService), 0);
+  std::string file = base_ + "/nested.toml";
+  std::ofstream(file) << fmt::format(
+      "[[guard]]\nname = \"svc\"\npath = \"{0}\"\nowner = {1}\ngroup = {1}\nmode_max = \"0750\"\nenforce = true\n"
+      "[[guard]]\nname = \"root-area\"\npath = \"{2}\"\nowner = 0\ngroup = 0\nmode_max = \"0755\"\nenforce = true\n"
+      "[[guard]]\nname = \"logs\"\npath = \"{3}\"\nowner = {1}\ngroup = {1}\nmode_max = \"0750\"\n",
+      tree_, kService, inner, logs);
+  start_with(file, {}, 3);
+
+  // root-area: root's own files are fine, handing one to the service user is not.
+  std::string by_root = inner + "/by-root";
+  int fd = open(by_root.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  EXPECT_GE(fd, 0) << strerror(errno);
+  close(fd);
+  expect_denied("chown to the service user", chown(by_root.c_str(), kService, kService), by_root, "chown");
+  // The service user's tree around it: root's create is denied.
+  std::string outer = tree_ + "/by-root";
+  expect_denied("create in the outer tree", open(outer.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644), outer,
+                "create");
+  // logs: alert-only, so root's create happens and is alerted after the fact.
+  std::string in_logs = logs + "/by-root";
+  fd = open(in_logs.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0640);
+  EXPECT_GE(fd, 0) << "an alert-only inner tree denied: " << strerror(errno);
+  close(fd);
+  if (auto a = wait_alert("violation", in_logs)) {
+    EXPECT_EQ(a->at("rule"), "logs") << *a;
+  }
+  stop();
 }
 
 }  // namespace
