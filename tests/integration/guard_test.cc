@@ -362,13 +362,14 @@ class GuardEnforceTest : public GuardTest {
     EXPECT_EQ(status, 0) << argv[2] << ": " << c.stderr_;
     return status;
   }
-  void expect_denied(const std::string& what, int result, const std::string& path, const std::string& kind) {
+  void expect_denied(const std::string& what, int result, const std::string& path, const std::string& kind,
+                     const std::string& rule = "svc") {
     int err = errno;
     EXPECT_EQ(result, -1) << what << " was allowed";
     EXPECT_EQ(err, EPERM) << what << ": " << strerror(err);
     auto a = wait_for([&](const Json& j) { return j["alert"] == "denied" && j["path"] == path && j["kind"] == kind; });
     ASSERT_TRUE(a) << "no 'denied' " << kind << " alert for " << path << "\n" << dump();
-    EXPECT_EQ(a->at("rule"), "svc") << *a;
+    EXPECT_EQ(a->at("rule"), rule) << *a;
     EXPECT_EQ(a->at("pid"), getpid()) << *a;
     EXPECT_EQ(a->at("uid"), 0) << *a;
     EXPECT_EQ(a->at("backend"), "bpf-lsm") << *a;
@@ -483,7 +484,8 @@ TEST_F(GuardEnforceTest, TheInnermostRuleDecides) {
   int fd = open(by_root.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
   EXPECT_GE(fd, 0) << strerror(errno);
   close(fd);
-  expect_denied("chown to the service user", chown(by_root.c_str(), kService, kService), by_root, "chown");
+  expect_denied("chown to the service user", chown(by_root.c_str(), kService, kService), by_root, "chown",
+                "root-area");
   // The service user's tree around it: root's create is denied.
   std::string outer = tree_ + "/by-root";
   expect_denied("create in the outer tree", open(outer.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644), outer,
