@@ -56,6 +56,9 @@ enum fst_event_flag {
 	FST_EF_HAS_NEW_GID = 1 << 6,   /* new_gid is valid */
 	FST_EF_PATH_TRUNCATED = 1 << 7,
 	FST_EF_OLD_PATH_TRUNCATED = 1 << 8,
+	/* denied by fstrail itself (guard enforce, bpf-lsm): error is -EPERM; new_uid,
+	 * new_gid, new_mode (when set) are the state the operation would have made */
+	FST_EF_DENIED = 1 << 9,
 };
 
 /* fst_actor.valid: which actor fields the probe could capture. */

@@ -15,10 +15,22 @@
 
 namespace fstrail {
 
+// A guarded tree as the kernel enforces it (`fstrail guard`, enforce = true; bpf-lsm only).
+struct GuardedTree {
+  std::string path;  // an existing directory: its (st_dev, st_ino) keys the rule
+  uint32_t owner = 0, group = 0;
+  uint32_t file_mode = 07777, dir_mode = 07777;  // permission bits allowed
+  bool enforce = false;  // false: an inner tree that only alerts (no denial below it)
+  std::vector<uint32_t> exempt_users;  // real uid or loginuid
+};
+
 struct WatchSpec {
   std::vector<std::string> roots;  // absolute, canonical directories
   KindSet kinds = default_kinds();  // what to report; backends may drop the rest early
   bool report_failed = false;      // also report failed/denied operations, with `error`
+  // Non-empty with an enforcing tree: deny violating operations in the kernel and
+  // report each denial (Event::denied). Only bpf-lsm can; every other backend refuses.
+  std::vector<GuardedTree> guarded_trees;
 };
 
 struct BackendStats {

@@ -30,6 +30,9 @@ const BackendInfo* find_backend(std::string_view name) {
 }
 
 Result<Selection> start_backend(std::string_view name, const WatchSpec& spec) {
+  for (const auto& tree : spec.guarded_trees)
+    if (tree.enforce && name != "bpf-lsm")
+      return Error{fmt::format("enforcing guard rules needs the bpf-lsm backend, not '{}' (see `fstrail doctor`)", name)};
   if (name != "auto") {
     const BackendInfo* info = find_backend(name);
     if (!info) {

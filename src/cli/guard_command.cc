@@ -41,14 +41,27 @@ struct GuardCommand {
       fmt::print("{}: {} guard(s), ok\n", config->file, config->rules.size());
       return kExitOk;
     }
-    for (const auto& rule : config->rules) {
-      if (rule.enforce) {
+    const guard::GuardRule* enforcing = nullptr;
+    for (const auto& rule : config->rules)
+      if (rule.enforce && !enforcing) enforcing = &rule;
+    if (enforcing) {
+      // Only BPF LSM hooks can refuse an operation before it happens.
+      std::string why;
+      if (backend != "auto" && backend != "bpf-lsm") {
+        why = fmt::format("--backend {} cannot deny operations", backend);
+      } else if (const BackendInfo* lsm = find_backend("bpf-lsm"); !lsm) {
+        why = "this build has no bpf-lsm backend";
+      } else if (Availability a = lsm->probe(); !a.usable) {
+        why = fmt::format("bpf-lsm cannot run here: {}", a.detail);
+      }
+      if (!why.empty()) {
         fmt::print(stderr,
-                   "fstrail: {}:{}: guard '{}' sets enforce = true, but in-kernel enforcement is not available in "
-                   "this build; set enforce = false (alerts and remediation still work)\n",
-                   config->file, rule.line, rule.name);
+                   "fstrail: {}:{}: guard '{}' sets enforce = true, which needs the bpf-lsm backend; {} "
+                   "(run `fstrail doctor`; or set enforce = false: alerts and remediation work on every backend)\n",
+                   config->file, enforcing->line, enforcing->name, why);
         return kExitUsage;
       }
+      backend = "bpf-lsm";
     }
 
     WatchSpec spec;
@@ -58,6 +71,8 @@ struct GuardCommand {
     if (db.empty()) filter.kinds = *parse_kinds("create,mkdir,chmod,chown,rename,link,symlink");
     spec.kinds = filter.kinds;
     for (const auto& rule : config->rules) spec.roots.push_back(rule.path);
+    if (enforcing)
+      for (const auto& rule : config->rules) spec.guarded_trees.push_back(guard::guarded_tree_of(rule));
 
     const auto& stop = install_stop_handlers();
     guard::Policy policy(config->rules);
@@ -90,8 +105,9 @@ struct GuardCommand {
       return kExitUsage;
     }
     uint64_t existing = engine.scan_existing();
-    fmt::print(stderr, "fstrail: guarding {} tree(s) with {}; {} existing violation(s){}\n", config->rules.size(),
-               selection->backend->name(), existing, dry_run ? " (dry run: nothing is changed)" : "");
+    fmt::print(stderr, "fstrail: guarding {} tree(s) with {}{}; {} existing violation(s){}\n", config->rules.size(),
+               selection->backend->name(), enforcing ? " (enforcing: violating operations are denied)" : "",
+               existing, dry_run ? " (dry run: nothing is changed)" : "");
     if (recorder)
       fmt::print(stderr, "fstrail: recording the trees' events into {} (spool {})\n", store::redact_url(db),
                  spool_dir);
@@ -103,8 +119,10 @@ struct GuardCommand {
     Status s = run_until_stopped(*selection->backend, pipeline, stop);
     engine.finish();
     const auto& c = engine.counts();
-    fmt::print(stderr, "fstrail: {} violation(s), {} alert(s), {} summary alert(s), {} fixed, {} remediation failure(s)\n",
-               c.violations, c.alerts, c.summaries, c.fixed, c.remediation_failures);
+    fmt::print(stderr,
+               "fstrail: {} violation(s), {} alert(s), {} summary alert(s), {} fixed, {} remediation failure(s), "
+               "{} denied\n",
+               c.violations, c.alerts, c.summaries, c.fixed, c.remediation_failures, c.denied);
     if (recorder) {
       recorder->close();
       auto st = recorder->stats();
@@ -150,7 +168,8 @@ RunFn add_guard_command(CLI::App& app) {
       "  group = \"svc\"              # group name or gid (default: the owner's primary group)\n"
       "  mode_max = \"0750\"          # permission bits beyond these are a violation (dirs: +x where r)\n"
       "  remediate = false          # chown/chmod back (never through a symlink)\n"
-      "  exempt_users = [\"svc\"]     # actors never alerted on\n"
+      "  exempt_users = [\"svc\"]     # actors never alerted on nor denied (real uid or login uid; at most 8)\n"
+      "  enforce = false            # bpf-lsm only: deny violating operations with EPERM (alert \"denied\")\n"
       "At start every guarded tree is scanned and existing violations are reported.");
   return [cmd] { return cmd->run(); };
 }

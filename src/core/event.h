@@ -59,6 +59,7 @@ struct Event {
   std::optional<uint32_t> old_mode, new_mode;               // chmod (permission + type bits)
   std::optional<uint32_t> old_uid, new_uid, old_gid, new_gid;  // chown
   std::optional<int32_t> error;  // failed operation (--failed): the errno
+  bool denied = false;           // denied by fstrail's guard enforcement (error is EPERM)
   std::optional<uint64_t> lost;  // kind == kLost: how many events, when known
 
   std::string_view backend;  // static string owned by the backend registry

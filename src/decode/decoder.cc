@@ -116,6 +116,7 @@ Result<Record> decode_event(std::span<const uint8_t> bytes, const fst_event& w, 
   if (w.flags & FST_EF_HAS_NEW_UID) e.new_uid = w.new_uid;
   if (w.flags & FST_EF_HAS_NEW_GID) e.new_gid = w.new_gid;
   if (w.error) e.error = -w.error;
+  if (w.flags & FST_EF_DENIED) e.denied = true;
 
   const char* data = reinterpret_cast<const char*>(bytes.data()) + sizeof(fst_event);
   auto path = decode_path(w.path_enc, {data, w.path_len}, w.dirfd, static_cast<pid_t>(a.pid), ctx);

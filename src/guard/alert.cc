@@ -27,6 +27,7 @@ std::string_view alert_type_name(Alert::Type type) {
     case Alert::Type::kExisting: return "existing";
     case Alert::Type::kViolation: return "violation";
     case Alert::Type::kSummary: return "summary";
+    case Alert::Type::kDenied: return "denied";
   }
   return "?";
 }

@@ -15,7 +15,7 @@
 namespace fstrail::guard {
 
 struct Alert {
-  enum class Type { kExisting, kViolation, kSummary } type = Type::kViolation;
+  enum class Type { kExisting, kViolation, kSummary, kDenied } type = Type::kViolation;
   int64_t time_ns = 0;
   Violation violation;                  // kSummary: the first one of the burst
   std::optional<Event> event;           // the operation that caused it (absent for kExisting)

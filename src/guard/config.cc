@@ -112,6 +112,9 @@ Result<GuardRule> parse_rule(const toml::table& t, const std::string& file) {
       if (!uid) return fail(u, uid.error().message);
       rule.exempt_users.push_back(*uid);
     }
+    if (rule.enforce && rule.exempt_users.size() > kMaxExemptEnforced)
+      return fail(*e, fmt::format("with enforce = true, exempt_users holds at most {} users (the kernel's rule is "
+                                  "fixed-size)", kMaxExemptEnforced));
   }
   return rule;
 }

@@ -28,6 +28,9 @@ struct GuardConfig {
   std::vector<GuardRule> rules;
 };
 
+// Exempt users an enforcing rule can have (FST_GUARD_MAX_EXEMPT in include/fstrail/guard_map.h).
+inline constexpr size_t kMaxExemptEnforced = 8;
+
 inline constexpr const char* kDefaultConfigPath = "/etc/fstrail/fstrail.toml";
 
 Result<GuardConfig> load_config(const std::string& file);

@@ -77,6 +77,22 @@ bool GuardEngine::exempt(const GuardRule& rule, const Event& e) const {
   return listed(e.uid) || listed(e.loginuid);
 }
 
+void GuardEngine::on_denied(const Event& e) {
+  // The kernel decided by inode; the path names the tree the rule is for.
+  const GuardRule* rule = policy_.rule_for(e.path);
+  if (!rule) return;
+  ++counts_.denied;
+  Alert alert;
+  alert.type = Alert::Type::kDenied;
+  alert.time_ns = e.time_ns;
+  alert.violation = policy_.denied_state(*rule, e);
+  alert.event = e;
+  if (e.pid) alert.cmdline = read_cmdline(*e.pid);
+  // Every denial on its own (no burst summary): each one is an operation that failed.
+  ++counts_.alerts;
+  output_.alert(alert);
+}
+
 void GuardEngine::emit(Alert alert, bool remediate) {
   ++counts_.violations;
   if (remediate && remediator_) {
@@ -168,6 +184,8 @@ uint64_t GuardEngine::scan_existing() {
 
 void GuardEngine::write(const Event& e) {
   for (Sink* sink : event_sinks_) sink->write(e);
+  if (e.denied) return on_denied(e);  // prevented: nothing changed, nothing to check or fix
+  if (e.error) return;                // failed: nothing changed either
   if (!can_violate(e.kind)) return;
   if (e.kind == EventKind::kLost) {
     // Events were lost: the only way to be sure is to look at everything again.

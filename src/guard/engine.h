@@ -25,7 +25,7 @@ class AlertOutput {
 std::unique_ptr<AlertOutput> make_alert_output(FILE* out, bool json);
 
 struct EngineCounts {
-  uint64_t violations = 0, alerts = 0, summaries = 0, fixed = 0, remediation_failures = 0, exempt = 0;
+  uint64_t violations = 0, alerts = 0, summaries = 0, fixed = 0, remediation_failures = 0, exempt = 0, denied = 0;
 };
 
 class GuardEngine final : public Sink {
@@ -46,6 +46,7 @@ class GuardEngine final : public Sink {
   void check_path(const std::string& path, const Event* event, Alert::Type type);
   void scan_tree(const GuardRule& rule, const std::string& root, const Event* event, Alert::Type type);
   bool exempt(const GuardRule& rule, const Event& event) const;
+  void on_denied(const Event& event);
   void emit(Alert alert, bool remediate);
 
   struct InodeState {

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/backend.h"
 #include "guard/config.h"
 
 namespace fstrail::guard {
@@ -24,6 +25,10 @@ struct Violation {
   bool bad_owner = false, bad_group = false, bad_mode = false;
 };
 
+// The rule as the kernel enforces it (bpf-lsm): owner, group, the modes allowed on files
+// and on directories (allowed_mode), the enforce flag and the exempt users.
+GuardedTree guarded_tree_of(const GuardRule& rule);
+
 class Policy {
  public:
   explicit Policy(std::vector<GuardRule> rules);
@@ -31,6 +36,9 @@ class Policy {
   const GuardRule* rule_for(std::string_view path) const;
   // A violation when `st` (lstat of `path`) breaks `rule`. Symbolic links have no mode of their own.
   std::optional<Violation> check(const GuardRule& rule, const std::string& path, const struct stat& st) const;
+  // What a denied operation (Event::denied) would have made of its object: owner,
+  // group and mode from the event's new values, else its old ones.
+  Violation denied_state(const GuardRule& rule, const Event& denied) const;
   const std::vector<GuardRule>& rules() const { return rules_; }
 
  private:

@@ -178,6 +178,7 @@ void append_event_json(std::string& out, const Event& e) {
     w.field("new_gid", e.new_gid);
   }
   if (e.error) w.field("error", e.error);
+  if (e.denied) w.field("denied", std::optional<bool>(true));
   if (e.kind == EventKind::kLost) w.field("lost", e.lost);
   w.close();
 }

@@ -27,6 +27,7 @@ using Json = nlohmann::json;
 using namespace std::chrono_literals;
 constexpr auto kDeadline = 20s;
 constexpr uid_t kService = 65534;
+constexpr uid_t kExempt = 4242;  // an administrator listed in exempt_users
 
 // Backends guard is tested on. Every one reports the pid behind a change.
 struct BackendRow {
@@ -80,15 +81,27 @@ class GuardTest : public ::testing::Test {
     return file;
   }
 
-  void start(bool remediate, std::vector<std::string> extra = {}) {
+  // enforce = true; the service user owns the tree, kExempt is exempt.
+  std::string enforce_config() {
+    std::string file = base_ + "/enforce.toml";
+    std::ofstream(file) << fmt::format(
+        "[[guard]]\nname = \"svc\"\npath = \"{}\"\nowner = {}\ngroup = {}\nmode_max = \"0750\"\n"
+        "enforce = true\nexempt_users = [{}]\n",
+        tree_, kService, kService, kExempt);
+    return file;
+  }
+
+  void start(bool remediate, std::vector<std::string> extra = {}) { start_with(config(remediate), extra); }
+  void start_with(const std::string& config_file, std::vector<std::string> extra = {}, int trees = 1) {
     std::vector<std::string> argv = {fstrail_bin(), "guard", "--json", "--backend", backend_,
-                                     "--config", config(remediate)};
+                                     "--config", config_file};
     argv.insert(argv.end(), extra.begin(), extra.end());
     guard_ = std::make_unique<Child>(argv);
     auto until = std::chrono::steady_clock::now() + kDeadline;
     while (guard_->stderr_.find("fstrail: guarding") == std::string::npos && std::chrono::steady_clock::now() < until)
       if (!guard_->pump(50ms)) break;
-    ASSERT_NE(guard_->stderr_.find("fstrail: guarding 1 tree(s) with " + backend_), std::string::npos)
+    ASSERT_NE(guard_->stderr_.find(fmt::format("fstrail: guarding {} tree(s) with {}", trees, backend_)),
+              std::string::npos)
         << guard_->stderr_;
   }
 
@@ -352,6 +365,180 @@ TEST_F(GuardTest, BadConfigIsRejectedWithFileAndLine) {
   EXPECT_NE(c.stderr_.find(file + ":5: mode_max"), std::string::npos) << c.stderr_;
   Child ok({fstrail_bin(), "guard", "--check-config", "--config", config(false)});
   EXPECT_EQ(ok.wait_exit(), 0) << ok.stderr_;
+}
+
+// enforce = true needs bpf-lsm: any other backend refuses to start, with the reason.
+TEST_F(GuardTest, EnforceWithoutBpfLsmRefusesToStart) {
+  std::string other = backend_ == "bpf-lsm" ? "fanotify" : backend_;
+  Child c({fstrail_bin(), "guard", "--backend", other, "--config", enforce_config()});
+  EXPECT_EQ(c.wait_exit(), 2) << c.stderr_;
+  EXPECT_NE(c.stderr_.find("enforce = true, which needs the bpf-lsm backend; --backend " + other +
+                           " cannot deny operations"),
+            std::string::npos)
+      << c.stderr_;
+  EXPECT_NE(c.stderr_.find("fstrail doctor"), std::string::npos) << c.stderr_;
+  if (backend_ != "bpf-lsm") {  // here (the host tier) bpf-lsm cannot load: `auto` refuses too
+    Child a({fstrail_bin(), "guard", "--config", enforce_config()});
+    EXPECT_EQ(a.wait_exit(), 2) << a.stderr_;
+    EXPECT_NE(a.stderr_.find("bpf-lsm cannot run here: "), std::string::npos) << a.stderr_;
+  }
+}
+
+// In-kernel enforcement (bpf-lsm, VM tier): root (not exempt) is denied exactly the
+// operations that would break the rule, each denial is reported; the service user, an
+// exempt administrator and everything outside the tree are not affected; once guard
+// stops, nothing is denied any more.
+class GuardEnforceTest : public GuardTest {
+ protected:
+  void SetUp() override {
+    GuardTest::SetUp();
+    ASSERT_EQ(backend_, "bpf-lsm") << "enforcement is a bpf-lsm feature (run in the VM tier)";
+  }
+  // Runs argv as the exempt administrator: real uid kExempt, effective uid root.
+  static int as_exempt(std::vector<std::string> argv) {
+    argv.insert(argv.begin(), {"setpriv", fmt::format("--ruid={}", kExempt)});
+    Child c(argv);
+    int status = c.wait_exit();
+    EXPECT_EQ(status, 0) << argv[2] << ": " << c.stderr_;
+    return status;
+  }
+  void expect_denied(const std::string& what, int result, const std::string& path, const std::string& kind,
+                     const std::string& rule = "svc") {
+    int err = errno;
+    EXPECT_EQ(result, -1) << what << " was allowed";
+    EXPECT_EQ(err, EPERM) << what << ": " << strerror(err);
+    auto a = wait_for([&](const Json& j) { return j["alert"] == "denied" && j["path"] == path && j["kind"] == kind; });
+    ASSERT_TRUE(a) << "no 'denied' " << kind << " alert for " << path << "\n" << dump();
+    EXPECT_EQ(a->at("rule"), rule) << *a;
+    EXPECT_EQ(a->at("pid"), getpid()) << *a;
+    EXPECT_EQ(a->at("uid"), 0) << *a;
+    EXPECT_EQ(a->at("backend"), "bpf-lsm") << *a;
+    EXPECT_TRUE(a->at("action").is_null()) << *a;
+  }
+};
+
+TEST_F(GuardEnforceTest, RootIsDeniedViolatingOperationsOnlyAndEachDenialIsReported) {
+  std::string owned = make_file(tree_ + "/owned", 0640, kService);
+  std::string foreign = make_file(outside_ + "/foreign", 0640, 0);
+  std::string conforming = make_file(outside_ + "/conforming", 0640, kService);
+  start_with(enforce_config());
+  ASSERT_NE(guard_->stderr_.find("(enforcing"), std::string::npos) << guard_->stderr_;
+
+  expect_denied("chown 0:0", chown(owned.c_str(), 0, 0), owned, "chown");
+  expect_denied("chown -1:0", chown(owned.c_str(), -1, 0), owned, "chown");
+  expect_denied("chmod 0777", chmod(owned.c_str(), 0777), owned, "chmod");
+  if (auto a = wait_alert("denied", owned)) {
+    EXPECT_EQ(a->at("problems"), Json::array({"owner", "group"})) << *a;
+  }
+  std::string created = tree_ + "/created-by-root";
+  expect_denied("create", open(created.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0640), created, "create");
+  if (auto a = wait_alert("denied", created)) {
+    EXPECT_EQ(a->at("actual")["uid"], 0) << *a;
+  }
+  std::string dir = tree_ + "/dir-by-root";
+  expect_denied("mkdir", mkdir(dir.c_str(), 0750), dir, "mkdir");
+  std::string link = tree_ + "/symlink-by-root";
+  expect_denied("symlink", symlink("owned", link.c_str()), link, "symlink");
+  std::string moved = tree_ + "/moved-in";
+  expect_denied("rename in", rename(foreign.c_str(), moved.c_str()), moved, "rename");
+  std::string hard = tree_ + "/hardlink-in";
+  expect_denied("link in", ::link(foreign.c_str(), hard.c_str()), hard, "link");
+
+  struct stat st = stat_of(owned);
+  EXPECT_EQ(st.st_uid, kService);
+  EXPECT_EQ(st.st_gid, kService);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  for (const auto& p : {created, dir, link, moved, hard}) EXPECT_NE(access(p.c_str(), F_OK), 0) << p << " exists";
+  EXPECT_EQ(access(foreign.c_str(), F_OK), 0);
+
+  // What keeps the invariant is allowed, root or not.
+  EXPECT_EQ(chown(owned.c_str(), kService, kService), 0) << strerror(errno);
+  EXPECT_EQ(chmod(owned.c_str(), 0700), 0) << strerror(errno);
+  EXPECT_EQ(rename(conforming.c_str(), (tree_ + "/conforming").c_str()), 0) << strerror(errno);
+  // Outside the tree nothing is denied.
+  EXPECT_EQ(chmod(foreign.c_str(), 0777), 0) << strerror(errno);
+  EXPECT_EQ(chown(foreign.c_str(), 123, 123), 0) << strerror(errno);
+  std::string out_file = outside_ + "/new";
+  int fd = open(out_file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+  EXPECT_GE(fd, 0) << strerror(errno);
+  close(fd);
+  EXPECT_EQ(mkdir((outside_ + "/newdir").c_str(), 0777), 0) << strerror(errno);
+
+  // The service user's own work in the tree.
+  Child svc({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c",
+             fmt::format("umask 027; mkdir {0}/d && echo x > {0}/d/f && chmod 0700 {0}/d/f && mv {0}/d/f {0}/d/g "
+                         "&& ln -s g {0}/d/l && ln {0}/d/g {0}/d/h && rm {0}/d/h",
+                         tree_)});
+  EXPECT_EQ(svc.wait_exit(), 0) << svc.stderr_;
+  // The service user cannot give its files away or open them up either.
+  Child svc_bad({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "chmod", "0777", tree_ + "/d/g"});
+  EXPECT_NE(svc_bad.wait_exit(), 0);
+  EXPECT_NE(svc_bad.stderr_.find("Operation not permitted"), std::string::npos) << svc_bad.stderr_;
+  wait_alert("denied", tree_ + "/d/g");
+
+  // The exempt administrator (real uid listed, effective uid root) may do anything.
+  std::string by_admin = tree_ + "/by-admin";
+  as_exempt({"touch", by_admin});
+  as_exempt({"chown", "0:0", tree_ + "/conforming"});
+  as_exempt({"chmod", "0777", tree_ + "/conforming"});
+  EXPECT_EQ(stat_of(by_admin).st_uid, 0u);
+  EXPECT_EQ(stat_of(tree_ + "/conforming").st_mode & 07777, 0777u);
+
+  // A last denial marks the point by which every earlier event was read.
+  std::string marker = tree_ + "/marker";
+  expect_denied("marker", open(marker.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0640), marker, "create");
+  stop();
+  size_t denied = 0;
+  for (const auto& a : alerts_) {
+    EXPECT_NE(a["alert"], "violation") << "exempt and conforming work raised an alert: " << a;
+    denied += a["alert"] == "denied";
+  }
+  EXPECT_EQ(denied, 10u) << dump();
+
+  // Guard stopped: the programs are gone, nothing is denied any more.
+  EXPECT_EQ(chown(owned.c_str(), 0, 0), 0) << strerror(errno);
+  EXPECT_EQ(chmod(owned.c_str(), 0777), 0) << strerror(errno);
+  fd = open(created.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0640);
+  EXPECT_GE(fd, 0) << strerror(errno);
+  close(fd);
+}
+
+// Nested trees: the kernel takes the innermost rule, like the alerts do. The tree is
+// the service user's (enforced); inside it, `root-area` belongs to root (enforced) and
+// `root-area/logs` to the service user again, alert-only.
+TEST_F(GuardEnforceTest, TheInnermostRuleDecides) {
+  std::string inner = tree_ + "/root-area", logs = inner + "/logs";
+  ASSERT_EQ(mkdir(inner.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(logs.c_str(), 0750), 0);
+  ASSERT_EQ(chown(logs.c_str(), kService, kService), 0);
+  std::string file = base_ + "/nested.toml";
+  std::ofstream(file) << fmt::format(
+      "[[guard]]\nname = \"svc\"\npath = \"{0}\"\nowner = {1}\ngroup = {1}\nmode_max = \"0750\"\nenforce = true\n"
+      "[[guard]]\nname = \"root-area\"\npath = \"{2}\"\nowner = 0\ngroup = 0\nmode_max = \"0755\"\nenforce = true\n"
+      "[[guard]]\nname = \"logs\"\npath = \"{3}\"\nowner = {1}\ngroup = {1}\nmode_max = \"0750\"\n",
+      tree_, kService, inner, logs);
+  start_with(file, {}, 3);
+
+  // root-area: root's own files are fine, handing one to the service user is not.
+  std::string by_root = inner + "/by-root";
+  int fd = open(by_root.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  EXPECT_GE(fd, 0) << strerror(errno);
+  close(fd);
+  expect_denied("chown to the service user", chown(by_root.c_str(), kService, kService), by_root, "chown",
+                "root-area");
+  // The service user's tree around it: root's create is denied.
+  std::string outer = tree_ + "/by-root";
+  expect_denied("create in the outer tree", open(outer.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644), outer,
+                "create");
+  // logs: alert-only, so root's create happens and is alerted after the fact.
+  std::string in_logs = logs + "/by-root";
+  fd = open(in_logs.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0640);
+  EXPECT_GE(fd, 0) << "an alert-only inner tree denied: " << strerror(errno);
+  close(fd);
+  if (auto a = wait_alert("violation", in_logs)) {
+    EXPECT_EQ(a->at("rule"), "logs") << *a;
+  }
+  stop();
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "backend/bpf/common/subtree_backend.h"
 #include "guard/config.h"
 #include "guard/engine.h"
 #include "guard/policy.h"
@@ -276,6 +277,113 @@ TEST_F(TempTree, ExemptUsersAreNotAlerted) {
   engine.write(e);
   EXPECT_TRUE(out.alerts.empty());
   EXPECT_EQ(engine.counts().exempt, 1u);
+}
+
+// enforce = true: the rule as the bpf-lsm programs get it.
+TEST(GuardEnforce, RuleBecomesTheKernelMapValue) {
+  GuardRule r;
+  r.name = "svc";
+  r.path = "/srv/app";
+  r.owner = 65534;
+  r.group = 65533;
+  r.mode_max = 0640;
+  r.enforce = true;
+  r.exempt_users = {0, 1000};
+  GuardedTree tree = guarded_tree_of(r);
+  EXPECT_EQ(tree.path, "/srv/app");
+  EXPECT_EQ(tree.file_mode, 0640u);
+  EXPECT_EQ(tree.dir_mode, 0750u);  // x where r
+  auto k = bpf::kernel_guard_rule(tree);
+  ASSERT_TRUE(k.ok()) << k.error().message;
+  EXPECT_EQ(k->owner, 65534u);
+  EXPECT_EQ(k->group, 65533u);
+  EXPECT_EQ(k->file_mode, 0640u);
+  EXPECT_EQ(k->dir_mode, 0750u);
+  EXPECT_EQ(k->enforce, 1u);
+  ASSERT_EQ(k->exempt_count, 2u);
+  EXPECT_EQ(k->exempt[0], 0u);
+  EXPECT_EQ(k->exempt[1], 1000u);
+  EXPECT_EQ(k->exempt[2], 0u);
+
+  r.enforce = false;  // an alert-only inner tree still goes to the map: it stops the walk
+  EXPECT_EQ(bpf::kernel_guard_rule(guarded_tree_of(r))->enforce, 0u);
+
+  tree.exempt_users.assign(9, 1);
+  auto too_many = bpf::kernel_guard_rule(tree);
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_NE(too_many.error().message.find("at most 8"), std::string::npos) << too_many.error().message;
+}
+
+TEST(GuardEnforce, ConfigRejectsMoreExemptUsersThanTheKernelRuleHolds) {
+  auto c = parse_config(R"([[guard]]
+name = "x"
+path = "/srv"
+owner = 0
+group = 0
+enforce = true
+exempt_users = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+)", "t.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("t.toml:7: with enforce = true, exempt_users holds at most 8"), std::string::npos)
+      << c.error().message;
+}
+
+TEST(GuardEnforce, DeniedEventBecomesADeniedAlertWithTheAttemptedState) {
+  GuardRule r;
+  r.name = "svc";
+  r.path = "/srv/app";
+  r.owner = 65534;
+  r.group = 65534;
+  r.mode_max = 0750;
+  Policy p({r});
+  Captured out;
+  GuardEngine engine(p, out, nullptr);
+
+  Event chown;  // chown 0:-1 on a file owned by the service user
+  chown.kind = EventKind::kChown;
+  chown.path = "/srv/app/f";
+  chown.denied = true;
+  chown.error = EPERM;
+  chown.pid = 77;
+  chown.uid = 0;
+  chown.old_uid = 65534;
+  chown.old_gid = 65534;
+  chown.old_mode = S_IFREG | 0640;
+  chown.new_uid = 0;
+  engine.write(chown);
+
+  Event chmod;
+  chmod.kind = EventKind::kChmod;
+  chmod.path = "/srv/app/d";
+  chmod.denied = true;
+  chmod.error = EPERM;
+  chmod.old_uid = 65534;
+  chmod.old_gid = 65534;
+  chmod.old_mode = S_IFDIR | 0750;
+  chmod.new_mode = S_IFDIR | 0777;
+  engine.write(chmod);
+
+  Event outside = chmod;  // no rule: the kernel and the config disagree; nothing to say
+  outside.path = "/srv/other";
+  engine.write(outside);
+
+  ASSERT_EQ(out.alerts.size(), 2u);
+  auto j = nlohmann::json::parse(alert_to_json(out.alerts[0]));
+  EXPECT_EQ(j["alert"], "denied");
+  EXPECT_EQ(j["kind"], "chown");
+  EXPECT_EQ(j["problems"], nlohmann::json::array({"owner"}));
+  EXPECT_EQ(j["actual"]["uid"], 0);
+  EXPECT_EQ(j["actual"]["gid"], 65534);
+  EXPECT_EQ(j["pid"], 77);
+  EXPECT_TRUE(j["action"].is_null());
+  j = nlohmann::json::parse(alert_to_json(out.alerts[1]));
+  EXPECT_EQ(j["alert"], "denied");
+  EXPECT_EQ(j["problems"], nlohmann::json::array({"mode"}));
+  EXPECT_EQ(j["actual"]["mode"], "0777");
+  EXPECT_EQ(engine.counts().denied, 2u);
+  EXPECT_EQ(engine.counts().violations, 0u) << "a denied operation changed nothing";
+  EXPECT_NE(alert_to_text(out.alerts[1]).find("GUARD denied [svc] /srv/app/d"), std::string::npos)
+      << alert_to_text(out.alerts[1]);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Runs inside the VM (tools/vmtest.sh): every VM-tier test binary against bpf-lsm and
-# bpf-fentry, then the backend-choice checks. Exit status: 0 iff everything passed.
+# bpf-fentry (the guard suite, with in-kernel enforcement, against bpf-lsm: only it can
+# deny), then the backend-choice checks. Exit status: 0 iff everything passed.
 #   run-in-vm.sh BUILD_DIR TEST_BINARY...   (each binary reads FSTRAIL_BACKEND, FSTRAIL_BIN)
 set -u
 build=$1
@@ -10,6 +11,7 @@ failed=()
 echo "vm: kernel $(uname -r), LSMs $(cat /sys/kernel/security/lsm)"
 for backend in bpf-lsm bpf-fentry; do
 	for binary in "$@"; do
+		[ "$(basename "$binary")" = fstrail_guard_tests ] && [ "$backend" != bpf-lsm ] && continue
 		echo "== $backend: $(basename "$binary")"
 		start=$SECONDS
 		filter=()

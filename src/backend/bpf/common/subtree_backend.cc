@@ -28,6 +28,21 @@ bool kernel_function_returns_pointer(std::string_view name) {
   return ret && btf_is_ptr(ret);
 }
 
+Result<fst_guard_rule> kernel_guard_rule(const GuardedTree& tree) {
+  if (tree.exempt_users.size() > FST_GUARD_MAX_EXEMPT)
+    return Error{fmt::format("guarded tree {}: {} exempt users, the kernel rule holds at most {}", tree.path,
+                             tree.exempt_users.size(), FST_GUARD_MAX_EXEMPT)};
+  fst_guard_rule rule{};
+  rule.owner = tree.owner;
+  rule.group = tree.group;
+  rule.file_mode = tree.file_mode & 07777;
+  rule.dir_mode = tree.dir_mode & 07777;
+  rule.enforce = tree.enforce ? 1 : 0;
+  rule.exempt_count = static_cast<uint32_t>(tree.exempt_users.size());
+  for (size_t i = 0; i < tree.exempt_users.size(); ++i) rule.exempt[i] = tree.exempt_users[i];
+  return rule;
+}
+
 uint32_t wanted_ops(const KindSet& kinds) {
   uint32_t ops = 0;
   for (int kind = static_cast<int>(EventKind::kCreate); kind <= static_cast<int>(EventKind::kOpen); ++kind)

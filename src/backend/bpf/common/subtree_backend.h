@@ -20,6 +20,7 @@
 #include "backend/bpf/common/bpf_runtime.h"
 #include "backend/bpf/common/ring_consumer.h"
 #include "decode/decoder.h"
+#include "fstrail/guard_map.h"
 
 namespace fstrail::bpf {
 
@@ -37,6 +38,10 @@ bool kernel_has_function(std::string_view name);
 bool kernel_function_returns_pointer(std::string_view name);
 // Bit (1 << op) per wanted op; the ops match EventKind values.
 uint32_t wanted_ops(const KindSet& kinds);
+
+// The kernel's rule for a guarded tree (the fst_guard_rules value); an error naming the
+// tree when it does not fit (more than FST_GUARD_MAX_EXEMPT exempt users).
+Result<fst_guard_rule> kernel_guard_rule(const GuardedTree& tree);
 
 // A backend whose watched roots can change while it runs.
 class SubtreeBackend : public Backend {
@@ -64,12 +69,24 @@ class SubtreeBpfBackend final : public SubtreeBackend {
     skel_->rodata->fst_agent_tgid = static_cast<uint32_t>(::getpid());
     skel_->rodata->fst_ops_wanted = wanted_ops(spec.kinds);
     skel_->rodata->fst_report_failed = spec.report_failed ? 1 : 0;
+    bool enforce = false;
+    for (const auto& tree : spec.guarded_trees) enforce |= tree.enforce;
+    if constexpr (Traits::kCanEnforce) {
+      skel_->rodata->fst_enforce = enforce ? 1 : 0;
+    } else if (enforce) {
+      return Error{fmt::format("{} cannot enforce guard rules: only bpf-lsm denies operations in the kernel "
+                               "(see `fstrail doctor`)", Traits::kName)};
+    }
     Traits::choose_programs(skel_);
     if (int err = Traits::load(skel_); err)
       return Error::from_errno(fmt::format("{}: loading the BPF programs failed (set FSTRAIL_BPF_VERBOSE=1 "
                                            "for the verifier log)", Traits::kName), -err);
     for (const auto& root : spec.roots)
       if (Status s = add_root(root); !s) return s;
+    if constexpr (Traits::kCanEnforce) {
+      for (const auto& tree : spec.guarded_trees)
+        if (Status s = add_guarded_tree(tree); !s) return s;
+    }
     if (int err = Traits::attach(skel_); err)
       return Error::from_errno(fmt::format("{}: attaching the BPF programs failed", Traits::kName), -err);
     consumer_ = std::make_unique<RingConsumer>(Traits::kName, &resolver_, bpf_map__fd(skel_->maps.lost_by_op));
@@ -83,6 +100,16 @@ class SubtreeBpfBackend final : public SubtreeBackend {
     uint8_t one = 1;
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.fst_roots), &*key, &one, BPF_ANY) != 0)
       return Error::from_errno(fmt::format("cannot watch {}: the root map is full or unusable", path));
+    return Ok{};
+  }
+
+  Status add_guarded_tree(const GuardedTree& tree) {
+    auto key = root_key_of(tree.path);
+    if (!key) return key.error();
+    auto rule = kernel_guard_rule(tree);
+    if (!rule) return rule.error();
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.fst_guard_rules), &*key, &*rule, BPF_ANY) != 0)
+      return Error::from_errno(fmt::format("cannot guard {}: the guard rule map is full or unusable", tree.path));
     return Ok{};
   }
 

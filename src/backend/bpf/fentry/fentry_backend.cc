@@ -9,6 +9,7 @@ namespace {
 
 struct FentryTraits {
   using Skeleton = ::fentry;
+  static constexpr bool kCanEnforce = false;  // guard enforcement: LSM hooks can deny
   static constexpr std::string_view kName = "bpf-fentry";
   static ::fentry* open() { return fentry__open(); }
   static int load(::fentry* s) { return fentry__load(s); }

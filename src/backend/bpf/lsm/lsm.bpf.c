@@ -2,27 +2,32 @@
 /*
  * bpf-lsm: BPF LSM hooks capture each operation before it runs (paths, old mode and
  * owner, the actor); the syscall's exit (tracepoint raw_syscalls/sys_exit) knows its
- * result and submits the record (success only unless --failed). Hooks never deny.
+ * result and submits the record (success only unless --failed). Hooks deny only for
+ * guard enforcement (enforce.bpf.h; nothing is denied unless fst_enforce is set).
  *
  * Modify: file_open with FMODE_WRITE under a root starts tracking the file,
  * file_permission(MAY_WRITE) marks it written, and its release submits one event:
  * file_release (6.8+, before the dentry is put) or file_free_security (older kernels;
  * user space switches the autoload).
  */
-#include "backend/bpf/common/fs_capture.bpf.h"
+#include "backend/bpf/lsm/enforce.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 SEC("lsm/path_mknod")
-int BPF_PROG(fst_lsm_path_mknod, const struct path *dir, struct dentry *dentry)
+int BPF_PROG(fst_lsm_path_mknod, const struct path *dir, struct dentry *dentry, umode_t mode)
 {
+	if (fst_enforce_new_object(FST_OP_CREATE, dir, dentry, (mode & FST_S_IFMT) ? mode : mode | FST_S_IFREG))
+		return -FST_EPERM;
 	fst_capture_entry(FST_OP_CREATE, dentry, fst_real_mount(BPF_CORE_READ(dir, mnt)), dentry, 1);
 	return 0;
 }
 
 SEC("lsm/path_mkdir")
-int BPF_PROG(fst_lsm_path_mkdir, const struct path *dir, struct dentry *dentry)
+int BPF_PROG(fst_lsm_path_mkdir, const struct path *dir, struct dentry *dentry, umode_t mode)
 {
+	if (fst_enforce_new_object(FST_OP_MKDIR, dir, dentry, (mode & 07777) | FST_S_IFDIR))
+		return -FST_EPERM;
 	fst_capture_entry(FST_OP_MKDIR, dentry, fst_real_mount(BPF_CORE_READ(dir, mnt)), dentry, 1);
 	return 0;
 }
@@ -43,8 +48,11 @@ int BPF_PROG(fst_lsm_path_rmdir, const struct path *dir, struct dentry *dentry)
 
 SEC("lsm/path_rename")
 int BPF_PROG(fst_lsm_path_rename, const struct path *old_dir, struct dentry *old_dentry,
-	     const struct path *new_dir, struct dentry *new_dentry)
+	     const struct path *new_dir, struct dentry *new_dentry, unsigned int flags)
 {
+	if (fst_enforce_rename(old_dentry, fst_real_mount(BPF_CORE_READ(old_dir, mnt)), new_dentry,
+			       fst_real_mount(BPF_CORE_READ(new_dir, mnt)), flags))
+		return -FST_EPERM;
 	fst_capture_rename(old_dentry, fst_real_mount(BPF_CORE_READ(old_dir, mnt)), new_dentry,
 			   fst_real_mount(BPF_CORE_READ(new_dir, mnt)));
 	return 0;
@@ -54,6 +62,8 @@ SEC("lsm/path_link")
 int BPF_PROG(fst_lsm_path_link, struct dentry *old_dentry, const struct path *new_dir,
 	     struct dentry *new_dentry)
 {
+	if (fst_enforce_link(old_dentry, new_dir, new_dentry))
+		return -FST_EPERM;
 	fst_capture_entry(FST_OP_LINK, new_dentry, fst_real_mount(BPF_CORE_READ(new_dir, mnt)),
 			  old_dentry, 1);
 	return 0;
@@ -62,6 +72,8 @@ int BPF_PROG(fst_lsm_path_link, struct dentry *old_dentry, const struct path *ne
 SEC("lsm/path_symlink")
 int BPF_PROG(fst_lsm_path_symlink, const struct path *dir, struct dentry *dentry)
 {
+	if (fst_enforce_new_object(FST_OP_SYMLINK, dir, dentry, FST_S_IFLNK | 0777))
+		return -FST_EPERM;
 	fst_capture_entry(FST_OP_SYMLINK, dentry, fst_real_mount(BPF_CORE_READ(dir, mnt)), dentry, 1);
 	return 0;
 }
@@ -88,6 +100,8 @@ int BPF_PROG(fst_lsm_file_truncate, struct file *file)
 SEC("lsm/path_chmod")
 int BPF_PROG(fst_lsm_path_chmod, const struct path *path, umode_t mode)
 {
+	if (fst_enforce_chmod(path, mode))
+		return -FST_EPERM;
 	fst_capture_chmod(path, mode);
 	return 0;
 }
@@ -96,6 +110,8 @@ int BPF_PROG(fst_lsm_path_chmod, const struct path *path, umode_t mode)
 SEC("lsm/path_chown")
 int fst_lsm_path_chown(unsigned long long *ctx)
 {
+	if (fst_enforce_chown((const struct path *)ctx[0], (__u32)ctx[1], (__u32)ctx[2]))
+		return -FST_EPERM;
 	fst_capture_chown((const struct path *)ctx[0], (__u32)ctx[1], (__u32)ctx[2]);
 	return 0;
 }

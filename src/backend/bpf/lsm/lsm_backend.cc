@@ -9,6 +9,7 @@ namespace {
 
 struct LsmTraits {
   using Skeleton = ::lsm;
+  static constexpr bool kCanEnforce = true;  // guard enforcement: LSM hooks can deny
   static constexpr std::string_view kName = "bpf-lsm";
   static ::lsm* open() { return lsm__open(); }
   static int load(::lsm* s) { return lsm__load(s); }
