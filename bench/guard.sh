@@ -15,7 +15,7 @@ mkdir -p bench/results
   echo "# Guard benchmark"
   echo
   echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) cores. Tree of $FILES files owned by a service user;"
-  echo "$VIOLATIONS violations (\`chown root\`), each by its own process; remediation on."
+  echo "$VIOLATIONS violations (\`chown root\`), each by its own process, 10 ms apart; remediation on."
   echo "Latency: from just before the violating syscall to the alert line read / the owner restored."
   echo
   echo "| backend | files | start-up scan ms | peak RSS after start MiB | peak RSS at end MiB | alert p50 ms | alert p99 ms | remediation p50 ms | remediation p99 ms | missed |"
