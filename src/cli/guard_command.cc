@@ -125,10 +125,7 @@ struct GuardCommand {
                c.violations, c.alerts, c.summaries, c.fixed, c.remediation_failures, c.denied);
     if (recorder) {
       recorder->close();
-      auto st = recorder->stats();
-      fmt::print(stderr, "fstrail: {} stored ({} replayed from the spool), {} spooled, {} quarantined, {} dropped "
-                         "(spool full), {} outages\n",
-                 st.stored, st.replayed, st.spooled, st.quarantined, st.spool_overflow, st.outages);
+      store::print_recorder_summary(stderr, recorder->stats());
     }
     if (!s) {
       fmt::print(stderr, "fstrail: {}\n", s.error().message);

@@ -89,10 +89,7 @@ struct RecordCommand {
     Status s = run_until_stopped(backend, pipeline, stop);
     recorder_ptr->close();
     print_summary(stderr, pipeline.counts(), backend.stats());
-    auto st = recorder_ptr->stats();
-    fmt::print(stderr, "fstrail: {} stored ({} replayed from the spool), {} spooled, {} quarantined, {} dropped "
-                       "(spool full), {} outages\n",
-               st.stored, st.replayed, st.spooled, st.quarantined, st.spool_overflow, st.outages);
+    store::print_recorder_summary(stderr, recorder_ptr->stats());
     if (!s) {
       fmt::print(stderr, "fstrail: {}\n", s.error().message);
       return kExitFailure;

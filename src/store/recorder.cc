@@ -269,4 +269,10 @@ Result<std::unique_ptr<Recorder>> start_recorder(const std::string& db_url, cons
   return recorder;
 }
 
+void print_recorder_summary(FILE* out, const RecorderStats& st) {
+  fmt::print(out, "fstrail: {} stored ({} replayed from the spool), {} spooled, {} quarantined, {} dropped "
+                  "(spool full), {} outages\n",
+             st.stored, st.replayed, st.spooled, st.quarantined, st.spool_overflow, st.outages);
+}
+
 }  // namespace fstrail::store

@@ -5,6 +5,8 @@
 // queue is full, events go to the on-disk spool, replayed in order once the store is back.
 #pragma once
 
+#include <cstdio>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -41,6 +43,10 @@ struct RecorderStats {
   uint64_t spool_overflow = 0;
   uint64_t outages = 0;      // times the store became unavailable
 };
+
+// "fstrail: N stored (M replayed from the spool), ..." for stderr at exit.
+void print_recorder_summary(FILE* out, const RecorderStats& stats);
+
 
 class Recorder final : public Sink {
  public:
