@@ -108,19 +108,23 @@ void Enricher::enrich(Event& e, int pidfd) {
   auto info = reader_.read(*e.pid);
   if (!info) return;
   if (pidfd >= 0 && !process_alive(pidfd)) return;
+  fill_unknown_actor_fields(e, *info);
+}
+
+void fill_unknown_actor_fields(Event& e, const ProcessInfo& info) {
   auto fill = [](auto& field, const auto& value) {
     if (!field) field = value;
   };
-  fill(e.ppid, info->ppid);
-  fill(e.uid, info->uid);
-  fill(e.gid, info->gid);
-  fill(e.euid, info->euid);
-  fill(e.egid, info->egid);
-  fill(e.loginuid, info->loginuid);
-  fill(e.sessionid, info->sessionid);
-  fill(e.comm, info->comm);
-  fill(e.exe, info->exe);
-  fill(e.cgroup, info->cgroup);
+  fill(e.ppid, info.ppid);
+  fill(e.uid, info.uid);
+  fill(e.gid, info.gid);
+  fill(e.euid, info.euid);
+  fill(e.egid, info.egid);
+  fill(e.loginuid, info.loginuid);
+  fill(e.sessionid, info.sessionid);
+  fill(e.comm, info.comm);
+  fill(e.exe, info.exe);
+  fill(e.cgroup, info.cgroup);
 }
 
 }  // namespace fstrail

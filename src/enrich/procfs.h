@@ -33,6 +33,9 @@ class ProcfsReader {
   std::string root_;
 };
 
+// Sets every actor field of `event` that is still unknown from `info`; known ones stay.
+void fill_unknown_actor_fields(Event& event, const ProcessInfo& info);
+
 class Enricher {
  public:
   explicit Enricher(ProcfsReader reader = ProcfsReader()) : reader_(std::move(reader)) {}

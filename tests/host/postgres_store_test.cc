@@ -22,21 +22,8 @@ using fixtures::kBaseTimeNs;
 using fixtures::PgServer;
 using fixtures::synthetic_event;
 
-PgServer* g_server = nullptr;
-
-class PgEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    server_ = std::make_unique<PgServer>("-c fsync=off");
-    std::string err = server_->start();
-    ASSERT_EQ(err, "") << "cannot start PostgreSQL: " << err;
-    g_server = server_.get();
-  }
-  void TearDown() override { server_.reset(); }
-
- private:
-  std::unique_ptr<PgServer> server_;
-};
+using fixtures::g_server;
+using fixtures::PgEnvironment;
 
 class PostgresStoreTest : public ::testing::Test {
  protected:

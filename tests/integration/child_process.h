@@ -108,4 +108,22 @@ class Child {
   int status_ = -1;
 };
 
+// Runs `script` with sh as uid/gid 65534; the shell stays alive until release() so that a
+// backend reading /proc after the fact still finds it.
+class OtherUser {
+ public:
+  explicit OtherUser(const std::string& script)
+      : child_({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", script + "; read _"},
+               /*stdin_pipe=*/true) {}
+  ~OtherUser() { release(); }
+  void release() {
+    child_.close_stdin();
+    child_.wait_exit();
+  }
+  pid_t pid() const { return child_.pid(); }
+
+ private:
+  Child child_;
+};
+
 }  // namespace fstrail::testing

@@ -35,21 +35,8 @@ constexpr uint32_t kOtherUid = 65534;
 // The name of this test process while it changes the tree: --comm finds exactly its events.
 constexpr const char* kOurComm = "fst-e2e-root";
 
-PgServer* g_server = nullptr;
-
-class PgEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    server_ = std::make_unique<PgServer>("-c fsync=off");
-    std::string err = server_->start();
-    ASSERT_EQ(err, "") << "cannot start PostgreSQL: " << err;
-    g_server = server_.get();
-  }
-  void TearDown() override { server_.reset(); }
-
- private:
-  std::unique_ptr<PgServer> server_;
-};
+using fstrail::store::fixtures::g_server;
+using fstrail::store::fixtures::PgEnvironment;
 
 std::string fstrail_bin() {
   const char* bin = std::getenv("FSTRAIL_BIN");
@@ -187,23 +174,7 @@ class RecordTest : public ::testing::Test {
   char saved_comm_[16] = {};
 };
 
-// Runs `script` with sh as uid/gid 65534; the shell stays alive until release() so that a
-// backend reading /proc after the fact still finds it.
-class OtherUser {
- public:
-  explicit OtherUser(const std::string& script)
-      : child_({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", script + "; read _"},
-               /*stdin_pipe=*/true) {}
-  ~OtherUser() { release(); }
-  void release() {
-    child_.close_stdin();
-    child_.wait_exit();
-  }
-  pid_t pid() const { return child_.pid(); }
-
- private:
-  Child child_;
-};
+using fstrail::testing::OtherUser;
 
 TEST_F(RecordTest, EveryChangeIsStoredOnceAndFoundByEveryFilterInSqliteAndPostgres) {
   Recording lite(backend_, sqlite_, base_ + "/spool-sqlite", root_);

@@ -434,23 +434,7 @@ TEST_F(WatchTest, EventsSelectsKinds) {
     EXPECT_TRUE(e["kind"] == "create" || e["kind"] == "delete") << e;
 }
 
-// Runs `script` with sh as uid/gid 65534; the shell stays alive until release() so
-// that a backend reading /proc after the fact still finds it.
-class OtherUser {
- public:
-  explicit OtherUser(const std::string& script)
-      : child_({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", script + "; read _"},
-               /*stdin_pipe=*/true) {}
-  ~OtherUser() { release(); }
-  void release() {
-    child_.close_stdin();
-    child_.wait_exit();
-  }
-  pid_t pid() const { return child_.pid(); }
-
- private:
-  Child child_;
-};
+using fstrail::testing::OtherUser;
 
 TEST_F(WatchTest, AttributionToAnotherUser) {
   ASSERT_EQ(chmod(root_.c_str(), 0777), 0);

@@ -9,9 +9,11 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 namespace fstrail::store::fixtures {
 
@@ -93,6 +95,27 @@ class PgServer {
   std::string dir_;
   int port_ = 0;
   bool started_ = false;
+};
+
+// One server for a whole test binary (::testing::AddGlobalTestEnvironment(new PgEnvironment));
+// its tests reach it through g_server, null when it did not start.
+inline PgServer* g_server = nullptr;
+
+class PgEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    server_ = std::make_unique<PgServer>("-c fsync=off");
+    std::string err = server_->start();
+    ASSERT_EQ(err, "") << "cannot start PostgreSQL: " << err;
+    g_server = server_.get();
+  }
+  void TearDown() override {
+    g_server = nullptr;
+    server_.reset();
+  }
+
+ private:
+  std::unique_ptr<PgServer> server_;
 };
 
 }  // namespace fstrail::store::fixtures

@@ -356,17 +356,8 @@ class TracepointBackend final : public Backend {
     if (!event.pid) return;
     auto [it, inserted] = batch_procs_.try_emplace(*event.pid);
     if (inserted) it->second = procfs_.read(*event.pid);
-    const auto& info = it->second;
-    if (!info) return;
-    auto fill = [](auto& field, const auto& value) {
-      if (!field) field = value;
-    };
-    fill(event.ppid, info->ppid);
-    fill(event.euid, info->euid);
-    fill(event.egid, info->egid);
-    fill(event.loginuid, info->loginuid);
-    fill(event.sessionid, info->sessionid);
-    fill(event.exe, info->exe);
+    // uid, gid, comm and cgroup are already set from the kernel and stay as captured.
+    if (it->second) fill_unknown_actor_fields(event, *it->second);
   }
 
   void finish(Event&& event, const EmitFn& emit) {
