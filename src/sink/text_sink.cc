@@ -1,4 +1,5 @@
 #include <pwd.h>
+#include <string.h>
 
 #include <unordered_map>
 
@@ -20,6 +21,13 @@ std::string user_name(uint32_t uid) {
   char buf[4096];
   std::string name = getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found ? pw.pw_name : "";
   return cache.emplace(uid, name).first->second;
+}
+
+// "EACCES (Permission denied)"; the number when the C library does not know it.
+std::string error_name(int32_t error) {
+  const char* name = strerrorname_np(error);
+  if (!name) return fmt::format("errno {}", error);
+  return fmt::format("{} ({})", name, strerrordesc_np(error));
 }
 
 const char* kind_color(EventKind kind) {
@@ -64,7 +72,10 @@ class TextSink final : public Sink {
                           e.new_gid ? std::to_string(*e.new_gid) : "-");
     if (e.kind == EventKind::kLost)
       what += e.lost ? fmt::format("  {} events lost, rescanned", *e.lost) : "  events lost, rescanned";
-    if (e.error) what += fmt::format("  FAILED errno {}", *e.error);
+    if (e.denied)
+      what += "  DENIED by fstrail guard";
+    else if (e.error)
+      what += fmt::format("  FAILED {}", error_name(*e.error));
     std::string proc = e.pid ? fmt::format("{} {}", *e.pid, e.comm ? escape_for_terminal(*e.comm) : "?") : "-";
     const char* c = color_ ? kind_color(e.kind) : "";
     const char* r = color_ ? "\033[0m" : "";

@@ -1,5 +1,11 @@
 #include "core/text.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+
+#include "sink/sink.h"
+
 #include <gtest/gtest.h>
 
 namespace fstrail {
@@ -31,6 +37,36 @@ TEST(TerminalEscape, KeepsOneLine) {
   EXPECT_EQ(escape_for_terminal("x\xff" "y"), "x\\xffy");
   EXPECT_EQ(escape_for_terminal("\x1b[31m"), "\\x1b[31m");
   EXPECT_EQ(escape_for_terminal("caf\xc3\xa9"), "caf\xc3\xa9");
+}
+
+// The text sink's line for a failed and for a denied operation names what happened.
+std::string text_line(const Event& e) {
+  char* buf = nullptr;
+  size_t size = 0;
+  FILE* out = open_memstream(&buf, &size);
+  auto sink = make_text_sink(out, false);
+  sink->write(e);
+  sink->flush();
+  fclose(out);
+  std::string line(buf, size);
+  free(buf);
+  return line;
+}
+
+TEST(TextSink, NamesFailedAndDeniedOperations) {
+  Event e;
+  e.kind = EventKind::kDelete;
+  e.path = "/srv/app/config";
+  e.error = ENOENT;
+  std::string failed = text_line(e);
+  EXPECT_NE(failed.find("/srv/app/config  FAILED ENOENT (No such file or directory)"), std::string::npos) << failed;
+
+  e.kind = EventKind::kChmod;
+  e.error = EPERM;
+  e.denied = true;
+  std::string denied = text_line(e);
+  EXPECT_NE(denied.find("DENIED by fstrail guard"), std::string::npos) << denied;
+  EXPECT_EQ(denied.find("FAILED"), std::string::npos) << denied;
 }
 
 }  // namespace
