@@ -320,6 +320,36 @@ TEST_F(WatchTest, RenameFileAndDirectory) {
   expect_kind("create", in_root("dir2/inside"));
 }
 
+// create + write + close + chmod back to back: most land within one timestamp tick,
+// and the create is read after the chmod. Every chmod is still reported as a chmod,
+// with the old mode when the backend knows it and null otherwise, never as an xattr
+// change and never dropped.
+TEST_F(WatchTest, ChmodRightAfterCreateIsReportedAsChmod) {
+  start();
+  constexpr int kFiles = 100;
+  for (int i = 0; i < kFiles; ++i) {
+    std::string path = in_root("quick" + std::to_string(i));
+    int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, "x", 1), 1);
+    ASSERT_EQ(close(fd), 0);
+    ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  }
+  sync_marker();
+  for (int i = 0; i < kFiles; ++i) {
+    std::string path = in_root("quick" + std::to_string(i));
+    auto of = [&](const std::string& kind) {
+      return events_matching([&](const Json& e) { return e["path"] == path && e["kind"] == kind; });
+    };
+    EXPECT_TRUE(of("xattr").empty()) << path << " reported as xattr; events:\n" << dump();
+    if (!row_->kinds.contains("chmod")) continue;
+    auto chmods = of("chmod");
+    ASSERT_EQ(chmods.size(), 1u) << path << "; events:\n" << dump();
+    EXPECT_EQ(chmods[0].at("new_mode"), S_IFREG | 0600) << chmods[0];
+    EXPECT_TRUE(chmods[0].at("old_mode").is_null() || chmods[0].at("old_mode") == (S_IFREG | 0644)) << chmods[0];
+  }
+}
+
 TEST_F(WatchTest, ChmodChownWithOldAndNewValues) {
   std::string path = in_root("attrs");
   write_file(path, "x");
