@@ -30,7 +30,10 @@ class AttrCache {
   // xattr when only the change time moved; chmod with only new_mode when the
   // remembered state already is `now` (read after the change); nullopt for a change fstrail has no kind
   // for (utimes, as from `touch`; a link count). Remembers `now`.
-  std::optional<EventKind> classify_attrib(const struct stat& now, Event& event);
+  // `later_changes`: `now` was read after later changes of the object (a rename, which
+  // moves the change time too), so an unchanged mode and owner say nothing: chmod with
+  // only new_mode.
+  std::optional<EventKind> classify_attrib(const struct stat& now, Event& event, bool later_changes = false);
 
   // For a modification notification: true when the file got smaller than last seen
   // (a truncate). Remembers `now`.

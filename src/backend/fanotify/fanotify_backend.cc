@@ -189,6 +189,7 @@ class FanotifyBackend final : public Backend {
     int64_t read_ns;
     uint64_t batch;  // the last batch of events its credentials were read for
     Event fields;
+    bool gone = false;  // found exited: /proc has nothing more to say about it
   };
   std::unordered_map<int32_t, CachedActor> actors_;
   int64_t batch_time_ = 0;
@@ -436,11 +437,29 @@ void FanotifyBackend::fill_actor(Event& e, int pidfd) {
   struct stat pst{};
   uint64_t process_id = ::fstat(pidfd, &pst) == 0 ? pst.st_ino : 0;
   auto it = actors_.find(*e.pid);
-  bool reuse = it != actors_.end() && process_id != 0 && it->second.process_id == process_id &&
-               batch_time_ - it->second.read_ns < kActorReuseNs;
+  bool same_process = it != actors_.end() && process_id != 0 && it->second.process_id == process_id;
+  bool reuse = same_process && batch_time_ - it->second.read_ns < kActorReuseNs;
   if (!reuse) {
+    // A process found gone keeps what was read from it before (or stays unknown):
+    // its later events (a queue behind a fast writer that has exited since) do not
+    // try /proc again.
+    if (same_process && it->second.gone) {
+      copy_fields(it->second.fields);
+      it->second.batch = batch_seq_;
+      return;
+    }
     enricher_.enrich(e, pidfd);
-    if (!e.comm) return;  // gone before it could be read
+    if (!e.comm) {  // gone before it could be read
+      if (same_process) {
+        copy_fields(it->second.fields);
+        it->second.gone = true;
+        it->second.batch = batch_seq_;
+      } else if (process_id != 0) {
+        if (actors_.size() > 4096) actors_.clear();
+        actors_[*e.pid] = CachedActor{process_id, batch_time_, batch_seq_, e, true};
+      }
+      return;
+    }
     if (actors_.size() > 4096) actors_.clear();
     actors_[*e.pid] = CachedActor{process_id, batch_time_, batch_seq_, e};
     return;
@@ -605,7 +624,9 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
     e.path = path;
     if (stat_once()) {
       fill_identity(st, e);
-      if (auto kind = attrs_.classify_attrib(st, e)) {
+      // Examined by handle after a later rename of the same read: its change time has
+      // moved since this change.
+      if (auto kind = attrs_.classify_attrib(st, e, r.name_gone)) {
         e.kind = *kind;
         emit_event(std::move(e), r.pidfd, emit);
       }
@@ -775,7 +796,15 @@ void FanotifyBackend::prepare_batch() {
   }
   if (removed_at_.empty()) return;
   for (size_t i = 0; i < parsed_.size(); ++i) {
-    Record& r = parsed_[i].r;
+    auto& [md, r] = parsed_[i];
+    // The kernel merges queued events of one object, name and process: a create and
+    // a delete in one event (mkdir + rmdir, create + unlink) happened in that order,
+    // as an object cannot be created again once deleted (link(2) of another name of
+    // it aside: its identity is then left unknown).
+    if ((md.mask & FAN_DELETE) && (md.mask & FAN_CREATE)) {
+      r.name_gone = r.object_gone = true;
+      continue;
+    }
     if (r.dir && r.name) {  // for a rename, its new name
       auto it = removed_at_.find(name_ref(r.dir, r.name));
       r.name_gone = it != removed_at_.end() && it->second > i;
