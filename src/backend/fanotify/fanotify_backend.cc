@@ -193,7 +193,7 @@ class FanotifyBackend final : public Backend {
   };
   std::unordered_map<int32_t, CachedActor> actors_;
   int64_t batch_time_ = 0;
-  static constexpr size_t kBurstBatch = 64;
+  static constexpr size_t kBurstBatch = 8;
   size_t last_batch_events_ = 0;
   uint64_t batch_seq_ = 0;
   std::vector<char> buf_;       // one read: as many events as fit
@@ -677,9 +677,11 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
   if (ready < 0) return errno == EINTR ? Status(Ok{}) : Status(Error::from_errno("poll fanotify"));
   if (ready == 0) return Ok{};
   if (!failed_) return failed_;
-  // In a burst (the last read was large), let events gather for a millisecond: one
-  // wake-up and read per many events. Otherwise read at once: a process that exits
-  // quickly must still be in /proc when its event is read.
+  // In a stream of events (the last read had kBurstBatch or more), let events gather
+  // for a millisecond: one wake-up and read per many events (at 8, a steady single
+  // writer costs about half the CPU per event it did at 64; bench/results/fanotify.md).
+  // Otherwise read at once: a process that exits quickly must still be in /proc when
+  // its event is read.
   if (last_batch_events_ >= kBurstBatch) {
     timespec gather{0, 1'000'000};
     ::nanosleep(&gather, nullptr);
