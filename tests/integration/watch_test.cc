@@ -324,6 +324,23 @@ TEST_F(WatchTest, RenameFileAndDirectory) {
 // and the create is read after the chmod. Every chmod is still reported as a chmod,
 // with the old mode when the backend knows it and null otherwise, never as an xattr
 // change and never dropped.
+// A directory's subtree is moved or forgotten as a whole, and only it: a sibling whose
+// name extends it ("d-x", "d.x" sort between "d" and "d/...") keeps its own path.
+TEST_F(WatchTest, RenamedOrRemovedDirectoryLeavesSimilarlyNamedSiblingsAlone) {
+  for (const char* dir : {"d", "d/sub", "d-x", "d.x", "e"}) ASSERT_EQ(mkdir(in_root(dir).c_str(), 0755), 0);
+  start();
+  ASSERT_EQ(rename(in_root("d").c_str(), in_root("moved").c_str()), 0);
+  ASSERT_TRUE(wait_for("rename", in_root("moved")));
+  write_file(in_root("moved/sub/f"), "x");
+  expect_kind("create", in_root("moved/sub/f"));
+  write_file(in_root("d-x/f"), "x");
+  expect_kind("create", in_root("d-x/f"));
+  ASSERT_EQ(rmdir(in_root("e").c_str()), 0);
+  ASSERT_TRUE(wait_for("rmdir", in_root("e")));
+  write_file(in_root("d.x/f"), "x");
+  expect_kind("create", in_root("d.x/f"));
+}
+
 TEST_F(WatchTest, ChmodRightAfterCreateIsReportedAsChmod) {
   start();
   constexpr int kFiles = 100;
