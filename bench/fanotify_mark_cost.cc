@@ -1,13 +1,18 @@
 // What a fanotify mark costs, without the rest of fstrail: marks DIR's filesystem
 // (FAN_MARK_FILESYSTEM) or every directory under DIR (inode marks), with the flags
 // fstrail uses, then reads and drops events until SIGINT/SIGTERM. Prints only names
-// starting with "ready-" (for bench/run.sh's start-up probe).
+// starting with "ready-" (for bench/run.sh's start-up probe). With inode marks, a
+// directory created later is marked too, as fstrail must (relative to its parent,
+// opened by handle): without that, directories made by a workload would go unmarked
+// and their events would cost nothing, which no real monitor can do.
 //   fanotify_mark_cost filesystem|directories DIR
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/fanotify.h>
 #include <unistd.h>
+
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <cstring>
@@ -46,6 +51,9 @@ int main(int argc, char** argv) {
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  const bool directories = mode != "filesystem";
+  const int mount_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (mount_fd < 0) return std::perror(dir.c_str()), 1;
   alignas(fanotify_event_metadata) static char buf[64 * 1024];
   while (!g_stop) {
     pollfd pfd{fan, POLLIN, 0};
@@ -67,6 +75,13 @@ int main(int argc, char** argv) {
             auto* handle = reinterpret_cast<file_handle*>(fid->handle);
             const char* name = reinterpret_cast<const char*>(handle->f_handle + handle->handle_bytes);
             if (std::strncmp(name, "ready-", 6) == 0) std::printf("%s\n", name), std::fflush(stdout);
+            if (directories && (md->mask & FAN_CREATE) && (md->mask & FAN_ONDIR)) {
+              int parent = open_by_handle_at(mount_fd, handle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+              if (parent >= 0) {
+                fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_ONLYDIR, mask | FAN_EVENT_ON_CHILD, parent, name);
+                close(parent);
+              }
+            }
           }
           p += hdr->len;
         }

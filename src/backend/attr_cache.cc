@@ -25,7 +25,7 @@ void AttrCache::remember_contents(const struct stat& st) {
   it->second.mtime_ns = a.mtime_ns;
 }
 
-std::optional<EventKind> AttrCache::classify_attrib(const struct stat& now, Event& e) {
+std::optional<EventKind> AttrCache::classify_attrib(const struct stat& now, Event& e, bool later_changes) {
   Attrs current = from_stat(now);
   auto [it, inserted] = attrs_.try_emplace(Key{now.st_dev, now.st_ino}, current);
   if (inserted) {
@@ -35,6 +35,14 @@ std::optional<EventKind> AttrCache::classify_attrib(const struct stat& now, Even
   }
   Attrs before = it->second;
   it->second = current;
+  if ((before.ctime_ns == current.ctime_ns || later_changes) && before.mode == current.mode &&
+      before.uid == current.uid && before.gid == current.gid) {
+    // The state was remembered after this very change (read for an earlier event of the
+    // same file while this one was already queued, within one timestamp tick): what it
+    // was before is unknown. Report the change with the values that are facts.
+    e.new_mode = current.mode;
+    return EventKind::kChmod;
+  }
   if (before.uid != current.uid || before.gid != current.gid) {
     e.old_uid = before.uid;
     e.new_uid = current.uid;

@@ -27,9 +27,13 @@ class AttrCache {
 
   // For an attribute-change notification on a file whose current state is `now`:
   // returns chmod or chown with old/new values (old null when not known), or
-  // xattr when only the change time moved; nullopt for a change fstrail has no kind
+  // xattr when only the change time moved; chmod with only new_mode when the
+  // remembered state already is `now` (read after the change); nullopt for a change fstrail has no kind
   // for (utimes, as from `touch`; a link count). Remembers `now`.
-  std::optional<EventKind> classify_attrib(const struct stat& now, Event& event);
+  // `later_changes`: `now` was read after later changes of the object (a rename, which
+  // moves the change time too), so an unchanged mode and owner say nothing: chmod with
+  // only new_mode.
+  std::optional<EventKind> classify_attrib(const struct stat& now, Event& event, bool later_changes = false);
 
   // For a modification notification: true when the file got smaller than last seen
   // (a truncate). Remembers `now`.

@@ -2,6 +2,9 @@
 
 #include <time.h>
 
+#include <algorithm>
+#include <climits>
+
 #include <fmt/format.h>
 
 namespace fstrail {
@@ -30,6 +33,30 @@ std::string format_rfc3339(int64_t realtime_ns) {
   gmtime_r(&t, &utc);
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", utc.tm_year + 1900, utc.tm_mon + 1,
                      utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, nsec);
+}
+
+void Rfc3339Formatter::append(std::string& out, int64_t realtime_ns) {
+  int64_t sec = realtime_ns / 1'000'000'000;
+  int64_t nsec = realtime_ns % 1'000'000'000;
+  if (nsec < 0) {
+    nsec += 1'000'000'000;
+    --sec;
+  }
+  if (sec != sec_) {
+    time_t t = static_cast<time_t>(sec);
+    tm utc{};
+    gmtime_r(&t, &utc);
+    auto end = fmt::format_to_n(prefix_, sizeof prefix_, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.", utc.tm_year + 1900,
+                                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+    prefix_len_ = std::min(end.size, sizeof prefix_);
+    sec_ = sec;
+  }
+  out.append(prefix_, prefix_len_);
+  char digits[10];
+  auto n = static_cast<uint32_t>(nsec);
+  for (int i = 8; i >= 0; --i, n /= 10) digits[i] = static_cast<char>('0' + n % 10);
+  digits[9] = 'Z';
+  out.append(digits, sizeof digits);
 }
 
 }  // namespace fstrail

@@ -1,3 +1,6 @@
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
 #include <optional>
 #include <type_traits>
@@ -145,8 +148,12 @@ class Writer {
 }  // namespace
 
 void append_event_json(std::string& out, const Event& e) {
+  thread_local Rfc3339Formatter time_format;
   Writer w(out);
-  w.string("time", format_rfc3339(e.time_ns));
+  w.key("time");
+  out += '"';
+  time_format.append(out, e.time_ns);  // digits, '-', ':', '.', 'T', 'Z': nothing to escape
+  out += '"';
   w.string("kind", kind_name(e.kind));
   w.path("path", &e.path);
   w.path("old_path", e.old_path ? &*e.old_path : nullptr);
@@ -190,12 +197,25 @@ std::string event_to_json(const Event& e) {
 }
 
 void JsonLinesSink::write(const Event& event) {
-  line_.clear();  // reused: no allocation per event once it has grown
-  append_event_json(line_, event);
-  line_ += '\n';
-  fwrite(line_.data(), 1, line_.size(), out_);
+  append_event_json(pending_, event);
+  pending_ += '\n';
+  if (pending_.size() >= kMaxPending) flush();
 }
 
-void JsonLinesSink::flush() { fflush(out_); }
+// One write() per batch of events: what the stream buffer would have split into
+// buffer-sized writes (and copied once more) goes out in one piece.
+void JsonLinesSink::flush() {
+  if (pending_.empty()) return;
+  fflush(out_);  // anything written to the stream by other means goes first
+  int fd = fileno(out_);
+  size_t done = 0;
+  while (done < pending_.size()) {
+    ssize_t n = ::write(fd, pending_.data() + done, pending_.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // a closed pipe or a full disk: what cannot be written is dropped, as by fwrite
+    done += static_cast<size_t>(n);
+  }
+  pending_.clear();  // keeps its capacity: no allocation per batch once grown
+}
 
 }  // namespace fstrail

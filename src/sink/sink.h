@@ -22,15 +22,19 @@ std::string event_to_json(const Event& event);
 // The same, appended to `out` (no allocation when `out` has room).
 void append_event_json(std::string& out, const Event& event);
 
+// Lines are gathered in memory and written with one write() per flush (per batch of
+// events), or whenever kMaxPending bytes are waiting.
 class JsonLinesSink final : public Sink {
  public:
   explicit JsonLinesSink(FILE* out) : out_(out) {}
+  ~JsonLinesSink() override { flush(); }
   void write(const Event& event) override;
   void flush() override;
+  static constexpr size_t kMaxPending = 1 << 20;
 
  private:
   FILE* out_;
-  std::string line_;
+  std::string pending_;
 };
 
 // An aligned, readable line per event; colored when `color` (a terminal).

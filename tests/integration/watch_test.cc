@@ -320,6 +320,53 @@ TEST_F(WatchTest, RenameFileAndDirectory) {
   expect_kind("create", in_root("dir2/inside"));
 }
 
+// create + write + close + chmod back to back: most land within one timestamp tick,
+// and the create is read after the chmod. Every chmod is still reported as a chmod,
+// with the old mode when the backend knows it and null otherwise, never as an xattr
+// change and never dropped.
+// A directory's subtree is moved or forgotten as a whole, and only it: a sibling whose
+// name extends it ("d-x", "d.x" sort between "d" and "d/...") keeps its own path.
+TEST_F(WatchTest, RenamedOrRemovedDirectoryLeavesSimilarlyNamedSiblingsAlone) {
+  for (const char* dir : {"d", "d/sub", "d-x", "d.x", "e"}) ASSERT_EQ(mkdir(in_root(dir).c_str(), 0755), 0);
+  start();
+  ASSERT_EQ(rename(in_root("d").c_str(), in_root("moved").c_str()), 0);
+  ASSERT_TRUE(wait_for("rename", in_root("moved")));
+  write_file(in_root("moved/sub/f"), "x");
+  expect_kind("create", in_root("moved/sub/f"));
+  write_file(in_root("d-x/f"), "x");
+  expect_kind("create", in_root("d-x/f"));
+  ASSERT_EQ(rmdir(in_root("e").c_str()), 0);
+  ASSERT_TRUE(wait_for("rmdir", in_root("e")));
+  write_file(in_root("d.x/f"), "x");
+  expect_kind("create", in_root("d.x/f"));
+}
+
+TEST_F(WatchTest, ChmodRightAfterCreateIsReportedAsChmod) {
+  start();
+  constexpr int kFiles = 100;
+  for (int i = 0; i < kFiles; ++i) {
+    std::string path = in_root("quick" + std::to_string(i));
+    int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, "x", 1), 1);
+    ASSERT_EQ(close(fd), 0);
+    ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  }
+  sync_marker();
+  for (int i = 0; i < kFiles; ++i) {
+    std::string path = in_root("quick" + std::to_string(i));
+    auto of = [&](const std::string& kind) {
+      return events_matching([&](const Json& e) { return e["path"] == path && e["kind"] == kind; });
+    };
+    EXPECT_TRUE(of("xattr").empty()) << path << " reported as xattr; events:\n" << dump();
+    if (!row_->kinds.contains("chmod")) continue;
+    auto chmods = of("chmod");
+    ASSERT_EQ(chmods.size(), 1u) << path << "; events:\n" << dump();
+    EXPECT_EQ(chmods[0].at("new_mode"), S_IFREG | 0600) << chmods[0];
+    EXPECT_TRUE(chmods[0].at("old_mode").is_null() || chmods[0].at("old_mode") == (S_IFREG | 0644)) << chmods[0];
+  }
+}
+
 TEST_F(WatchTest, ChmodChownWithOldAndNewValues) {
   std::string path = in_root("attrs");
   write_file(path, "x");

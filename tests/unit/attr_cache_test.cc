@@ -64,6 +64,47 @@ TEST(AttrCache, CreatedStateTrustedOnlyWithoutLaterAttributeChange) {
   EXPECT_FALSE(e.old_mode);
 }
 
+// create, write and chmod within one timestamp tick: the create's stat already sees
+// the new mode with change time == modification time, so it looks like the created
+// state. The chmod's own notification must still be a chmod, with the old mode unknown
+// (not an xattr, not dropped as a timestamp update).
+TEST(AttrCache, ChmodInTheSameTickAsTheCreateIsChmodWithUnknownOldMode) {
+  AttrCache cache;
+  cache.remember_created(file_state(0600, 0, 0, 4096, 100, 100));
+  Event e;
+  EXPECT_EQ(cache.classify_attrib(file_state(0600, 0, 0, 4096, 100, 100), e), EventKind::kChmod);
+  EXPECT_FALSE(e.old_mode);
+  EXPECT_EQ(e.new_mode, S_IFREG | 0600u);
+}
+
+// The same after a write remembered the contents: still a chmod, old mode unknown.
+TEST(AttrCache, ChmodInTheSameTickAsAWriteIsChmodWithUnknownOldMode) {
+  AttrCache cache;
+  cache.remember(file_state(0600, 0, 0, 0, 100, 100));
+  cache.remember_contents(file_state(0600, 0, 0, 4096, 100, 100));
+  Event e;
+  EXPECT_EQ(cache.classify_attrib(file_state(0600, 0, 0, 4096, 100, 100), e), EventKind::kChmod);
+  EXPECT_FALSE(e.old_mode);
+  EXPECT_EQ(e.new_mode, S_IFREG | 0600u);
+}
+
+// The create's stat already saw the chmod, and the attribute change is examined only
+// after a later rename moved the change time again: still a chmod, old mode unknown.
+TEST(AttrCache, ChmodExaminedAfterALaterRenameIsChmodWithUnknownOldMode) {
+  AttrCache cache;
+  cache.remember_created(file_state(0600, 0, 0, 4096, 100, 100));
+  Event e;
+  EXPECT_EQ(cache.classify_attrib(file_state(0600, 0, 0, 4096, 100, 300), e, /*later_changes=*/true),
+            EventKind::kChmod);
+  EXPECT_FALSE(e.old_mode);
+  EXPECT_EQ(e.new_mode, S_IFREG | 0600u);
+  // A real mode change is still told with both values.
+  cache.remember(file_state(0644, 0, 0, 4096, 100, 100));
+  Event f;
+  EXPECT_EQ(cache.classify_attrib(file_state(0600, 0, 0, 4096, 100, 300), f, true), EventKind::kChmod);
+  EXPECT_EQ(f.old_mode, S_IFREG | 0644u);
+}
+
 TEST(AttrCache, ShrinkIsTruncate) {
   AttrCache cache;
   cache.remember(file_state(0644, 0, 0, 4096, 100, 100));

@@ -245,3 +245,64 @@ TEST(EventJson, EveryByteValueAloneAndInPairsMatchesNlohmann) {
 
 }  // namespace
 }  // namespace fstrail
+
+namespace fstrail {
+namespace {
+
+// The formatter that reuses the part up to the second against format_rfc3339: the same
+// text for times in one second, across second, day, month and year boundaries, before
+// 1970, and in any order (a cached second must never leak into another one).
+TEST(Rfc3339Formatter, EqualsFormatRfc3339) {
+  Rfc3339Formatter formatter;
+  std::vector<int64_t> times;
+  for (int64_t base : {int64_t{0}, int64_t{1'700'000'000'000'000'000}, int64_t{951'782'399'999'999'999} /* 2000-02-28 */,
+                       int64_t{1'798'761'599'000'000'000} /* 2026-12-31T23:59:59 */, int64_t{-1}, int64_t{-86'400'000'000'001}})
+    for (int64_t step : {int64_t{0}, int64_t{1}, int64_t{999'999'999}, int64_t{1'000'000'000}, int64_t{86'400'000'000'000}})
+      for (int k = 0; k < 3; ++k) times.push_back(base + k * step);
+  std::mt19937_64 rng(20261130);
+  int64_t t = 1'764'500'000'000'000'000;
+  for (int i = 0; i < 200000; ++i) {
+    t += static_cast<int64_t>(rng() % 50'000'000);  // a stream of events: mostly the same second
+    times.push_back(t);
+    if (i % 1000 == 0) times.push_back(static_cast<int64_t>(rng() >> 2) - (int64_t{1} << 61));  // anywhere
+  }
+  std::string out;
+  for (int64_t ns : times) {
+    out.clear();
+    formatter.append(out, ns);
+    ASSERT_EQ(out, format_rfc3339(ns)) << ns;
+  }
+}
+
+// The sink's batches (one write per flush) hold exactly the lines of the encoder, in
+// order, whether a batch is small, spans kMaxPending, or is flushed twice.
+TEST(JsonLinesSink, WritesExactlyTheEncodedLinesInBatches) {
+  FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  std::string expected;
+  {
+    JsonLinesSink sink(f);
+    Event e = sample();
+    for (int batch = 0; batch < 3; ++batch) {
+      int n = batch == 1 ? 20000 : 10;  // the second one crosses kMaxPending
+      for (int i = 0; i < n; ++i) {
+        e.time_ns += 333'333'333;
+        e.path = "/srv/app/f" + std::to_string(batch) + "-" + std::to_string(i);
+        sink.write(e);
+        expected += event_to_json(e) + "\n";
+      }
+      sink.flush();
+      sink.flush();
+    }
+    ASSERT_GT(expected.size(), JsonLinesSink::kMaxPending);
+  }
+  std::rewind(f);
+  std::string got;
+  char buf[65536];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) got.append(buf, n);
+  std::fclose(f);
+  EXPECT_EQ(got, expected);
+}
+
+}  // namespace
+}  // namespace fstrail

@@ -11,15 +11,21 @@
 // covers the rest (a directory outside the trees, as the far side of a rename).
 #include "backend/fanotify/fanotify_backend.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <sys/fanotify.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -109,18 +115,46 @@ class FanotifyBackend final : public Backend {
     const char* old_name = nullptr;
     const fanotify_event_info_fid* target = nullptr;
     int pidfd = FAN_NOPIDFD;
+    // Filled in for the whole read before any event is handled: a later event of the
+    // same read removes `name` from `dir` (a delete, or the source of a rename), or
+    // deletes the object itself. The change is then already done, so a lookup by name
+    // would fail or find another object.
+    bool name_gone = false;
+    bool object_gone = false;
+  };
+  struct Parsed {
+    fanotify_event_metadata md;
+    Record r;
+  };
+  // (directory handle, name), as event bytes: no copy.
+  struct NameRef {
+    std::string_view dir, name;
+    bool operator==(const NameRef&) const = default;
+  };
+  struct NameRefHash {
+    size_t operator()(const NameRef& n) const {
+      return std::hash<std::string_view>{}(n.dir) * 31 + std::hash<std::string_view>{}(n.name);
+    }
   };
 
   Status mark_tree(const std::string& dir, const EmitFn* emit_found);
   Status mark_dir(const std::string& dir);
+  // A directory just created, open as `dirfd`, with handle key `key`: marked through
+  // the fd (no path lookups), its contents reported and marked the same way.
+  void mark_new_dir(int dirfd, const std::string& path, const __kernel_fsid_t& fsid, std::string key,
+                    const EmitFn& emit);
+  Status mark_error(const std::string& dir);
+  int dir_fd_for(const fanotify_event_info_fid* dir);
+  void prepare_batch();
+  void close_pidfds();
   // The path of a marked directory, or of any object the kernel still has (slower).
   std::string resolve_fid(const fanotify_event_info_fid* fid, bool use_cache = true);
   void handle_event(const fanotify_event_metadata* md, const Record& r, const EmitFn& emit);
   void emit_event(Event&& e, int pidfd, const EmitFn& emit);
   void fill_actor(Event& e, int pidfd);
   bool under_roots(std::string_view path) const;
-  bool stat_object(const std::string& path, const fanotify_event_info_fid* dir, const char* name,
-                   const fanotify_event_info_fid* fid, struct stat& st);
+  bool stat_object(const std::string& path, const Record& r, bool self, struct stat& st);
+  bool stat_by_handle(const fanotify_event_info_fid* fid, struct stat& st);
   bool stat_child(const fanotify_event_info_fid* dir, const char* name, const std::string& path, struct stat& st);
   int mount_fd_for(const fanotify_event_info_fid* fid) const;
   void forget_subtree(const std::string& dir);
@@ -138,7 +172,8 @@ class FanotifyBackend final : public Backend {
   BackendStats stats_;
   uint64_t mask_ = kDirMask;
   BytesMap<std::string> dir_paths_;  // fid key -> absolute path of each marked directory
-  std::unordered_map<std::string, std::string> dir_keys_;  // path -> fid key
+  // path -> fid key, ordered: a subtree is one range ("dir/" up to "dir0").
+  std::map<std::string, std::string, std::less<>> dir_keys_;
   std::vector<std::pair<__kernel_fsid_t, UniqueFd>> mount_fds_;
   // O_PATH fds of recently seen directories: a stat relative to one walks one path
   // component instead of the whole absolute path.
@@ -154,12 +189,18 @@ class FanotifyBackend final : public Backend {
     int64_t read_ns;
     uint64_t batch;  // the last batch of events its credentials were read for
     Event fields;
+    bool gone = false;  // found exited: /proc has nothing more to say about it
   };
   std::unordered_map<int32_t, CachedActor> actors_;
   int64_t batch_time_ = 0;
-  static constexpr size_t kBurstBatch = 64;
+  static constexpr size_t kBurstBatch = 8;
   size_t last_batch_events_ = 0;
   uint64_t batch_seq_ = 0;
+  std::vector<char> buf_;       // one read: as many events as fit
+  std::vector<Parsed> parsed_;  // the events of one read, parsed before any is handled
+  std::vector<int> pidfds_;     // theirs, closed together once all are handled
+  std::unordered_map<NameRef, size_t, NameRefHash> removed_at_;  // last removal of a name, by event index
+  std::unordered_map<std::string_view, size_t> deleted_at_;     // last delete of an object (fid key)
   pid_t self_ = ::getpid();
 };
 
@@ -174,15 +215,8 @@ Status FanotifyBackend::start(const WatchSpec& spec) {
 }
 
 Status FanotifyBackend::mark_dir(const std::string& dir) {
-  if (::fanotify_mark(fan_.get(), FAN_MARK_ADD | FAN_MARK_ONLYDIR, mask_, AT_FDCWD, dir.c_str()) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR) return Ok{};  // gone meanwhile; its delete event follows
-    if (errno == ENOSPC)
-      return Error{fmt::format("fanotify mark limit reached at {} (one mark per directory); raise it: "
-                               "sysctl fs.fanotify.max_user_marks=N",
-                               dir),
-                   ENOSPC};
-    return Error::from_errno("fanotify_mark " + dir);
-  }
+  if (::fanotify_mark(fan_.get(), FAN_MARK_ADD | FAN_MARK_ONLYDIR, mask_, AT_FDCWD, dir.c_str()) != 0)
+    return mark_error(dir);
   struct statfs sfs{};
   if (::statfs(dir.c_str(), &sfs) != 0) return Ok{};
   __kernel_fsid_t fsid;
@@ -196,6 +230,65 @@ Status FanotifyBackend::mark_dir(const std::string& dir) {
   dir_paths_[key] = dir;
   dir_keys_[dir] = std::move(key);
   return Ok{};
+}
+
+Status FanotifyBackend::mark_error(const std::string& dir) {
+  if (errno == ENOENT || errno == ENOTDIR) return Ok{};  // gone meanwhile; its delete event follows
+  if (errno == ENOSPC)
+    return Error{fmt::format("fanotify mark limit reached at {} (one mark per directory); raise it: "
+                             "sysctl fs.fanotify.max_user_marks=N",
+                             dir),
+                 ENOSPC};
+  return Error::from_errno("fanotify_mark " + dir);
+}
+
+void FanotifyBackend::mark_new_dir(int dirfd, const std::string& path, const __kernel_fsid_t& fsid, std::string key,
+                                   const EmitFn& emit) {
+  if (::fanotify_mark(fan_.get(), FAN_MARK_ADD | FAN_MARK_ONLYDIR, mask_, dirfd, nullptr) != 0) {
+    note_failure(mark_error(path));
+    return;
+  }
+  if (!key.empty()) {
+    if (auto old = dir_keys_.find(path); old != dir_keys_.end() && old->second != key) dir_paths_.erase(old->second);
+    dir_paths_[key] = path;
+    dir_keys_[path] = std::move(key);
+  }
+  // Mark first, then list: whatever appeared before the mark is reported by the scan.
+  int listed = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* d = listed < 0 ? nullptr : ::fdopendir(listed);
+  if (!d) {
+    if (listed >= 0) ::close(listed);
+    return;
+  }
+  while (dirent* ent = ::readdir(d)) {
+    if (std::strcmp(ent->d_name, ".") == 0 || std::strcmp(ent->d_name, "..") == 0) continue;
+    struct stat st{};
+    if (::fstatat(dirfd, ent->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    attrs_.remember(st);
+    std::string child = join_path(path, ent->d_name);
+    HandleBuffer h{};
+    h.header.handle_bytes = MAX_HANDLE_SZ;
+    int mount_id = 0;
+    std::string child_key;
+    if (::name_to_handle_at(dirfd, ent->d_name, &h.header, &mount_id, 0) == 0 ||
+        (h.header.handle_bytes = MAX_HANDLE_SZ,
+         ::name_to_handle_at(dirfd, ent->d_name, &h.header, &mount_id, AT_HANDLE_FID) == 0)) {
+      child_key.assign(reinterpret_cast<const char*>(&fsid), sizeof fsid);
+      child_key.append(reinterpret_cast<const char*>(&h), sizeof(file_handle) + h.header.handle_bytes);
+      scanned_.insert(child_key);
+    }
+    Event e;
+    e.time_ns = batch_time_;
+    e.backend = name();
+    e.kind = S_ISDIR(st.st_mode) ? EventKind::kMkdir : S_ISLNK(st.st_mode) ? EventKind::kSymlink : EventKind::kCreate;
+    e.path = child;
+    fill_identity(st, e);
+    if (spec_.kinds.test(static_cast<size_t>(e.kind))) emit(std::move(e));
+    if (!S_ISDIR(st.st_mode)) continue;
+    UniqueFd sub(::openat(dirfd, ent->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (sub.valid()) mark_new_dir(sub.get(), child, fsid, std::move(child_key), emit);
+  }
+  ::closedir(d);
 }
 
 // Marks `dir` and every directory below it, remembering file attributes. With
@@ -252,34 +345,42 @@ int FanotifyBackend::mount_fd_for(const fanotify_event_info_fid* fid) const {
   return -1;
 }
 
+// An O_PATH fd of the directory with handle `dir`, opened once and kept for a while.
+int FanotifyBackend::dir_fd_for(const fanotify_event_info_fid* dir) {
+  auto it = dir_fds_.find(fid_key(dir));
+  if (it == dir_fds_.end()) {
+    if (dir_fds_.size() >= 64) dir_fds_.clear();
+    auto* handle = const_cast<file_handle*>(reinterpret_cast<const file_handle*>(dir->handle));
+    int mount = mount_fd_for(dir);
+    UniqueFd fd(mount < 0 ? -1 : ::open_by_handle_at(mount, handle, O_PATH | O_DIRECTORY | O_CLOEXEC));
+    it = dir_fds_.emplace(std::string(fid_key(dir)), std::move(fd)).first;
+  }
+  return it->second.get();
+}
+
 bool FanotifyBackend::stat_child(const fanotify_event_info_fid* dir, const char* name, const std::string& path,
                                  struct stat& st) {
   if (dir && name) {
-    auto it = dir_fds_.find(fid_key(dir));
-    if (it == dir_fds_.end()) {
-      if (dir_fds_.size() >= 64) dir_fds_.clear();
-      auto* handle = const_cast<file_handle*>(reinterpret_cast<const file_handle*>(dir->handle));
-      int mount = mount_fd_for(dir);
-      UniqueFd fd(mount < 0 ? -1 : ::open_by_handle_at(mount, handle, O_PATH | O_DIRECTORY | O_CLOEXEC));
-      it = dir_fds_.emplace(std::string(fid_key(dir)), std::move(fd)).first;
-    }
-    if (it->second.valid()) return ::fstatat(it->second.get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (int fd = dir_fd_for(dir); fd >= 0) return ::fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
   }
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-// lstat of the object, by path or else (renamed meanwhile) by its file handle.
-bool FanotifyBackend::stat_object(const std::string& path, const fanotify_event_info_fid* dir, const char* name,
-                                  const fanotify_event_info_fid* fid, struct stat& st) {
-  if (stat_child(dir, name, path, st)) return true;
-  if (!fid) return false;
-  for (const auto& [id, mount] : mount_fds_) {
-    if (std::memcmp(&id, &fid->fsid, sizeof id) != 0) continue;
-    auto* handle = const_cast<file_handle*>(reinterpret_cast<const file_handle*>(fid->handle));
-    UniqueFd fd(::open_by_handle_at(mount.get(), handle, O_PATH | O_CLOEXEC));
-    return fd.valid() && ::fstat(fd.get(), &st) == 0 && st.st_nlink > 0;
-  }
-  return false;
+bool FanotifyBackend::stat_by_handle(const fanotify_event_info_fid* fid, struct stat& st) {
+  int mount = mount_fd_for(fid);
+  if (mount < 0) return false;
+  auto* handle = const_cast<file_handle*>(reinterpret_cast<const file_handle*>(fid->handle));
+  UniqueFd fd(::open_by_handle_at(mount, handle, O_PATH | O_CLOEXEC));
+  return fd.valid() && ::fstat(fd.get(), &st) == 0 && st.st_nlink > 0;
+}
+
+// lstat of the object: not at all when a later event of the same read deleted it; by
+// its file handle when its name is already gone; else by name relative to its
+// directory, and by handle when that fails (renamed meanwhile).
+bool FanotifyBackend::stat_object(const std::string& path, const Record& r, bool self, struct stat& st) {
+  if (r.object_gone) return false;
+  if (!r.name_gone && stat_child(self ? nullptr : r.dir, r.name, path, st)) return true;
+  return r.target && stat_by_handle(r.target, st);
 }
 
 bool FanotifyBackend::under_roots(std::string_view path) const {
@@ -288,27 +389,32 @@ bool FanotifyBackend::under_roots(std::string_view path) const {
   return false;
 }
 
-void FanotifyBackend::forget_subtree(const std::string& dir) {
-  for (auto it = dir_keys_.begin(); it != dir_keys_.end();) {
-    if (path_is_under(it->first, dir)) {
-      dir_paths_.erase(it->second);
-      it = dir_keys_.erase(it);
-    } else {
-      ++it;
-    }
+// The entries of `dir_keys_` for `dir` and everything below it: `dir` itself, then
+// "dir/..." which sort together between "dir/" and "dir0" ('0' follows '/').
+template <typename Map, typename Fn>
+void for_subtree(Map& map, const std::string& dir, Fn&& fn) {
+  if (dir == "/") {
+    for (auto it = map.begin(); it != map.end();) it = fn(it);
+    return;
   }
+  if (auto it = map.find(dir); it != map.end()) fn(it);
+  std::string low = dir + '/', high = dir + '0';
+  for (auto it = map.lower_bound(low); it != map.end() && it->first < high;) it = fn(it);
+}
+
+void FanotifyBackend::forget_subtree(const std::string& dir) {
+  for_subtree(dir_keys_, dir, [&](auto it) {
+    dir_paths_.erase(it->second);
+    return dir_keys_.erase(it);
+  });
 }
 
 void FanotifyBackend::move_subtree(const std::string& from, const std::string& to) {
   std::vector<std::pair<std::string, std::string>> moved;
-  for (auto it = dir_keys_.begin(); it != dir_keys_.end();) {
-    if (path_is_under(it->first, from)) {
-      moved.emplace_back(to + it->first.substr(from.size()), it->second);
-      it = dir_keys_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  for_subtree(dir_keys_, from, [&](auto it) {
+    moved.emplace_back(to + it->first.substr(from.size()), std::move(it->second));
+    return dir_keys_.erase(it);
+  });
   for (auto& [path, key] : moved) {
     dir_paths_[key] = path;
     dir_keys_[path] = std::move(key);
@@ -331,11 +437,29 @@ void FanotifyBackend::fill_actor(Event& e, int pidfd) {
   struct stat pst{};
   uint64_t process_id = ::fstat(pidfd, &pst) == 0 ? pst.st_ino : 0;
   auto it = actors_.find(*e.pid);
-  bool reuse = it != actors_.end() && process_id != 0 && it->second.process_id == process_id &&
-               batch_time_ - it->second.read_ns < kActorReuseNs;
+  bool same_process = it != actors_.end() && process_id != 0 && it->second.process_id == process_id;
+  bool reuse = same_process && batch_time_ - it->second.read_ns < kActorReuseNs;
   if (!reuse) {
+    // A process found gone keeps what was read from it before (or stays unknown):
+    // its later events (a queue behind a fast writer that has exited since) do not
+    // try /proc again.
+    if (same_process && it->second.gone) {
+      copy_fields(it->second.fields);
+      it->second.batch = batch_seq_;
+      return;
+    }
     enricher_.enrich(e, pidfd);
-    if (!e.comm) return;  // gone before it could be read
+    if (!e.comm) {  // gone before it could be read
+      if (same_process) {
+        copy_fields(it->second.fields);
+        it->second.gone = true;
+        it->second.batch = batch_seq_;
+      } else if (process_id != 0) {
+        if (actors_.size() > 4096) actors_.clear();
+        actors_[*e.pid] = CachedActor{process_id, batch_time_, batch_seq_, e, true};
+      }
+      return;
+    }
     if (actors_.size() > 4096) actors_.clear();
     actors_[*e.pid] = CachedActor{process_id, batch_time_, batch_seq_, e};
     return;
@@ -413,7 +537,8 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
       e.old_path = std::move(from);
     }
     struct stat st{};
-    if (e.kind != EventKind::kDelete && e.kind != EventKind::kRmdir && stat_child(r.dir, r.name, e.path, st)) {
+    if (e.kind != EventKind::kDelete && e.kind != EventKind::kRmdir && !r.object_gone && !r.name_gone &&
+        stat_child(r.dir, r.name, e.path, st)) {
       fill_identity(st, e);
     }
     emit_event(std::move(e), r.pidfd, emit);
@@ -430,7 +555,7 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
   struct stat st{};
   int stat_state = 0;  // 0 not yet, 1 done, -1 gone
   auto stat_once = [&] {
-    if (stat_state == 0) stat_state = stat_object(path, self ? nullptr : r.dir, r.name, r.target, st) ? 1 : -1;
+    if (stat_state == 0) stat_state = stat_object(path, r, self, st) ? 1 : -1;
     return stat_state == 1;
   };
 
@@ -441,6 +566,22 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
         scanned_.erase(it);
         duplicate = true;
       }
+    }
+    // A new directory is opened once, relative to its directory (or by handle when
+    // renamed since), then examined, marked and listed through that fd. Not at all when
+    // a later event of this read deleted it.
+    UniqueFd new_dir;
+    if (is_dir && !duplicate && !r.object_gone) {
+      int parent = r.name_gone || self ? -1 : dir_fd_for(r.dir);
+      if (parent >= 0) {
+        new_dir.reset(::openat(parent, r.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      } else if (r.target) {
+        if (int mount = mount_fd_for(r.target); mount >= 0) {
+          auto* handle = const_cast<file_handle*>(reinterpret_cast<const file_handle*>(r.target->handle));
+          new_dir.reset(::open_by_handle_at(mount, handle, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        }
+      }
+      if (new_dir.valid()) stat_state = ::fstat(new_dir.get(), &st) == 0 ? 1 : -1;
     }
     bool known = stat_once();
     if (known) attrs_.remember_created(st);
@@ -454,9 +595,12 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
         else if (!is_dir && st.st_nlink > 1) e.kind = EventKind::kLink;
       }
       if (is_dir) {
-        // Mark first, then list: whatever appeared before the mark is reported by the scan.
         emit_event(std::move(e), r.pidfd, emit);
-        note_failure(mark_tree(path, &emit));
+        if (new_dir.valid()) {
+          // A new directory is on its parent's filesystem: the event's fsid is its own.
+          std::string key = r.target ? std::string(fid_key(r.target)) : std::string();
+          mark_new_dir(new_dir.get(), path, r.dir->fsid, std::move(key), emit);
+        }
       } else {
         emit_event(std::move(e), r.pidfd, emit);
       }
@@ -480,7 +624,9 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
     e.path = path;
     if (stat_once()) {
       fill_identity(st, e);
-      if (auto kind = attrs_.classify_attrib(st, e)) {
+      // Examined by handle after a later rename of the same read: its change time has
+      // moved since this change.
+      if (auto kind = attrs_.classify_attrib(st, e, r.name_gone)) {
         e.kind = *kind;
         emit_event(std::move(e), r.pidfd, emit);
       }
@@ -531,16 +677,30 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
   if (ready < 0) return errno == EINTR ? Status(Ok{}) : Status(Error::from_errno("poll fanotify"));
   if (ready == 0) return Ok{};
   if (!failed_) return failed_;
-  // In a burst (the last read was large), let events gather for a millisecond: one
-  // wake-up and read per many events. Otherwise read at once: a process that exits
-  // quickly must still be in /proc when its event is read.
+  // In a stream of events (the last read had kBurstBatch or more), let events gather
+  // for a millisecond: one wake-up and read per many events (at 8, a steady single
+  // writer costs about half the CPU per event it did at 64; bench/results/fanotify.md).
+  // Otherwise read at once: a process that exits quickly must still be in /proc when
+  // its event is read.
   if (last_batch_events_ >= kBurstBatch) {
     timespec gather{0, 1'000'000};
     ::nanosleep(&gather, nullptr);
   }
-  alignas(fanotify_event_metadata) static char buf[64 * 1024];
+  if (buf_.empty()) {
+    // As many events per read as the descriptor limit allows: each event of a read
+    // comes with an open pidfd (at least ~96 bytes per event), and a pidfd that cannot
+    // be opened loses the event's attribution.
+    rlimit lim{};
+    size_t size = 1 << 18;
+    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
+      size_t spare = lim.rlim_cur > 256 ? lim.rlim_cur - 128 : 128;
+      size = std::clamp<size_t>(spare * 96, 4096, size);
+    }
+    buf_.resize(size);
+  }
+  char* buf = buf_.data();
   for (;;) {
-    ssize_t len = ::read(fan_.get(), buf, sizeof buf);
+    ssize_t len = ::read(fan_.get(), buf, buf_.size());
     if (len < 0) {
       if (errno == EAGAIN) {
         scanned_.clear();
@@ -551,22 +711,27 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
     }
     batch_time_ = realtime_now_ns();
     ++batch_seq_;
-    last_batch_events_ = 0;
     bool overflow = false;
-    // Events are packed with 4-byte alignment (info records are padded to 4), so the
-    // 8-byte-aligned metadata is copied out rather than pointed to.
-    size_t at = 0;
-    fanotify_event_metadata metadata;
-    const fanotify_event_metadata* md = &metadata;
-    for (; at + sizeof metadata <= static_cast<size_t>(len); at += metadata.event_len) {
-      std::memcpy(&metadata, buf + at, sizeof metadata);
-      if (metadata.event_len < sizeof metadata || at + metadata.event_len > static_cast<size_t>(len)) break;
-      if (md->vers != FANOTIFY_METADATA_VERSION)
-        return Error{fmt::format("fanotify metadata version {} is not {}", md->vers, FANOTIFY_METADATA_VERSION)};
-      ++last_batch_events_;
-      Record r;
-      const char* p = buf + at + md->metadata_len;
-      const char* end = buf + at + md->event_len;
+    // Parse the whole read first. Events are packed with 4-byte alignment (info
+    // records are padded to 4), so the 8-byte-aligned metadata is copied out.
+    parsed_.clear();
+    pidfds_.clear();
+    for (size_t at = 0; at + sizeof(fanotify_event_metadata) <= static_cast<size_t>(len);) {
+      Parsed& ev = parsed_.emplace_back();
+      fanotify_event_metadata& md = ev.md;
+      std::memcpy(&md, buf + at, sizeof md);
+      if (md.event_len < sizeof md || at + md.event_len > static_cast<size_t>(len)) {
+        parsed_.pop_back();
+        break;
+      }
+      if (md.vers != FANOTIFY_METADATA_VERSION) {
+        for (const Parsed& done : parsed_)
+          if (done.r.pidfd >= 0) ::close(done.r.pidfd);
+        return Error{fmt::format("fanotify metadata version {} is not {}", md.vers, FANOTIFY_METADATA_VERSION)};
+      }
+      Record& r = ev.r;
+      const char* p = buf + at + md.metadata_len;
+      const char* end = buf + at + md.event_len;
       while (p + sizeof(fanotify_event_info_header) <= end) {
         auto* hdr = reinterpret_cast<const fanotify_event_info_header*>(p);
         if (hdr->len == 0) break;
@@ -588,16 +753,22 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
         }
         p += hdr->len;
       }
-      if (md->mask & FAN_Q_OVERFLOW) {
+      if (r.pidfd >= 0) pidfds_.push_back(r.pidfd);
+      if (md.fd >= 0) pidfds_.push_back(md.fd);
+      at += md.event_len;
+    }
+    last_batch_events_ = parsed_.size();
+    prepare_batch();
+    for (const Parsed& ev : parsed_) {
+      if (ev.md.mask & FAN_Q_OVERFLOW) {
         overflow = true;
       } else {
         // fstrail's own changes (guard remediation) are not reported, but they still
         // keep the attribute cache and the directory maps current.
-        handle_event(md, r, emit);
+        handle_event(&ev.md, ev.r, emit);
       }
-      if (r.pidfd >= 0) ::close(r.pidfd);
-      if (md->fd >= 0) ::close(md->fd);
     }
+    close_pidfds();
     if (overflow) {
       // The kernel does not say how many: at least one.
       ++stats_.lost;
@@ -610,6 +781,56 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
       rescan(emit);
     }
   }
+}
+
+// Which names and objects a later event of this read removes (see Record).
+void FanotifyBackend::prepare_batch() {
+  removed_at_.clear();
+  deleted_at_.clear();
+  auto name_ref = [](const fanotify_event_info_fid* dir, const char* name) {
+    return NameRef{fid_key(dir), name};
+  };
+  for (size_t i = 0; i < parsed_.size(); ++i) {
+    const auto& [md, r] = parsed_[i];
+    if ((md.mask & FAN_DELETE) && r.dir && r.name) removed_at_[name_ref(r.dir, r.name)] = i;
+    if ((md.mask & FAN_RENAME) && r.old_dir && r.old_name) removed_at_[name_ref(r.old_dir, r.old_name)] = i;
+    if ((md.mask & FAN_DELETE) && r.target) deleted_at_[fid_key(r.target)] = i;
+  }
+  if (removed_at_.empty()) return;
+  for (size_t i = 0; i < parsed_.size(); ++i) {
+    auto& [md, r] = parsed_[i];
+    // The kernel merges queued events of one object, name and process: a create and
+    // a delete in one event (mkdir + rmdir, create + unlink) happened in that order,
+    // as an object cannot be created again once deleted (link(2) of another name of
+    // it aside: its identity is then left unknown).
+    if ((md.mask & FAN_DELETE) && (md.mask & FAN_CREATE)) {
+      r.name_gone = r.object_gone = true;
+      continue;
+    }
+    if (r.dir && r.name) {  // for a rename, its new name
+      auto it = removed_at_.find(name_ref(r.dir, r.name));
+      r.name_gone = it != removed_at_.end() && it->second > i;
+    }
+    if (r.target) {
+      auto it = deleted_at_.find(fid_key(r.target));
+      r.object_gone = it != deleted_at_.end() && it->second > i;
+    }
+  }
+}
+
+// The pidfds of a read are mostly consecutive descriptors: one close_range per run.
+void FanotifyBackend::close_pidfds() {
+  if (pidfds_.empty()) return;
+  std::sort(pidfds_.begin(), pidfds_.end());
+  size_t run = 0;
+  for (size_t i = 1; i <= pidfds_.size(); ++i) {
+    if (i < pidfds_.size() && pidfds_[i] == pidfds_[i - 1] + 1) continue;
+    auto first = static_cast<unsigned>(pidfds_[run]), last = static_cast<unsigned>(pidfds_[i - 1]);
+    if (first == last || ::syscall(SYS_close_range, first, last, 0) != 0)
+      for (size_t k = run; k < i; ++k) ::close(pidfds_[k]);
+    run = i;
+  }
+  pidfds_.clear();
 }
 
 }  // namespace

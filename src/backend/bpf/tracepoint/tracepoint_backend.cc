@@ -318,7 +318,10 @@ class TracepointBackend final : public Backend {
         if (it == attrs_.end()) break;  // never seen: old values stay null
         Owner& owner = it->second;
         if (event.kind == EventKind::kChmod && event.new_mode) {
-          event.old_mode = owner.mode;
+          // A create's state is read when its event is handled, maybe after this very
+          // chmod: a remembered mode equal to the new one may be this chmod's own, so
+          // the old mode is then unknown.
+          if ((owner.mode & 07777) != (*event.new_mode & 07777)) event.old_mode = owner.mode;
           owner.mode = (owner.mode & S_IFMT) | (*event.new_mode & 07777);
         } else if (event.kind == EventKind::kChown) {
           event.old_uid = owner.uid;
