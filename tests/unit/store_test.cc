@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -246,7 +247,7 @@ class FlakyStore final : public EventStore {
   explicit FlakyStore(std::unique_ptr<EventStore> inner) : inner_(std::move(inner)) {}
   std::string_view kind() const override { return "flaky"; }
   std::optional<InsertError> insert_records(std::span<const std::string_view> batch) override {
-    if (!up) return InsertError{FailureKind::kUnavailable, Error{"down"}};
+    if (!*up_ptr) return InsertError{FailureKind::kUnavailable, Error{"down"}};
     EventRecordView view;
     for (const auto& r : batch)
       if (parse_record(r, view) && bad_ids.count(view.event_id)) return InsertError{FailureKind::kBadData, Error{"bad row"}};
@@ -256,10 +257,13 @@ class FlakyStore final : public EventStore {
   Result<std::vector<StoredEvent>> query(const QuerySpec& spec) override { return inner_->query(spec); }
   Status apply_retention(int64_t keep) override { return inner_->apply_retention(keep); }
   Status reconnect() override {
-    if (!up) return Error{"still down"};
+    if (!*up_ptr) return Error{"still down"};
+    ++reconnects;
     return Ok{};
   }
   std::atomic<bool> up{true};
+  std::atomic<bool>* up_ptr = &up;  // a second connection to the same database shares its state
+  std::atomic<int> reconnects{0};
   std::set<int64_t> bad_ids;
   std::atomic<int> inserts{0};
 
@@ -325,6 +329,59 @@ TEST(Recorder, SpoolsWhileTheStoreIsDownAndReplaysExactlyOnce) {
   EXPECT_EQ(st.replayed, st.spooled);
   EXPECT_EQ(st.spool_overflow, 0u);
   expect_exactly(*rig.store, n);
+}
+
+// Two writers (two connections): batches go to both, an outage seen by either spools, the
+// primary alone replays, the other reconnects after the recovery, and everything lands once.
+TEST(Recorder, TwoWritersShareTheBatchesAndStillStoreEverythingExactlyOnce) {
+  RecorderRig rig;
+  rig.recorder.reset();
+  auto first = std::make_unique<FlakyStore>(open_sqlite(rig.dir));
+  auto second = std::make_unique<FlakyStore>(open_sqlite(rig.dir));
+  second->up_ptr = &first->up;
+  FlakyStore* a = first.get();
+  FlakyStore* b = second.get();
+  std::vector<std::unique_ptr<EventStore>> stores;
+  stores.push_back(std::move(first));
+  stores.push_back(std::move(second));
+  RecorderOptions o;
+  o.host = "h";
+  o.batch_rows = 1000;
+  o.flush_interval_ms = 10;
+  o.retry_interval_ms = 10;
+  o.log = rig.log;
+  auto recorder = std::make_unique<Recorder>(std::move(stores), std::move(*Spool::open(rig.dir.path() + "/spool", 1ull << 30)),
+                                             std::move(*Spool::open(rig.dir.path() + "/spool/quarantine", 1ull << 30)),
+                                             nullptr, o);
+  const int64_t n = 60000;
+  int b_inserts_before_recovery = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i == 20000) {
+      ASSERT_TRUE(recorder->wait_idle(20000));
+      a->up = false;
+    }
+    if (i == 40000) {
+      a->up = true;
+      ASSERT_TRUE(recorder->wait_idle(20000));  // the spool is replayed
+      b_inserts_before_recovery = b->inserts;
+    }
+    recorder->submit(synthetic_event(i, "h", kBaseTimeNs, 1000));
+    if (i % 500 == 0) recorder->flush();
+    // Keep the queue short, so both writers take batches as they fill.
+    while (recorder->queue_depth() > 3000) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  recorder->flush();
+  ASSERT_TRUE(recorder->wait_idle(20000));
+  recorder->close();
+  auto st = recorder->stats();
+  EXPECT_GT(st.spooled, 0u);
+  EXPECT_EQ(st.replayed, st.spooled);
+  EXPECT_EQ(st.outages, 1u);
+  EXPECT_GT(a->inserts, 0);
+  EXPECT_GT(b_inserts_before_recovery, 0) << "the second writer took no batch";
+  EXPECT_GT(b->inserts, b_inserts_before_recovery) << "the second writer took no batch after the outage";
+  EXPECT_GE(b->reconnects, 1) << "the second writer did not reconnect after the outage";
+  expect_exactly(*a, n);
 }
 
 TEST(Recorder, CloseWhileDownKeepsEverythingInTheSpoolForTheNextRun) {
