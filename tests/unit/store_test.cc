@@ -10,12 +10,14 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "core/clock.h"
 #include "store/query_sql.h"
 #include "store/record.h"
 #include "store/recorder.h"
 #include "store/spool/spool.h"
+#include "store/sqlite/sqlite_store.h"
 #include "store/store.h"
 #include "store/test_events.h"
 
@@ -81,6 +83,74 @@ TEST(SqliteStore, ReopensWithoutRemigrating) {
   }
   auto store = open_sqlite(dir);
   EXPECT_EQ(store->query({})->size(), every_kind_events("h").size());
+}
+
+std::string sqlite_value(const std::string& file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  std::string out;
+  if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
+    out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return out;
+}
+
+// A file made by the first schema version (4 KiB pages), with rows in it, is upgraded in place.
+TEST(SqliteStore, UpgradesAVersionOneFileKeepingItsRows) {
+  TempDir dir;
+  auto rows = every_kind_events("h");
+  for (int64_t i = 0; i < 3000; ++i) rows.push_back(synthetic_event(100000 + i, "h2", kBaseTimeNs, 1'000'000));
+  {  // The rows, encoded by the store itself, copied into a version-1 file.
+    auto source = open_store("sqlite://" + dir.path() + "/source.db");
+    ASSERT_TRUE(source.ok());
+    ASSERT_FALSE((*source)->insert(rows));
+  }
+  std::string file = dir.path() + "/v1.db";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+    std::string sql = fmt::format(
+        "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
+        "CREATE TABLE fstrail_schema_version (version INTEGER NOT NULL); BEGIN; {} INSERT INTO "
+        "fstrail_schema_version VALUES (1); COMMIT; ATTACH '{}/source.db' AS source;"
+        "INSERT INTO fstrail_events SELECT * FROM source.fstrail_events; DETACH source;",
+        sqlite_migrations()[0], dir.path());
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
+    sqlite3_close(db);
+  }
+  ASSERT_EQ(sqlite_value(file, "PRAGMA page_size"), "4096");
+  ASSERT_EQ(sqlite_value(file, "SELECT count(*) FROM fstrail_events"), std::to_string(rows.size()));
+  auto store = open_store("sqlite://" + file);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto back = (*store)->query({});
+  ASSERT_TRUE(back.ok());
+  expect_same_rows(*back, sorted(rows));
+  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2");
+  EXPECT_EQ(sqlite_value(file, "PRAGMA page_size"), "16384");
+  EXPECT_EQ(sqlite_value(file, "PRAGMA journal_mode"), "wal");
+  std::string table = sqlite_value(file, "SELECT sql FROM sqlite_master WHERE name = 'fstrail_events'");
+  EXPECT_NE(table.find("PRIMARY KEY (time_ns, host, event_id)\n) WITHOUT ROWID"), std::string::npos) << table;
+  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE "
+                               "type = 'index' AND tbl_name = 'fstrail_events' ORDER BY name)"),
+            "fstrail_events_old_path fstrail_events_path");
+  // Replays still collide with what is stored, and new rows land.
+  ASSERT_FALSE((*store)->insert(rows));
+  auto more = every_kind_events("h3", kBaseTimeNs + 1'000'000'000);
+  ASSERT_FALSE((*store)->insert(more));
+  EXPECT_EQ((*store)->query({})->size(), rows.size() + more.size());
+}
+
+TEST(SqliteStore, NewFilesUseTheCurrentSchemaAndLargePages) {
+  TempDir dir;
+  std::string file = dir.path() + "/new.db";
+  auto store = open_store("sqlite://" + file);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2");
+  EXPECT_EQ(sqlite_value(file, "PRAGMA page_size"), "16384");
 }
 
 TEST(SqliteStore, SubtreeMatchesWildcardsLiterally) {
