@@ -58,14 +58,16 @@ CREATE TABLE fstrail_events_default PARTITION OF fstrail_events DEFAULT;
 CREATE TABLE fstrail_events_template (LIKE fstrail_events);
 )sql",
     // v2: "who touched P in the last hour" reads the last hour of one b-tree, (time, path), checking
-    // the path inside the index; exact paths over all time use (path). Appending in time order
-    // keeps the (time, ...) indexes cheap to maintain; only (path) takes inserts at random places.
+    // the path inside the index (renames: the partial (time, old_path)); exact paths over all time
+    // use (path) and the partial (old_path). Appending in time order keeps the (time, ...) indexes
+    // cheap to maintain; only (path) and the rename-only (old_path) take inserts at random places.
     R"sql(
 DROP INDEX fstrail_events_path;
 DROP INDEX fstrail_events_old_path;
 CREATE INDEX fstrail_events_time_path ON fstrail_events (time, path);
 CREATE INDEX fstrail_events_path ON fstrail_events (path);
-CREATE INDEX fstrail_events_old_path ON fstrail_events (time, old_path) WHERE old_path IS NOT NULL;
+CREATE INDEX fstrail_events_time_old_path ON fstrail_events (time, old_path) WHERE old_path IS NOT NULL;
+CREATE INDEX fstrail_events_old_path ON fstrail_events (old_path) WHERE old_path IS NOT NULL;
 )sql",
 };
 
