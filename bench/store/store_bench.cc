@@ -1,11 +1,15 @@
 // Store benchmark: ingest rate and client CPU into PostgreSQL and SQLite through the real
 // recorder (queue → writer thread → binary COPY / batched inserts), and the "who touched
-// /srv/app/ in the last hour" query at a large stored history. Medians of --runs.
-//   fstrail_store_bench [--events 1000000] [--stored 10000000] [--runs 3] [--dir /var/tmp]
+// /srv/app/ in the last hour" query (and one exact path over all time) at a large stored
+// history. Medians of --runs. --copy-runs N also times the server alone: a server-side
+// `COPY ... FROM 'file' (FORMAT binary)` of the same events into the same indexed table, the
+// floor of what any client can reach. FSTRAIL_BENCH_WRITERS sets the recorder's writers.
+//   fstrail_store_bench [--events 1000000] [--stored 10000000] [--runs 3] [--copy-runs 0] [--dir /var/tmp]
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -16,6 +20,8 @@
 
 #include "core/clock.h"
 #include "store/pg_server.h"
+#include "store/postgres/postgres_store.h"
+#include "store/record.h"
 #include "store/recorder.h"
 #include "store/test_events.h"
 
@@ -44,11 +50,14 @@ IngestResult ingest(const std::string& url, const std::string& spool, const std:
   RecorderOptions o;
   o.host = "bench";
   if (const char* rows = std::getenv("FSTRAIL_BENCH_BATCH")) o.batch_rows = std::strtoul(rows, nullptr, 10);
+  if (const char* w = std::getenv("FSTRAIL_BENCH_WRITERS")) o.writers = std::strtoul(w, nullptr, 10);
   auto recorder = start_recorder(url, spool, 8ull << 30, o);
   if (!recorder) {
     fmt::print(stderr, "bench: {}\n", recorder.error().message);
     std::exit(1);
   }
+  rusage producer0{};
+  getrusage(RUSAGE_THREAD, &producer0);
   double cpu0 = cpu_seconds();
   auto t0 = std::chrono::steady_clock::now();
   for (size_t i = 0; i < events.size(); ++i) {
@@ -69,8 +78,10 @@ IngestResult ingest(const std::string& url, const std::string& spool, const std:
   if (std::getenv("FSTRAIL_BENCH_VERBOSE")) {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
-    fmt::print(stderr, "bench: producer thread user {}.{:06} sys {}.{:06}\n", producer.ru_utime.tv_sec,
-               producer.ru_utime.tv_usec, producer.ru_stime.tv_sec, producer.ru_stime.tv_usec);
+    auto secs_of = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+    fmt::print(stderr, "bench: producer thread during the run: user {:.3f} s, sys {:.3f} s, {} minor faults\n",
+               secs_of(producer.ru_utime) - secs_of(producer0.ru_utime),
+               secs_of(producer.ru_stime) - secs_of(producer0.ru_stime), producer.ru_minflt - producer0.ru_minflt);
     fmt::print(stderr, "bench: user {}.{:06} sys {}.{:06} (process totals) minflt {}\n", ru.ru_utime.tv_sec,
                ru.ru_utime.tv_usec, ru.ru_stime.tv_sec, ru.ru_stime.tv_usec, ru.ru_minflt);
   }
@@ -98,10 +109,39 @@ void load(EventStore& store, int64_t count, int64_t now, int64_t days) {
   }
 }
 
-double query_ms(EventStore& store, int64_t now, size_t* rows) {
-  QuerySpec spec;
-  spec.path = "/srv/app/";
-  spec.since_ns = now - 3600LL * 1'000'000'000;
+// The server alone: the workload as one binary COPY file, loaded by the server itself into a
+// fresh database (same schema, partitions made by the store first). Returns rows/s.
+double server_copy(fixtures::PgServer& server, const std::string& work, const std::vector<StoredEvent>& events,
+                   int run) {
+  std::string file = fmt::format("{}/events-{}.pgcopy", work, run);
+  {
+    std::string buf;
+    append_copy_header(buf);
+    std::string rec;
+    EventRecordView view;
+    for (const auto& row : events) {
+      rec.clear();
+      encode_event(rec, row);
+      parse_record(rec, view);
+      append_copy_row(buf, view);
+    }
+    append_copy_trailer(buf);
+    FILE* f = std::fopen(file.c_str(), "w");
+    std::fwrite(buf.data(), 1, buf.size(), f);
+    std::fclose(f);
+    std::filesystem::permissions(file, std::filesystem::perms::others_read, std::filesystem::perm_options::add);
+  }
+  std::string db = server.create_database(fmt::format("servercopy{}", run));
+  { auto store = open_store(db); }  // schema and partitions
+  auto t0 = std::chrono::steady_clock::now();
+  std::string out = server.psql(db, fmt::format("COPY fstrail_events FROM '{}' (FORMAT binary)", file));
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::filesystem::remove(file);
+  if (out != fmt::format("COPY {}", events.size())) fmt::print(stderr, "bench: server COPY: {}\n", out);
+  return static_cast<double>(events.size()) / secs;
+}
+
+double query_ms(EventStore& store, const QuerySpec& spec, size_t* rows) {
   std::vector<double> ms;
   for (int i = 0; i < 11; ++i) {
     auto t0 = std::chrono::steady_clock::now();
@@ -119,13 +159,14 @@ double query_ms(EventStore& store, int64_t now, size_t* rows) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  long long events = 1'000'000, stored = 10'000'000, runs = 3, days = 10;
+  long long events = 1'000'000, stored = 10'000'000, runs = 3, days = 10, copy_runs = 0;
   std::string dir = "/var/tmp", only;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--events") events = std::atoll(argv[i + 1]);
     else if (k == "--stored") stored = std::atoll(argv[i + 1]);
     else if (k == "--runs") runs = std::atoll(argv[i + 1]);
+    else if (k == "--copy-runs") copy_runs = std::atoll(argv[i + 1]);
     else if (k == "--days") days = std::atoll(argv[i + 1]);
     else if (k == "--dir") dir = argv[i + 1];
     else if (k == "--only") only = argv[i + 1];  // postgresql | sqlite
@@ -160,12 +201,21 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "bench: run {}: PostgreSQL {:.0f}/s {:.3f} cpu-s/M, SQLite {:.0f}/s {:.3f} cpu-s/M\n", r,
                p.events_per_s, p.cpu_s_per_million, l.events_per_s, l.cpu_s_per_million);
   }
+  std::vector<double> copy_rate;
+  for (long long r = 0; r < copy_runs && only != "sqlite"; ++r) {
+    copy_rate.push_back(server_copy(server, work, workload, static_cast<int>(r)));
+    fmt::print(stderr, "bench: server-side COPY run {}: {:.0f} rows/s\n", r, copy_rate.back());
+  }
   workload.clear();
   workload.shrink_to_fit();
   fmt::print("| ingest ({} events, {} runs) | events/s (median) | client CPU s per 1M events (median) |\n", events, runs);
   fmt::print("|---|---|---|\n");
   fmt::print("| PostgreSQL 15, binary COPY | {:.0f} | {:.3f} |\n", median(pg_rate), median(pg_cpu));
-  fmt::print("| SQLite WAL | {:.0f} | {:.3f} |\n\n", median(lite_rate), median(lite_cpu));
+  fmt::print("| SQLite WAL | {:.0f} | {:.3f} |\n", median(lite_rate), median(lite_cpu));
+  if (!copy_rate.empty())
+    fmt::print("| PostgreSQL server alone (server-side binary COPY from a file, {} runs) | {:.0f} | — |\n",
+               copy_rate.size(), median(copy_rate));
+  fmt::print("\n");
   std::fflush(stdout);
 
   if (stored > 0) {
@@ -180,20 +230,37 @@ int main(int argc, char** argv) {
     t0 = std::chrono::steady_clock::now();
     if (only != "postgresql") load(**lite, stored, now, days);
     double lite_load = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    size_t pg_rows = 0, lite_rows = 0;
-    double pg_ms = only != "sqlite" ? query_ms(**pg, now, &pg_rows) : 0;
-    double lite_ms = only != "postgresql" ? query_ms(**lite, now, &lite_rows) : 0;
+    QuerySpec hour;
+    hour.path = "/srv/app/";
+    hour.since_ns = now - 3600LL * 1'000'000'000;
+    QuerySpec exact;  // one file, all time (synthetic_event: 1 event in 8000 per path)
+    exact.path = "/srv/app/dir7/file3.txt";
+    size_t pg_rows = 0, lite_rows = 0, pg_exact_rows = 0, lite_exact_rows = 0;
+    double pg_ms = only != "sqlite" ? query_ms(**pg, hour, &pg_rows) : 0;
+    double lite_ms = only != "postgresql" ? query_ms(**lite, hour, &lite_rows) : 0;
+    double pg_exact_ms = only != "sqlite" ? query_ms(**pg, exact, &pg_exact_rows) : 0;
+    double lite_exact_ms = only != "postgresql" ? query_ms(**lite, exact, &lite_exact_rows) : 0;
     if (std::getenv("FSTRAIL_BENCH_EXPLAIN")) {
+      time_t since = static_cast<time_t>(now / 1'000'000'000 - 3600);
+      struct tm tm{};
+      gmtime_r(&since, &tm);
+      char hour_ago[64];
+      std::strftime(hour_ago, sizeof hour_ago, "%Y-%m-%d %H:%M:%S+00", &tm);
       std::string history = server.conninfo().replace(server.conninfo().find("dbname=postgres"), 15, "dbname=history");
       fmt::print(stderr, "{}\n", server.psql(history, fmt::format(
           "EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM fstrail_events WHERE ((path >= '/srv/app/'::bytea AND path < "
           "'/srv/app0'::bytea) OR (old_path >= '/srv/app/'::bytea AND old_path < '/srv/app0'::bytea)) AND time >= "
-          "to_timestamp({})", (now / 1'000'000'000) - 3600)));
+          "'{}'::timestamptz", hour_ago)));
+      fmt::print(stderr, "{}\n", server.psql(history,
+          "EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM fstrail_events WHERE path = '/srv/app/dir7/file3.txt'::bytea "
+          "OR old_path = '/srv/app/dir7/file3.txt'::bytea"));
     }
     fmt::print("| query at {} stored events (over {} days) | median ms (11 runs) | rows | bulk load events/s |\n", stored, days);
     fmt::print("|---|---|---|---|\n");
     fmt::print("| PostgreSQL: --path /srv/app/ --since 1h | {:.2f} | {} | {:.0f} |\n", pg_ms, pg_rows, stored / pg_load);
     fmt::print("| SQLite: --path /srv/app/ --since 1h | {:.2f} | {} | {:.0f} |\n", lite_ms, lite_rows, stored / lite_load);
+    fmt::print("| PostgreSQL: --path {} (all time) | {:.2f} | {} | |\n", *exact.path, pg_exact_ms, pg_exact_rows);
+    fmt::print("| SQLite: --path {} (all time) | {:.2f} | {} | |\n", *exact.path, lite_exact_ms, lite_exact_rows);
   }
   std::filesystem::remove_all(work);
   return 0;

@@ -16,9 +16,10 @@ class Builder {
   std::string param(SqlParam p) {
     params_.push_back(std::move(p));
     if (dialect_ == SqlDialect::kSqlite) return fmt::format("?{}", params_.size());
-    const char* cast = std::holds_alternative<int64_t>(params_.back()) ? "::int8"
-                       : std::holds_alternative<Blob>(params_.back()) ? "::bytea"
-                                                                       : "::text";
+    const char* cast = std::holds_alternative<int64_t>(params_.back())       ? "::int8"
+                       : std::holds_alternative<Blob>(params_.back())        ? "::bytea"
+                       : std::holds_alternative<PgTimestamp>(params_.back()) ? "::timestamptz"
+                                                                             : "::text";
     return fmt::format("${}{}", params_.size(), cast);
   }
   std::vector<SqlParam> take() { return std::move(params_); }
@@ -37,7 +38,7 @@ std::string time_bound(Builder& b, SqlDialect d, int64_t ns, bool lower, double 
   }
   int64_t us = floor_div(ns, 1000);
   int64_t rem = ns - us * 1000;
-  std::string ts = fmt::format("('epoch'::timestamptz + {} * interval '1 microsecond')", b.param(us));
+  std::string ts = b.param(PgTimestamp{us});
   if (lower)
     return fmt::format("time >= {0} AND NOT (time = {0} AND time_ns_rem < {1})", ts, b.param(rem));
   return fmt::format("time <= {0} AND NOT (time = {0} AND time_ns_rem > {1})", ts, b.param(rem));

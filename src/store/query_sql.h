@@ -16,7 +16,12 @@ namespace fstrail::store {
 struct Blob {
   std::string bytes;
 };
-using SqlParam = std::variant<int64_t, std::string, Blob>;
+// A PostgreSQL timestamptz (microseconds since the Unix epoch), sent as a typed parameter so
+// the planner compares `time` with a constant: partition pruning and the (time, ...) indexes apply.
+struct PgTimestamp {
+  int64_t unix_us;
+};
+using SqlParam = std::variant<int64_t, std::string, Blob, PgTimestamp>;
 
 enum class SqlDialect { kSqlite, kPostgres };
 

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <algorithm>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -14,15 +15,29 @@
 
 namespace fstrail::store {
 
-Recorder::Recorder(std::unique_ptr<EventStore> store, std::unique_ptr<Spool> spool, std::unique_ptr<Spool> quarantine,
-                   std::unique_ptr<EventIdAllocator> ids, RecorderOptions options)
-    : store_(std::move(store)),
+namespace {
+std::vector<std::unique_ptr<EventStore>> one_store(std::unique_ptr<EventStore> store) {
+  std::vector<std::unique_ptr<EventStore>> v;
+  v.push_back(std::move(store));
+  return v;
+}
+}  // namespace
+
+Recorder::Recorder(std::vector<std::unique_ptr<EventStore>> stores, std::unique_ptr<Spool> spool,
+                   std::unique_ptr<Spool> quarantine, std::unique_ptr<EventIdAllocator> ids, RecorderOptions options)
+    : stores_(std::move(stores)),
       spool_(std::move(spool)),
       quarantine_(std::move(quarantine)),
       ids_(std::move(ids)),
       options_(std::move(options)) {
-  thread_ = std::thread([this] { run(); });
+  seen_recoveries_.assign(stores_.size(), 0);
+  for (size_t w = 0; w < stores_.size(); ++w) threads_.emplace_back([this, w] { run(w); });
 }
+
+Recorder::Recorder(std::unique_ptr<EventStore> store, std::unique_ptr<Spool> spool, std::unique_ptr<Spool> quarantine,
+                   std::unique_ptr<EventIdAllocator> ids, RecorderOptions options)
+    : Recorder(one_store(std::move(store)), std::move(spool), std::move(quarantine), std::move(ids),
+               std::move(options)) {}
 
 Recorder::~Recorder() { close(); }
 
@@ -65,15 +80,23 @@ void Recorder::flush() {
 void Recorder::close() {
   {
     std::lock_guard lock(mutex_);
-    if (!thread_.joinable()) return;
+    if (threads_.empty() || !threads_[0].joinable()) return;
   }
   flush();
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
-  wake_.notify_one();
-  thread_.join();
+  wake_.notify_all();
+  for (auto& t : threads_) t.join();
+  // Every writer has stopped (and spooled what it could not store): one last attempt to hand
+  // the spool to the store; what remains is replayed at the next start.
+  if (!available_) {
+    next_retry_ns_ = 0;
+    try_reconnect();
+  }
+  while (available_ && !spool_->empty())
+    if (!replay_some()) break;
   if (ids_) ids_->persist();
 }
 
@@ -81,7 +104,7 @@ bool Recorder::wait_idle(int timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   std::unique_lock lock(mutex_);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (queued_events_ == 0 && overflow_.empty() && !busy_) {
+    if (queued_events_ == 0 && overflow_.empty() && busy_ == 0) {
       lock.unlock();
       if (spool_->empty()) return true;
       lock.lock();
@@ -119,9 +142,9 @@ void Recorder::spool_rows(std::span<const std::string_view> rows) {
                dropped);
 }
 
-bool Recorder::insert_resilient(std::span<const std::string_view> rows) {
+bool Recorder::insert_resilient(EventStore& store, std::span<const std::string_view> rows) {
   if (rows.empty()) return true;
-  auto err = store_->insert_records(rows);
+  auto err = store.insert_records(rows);
   if (!err) {
     stored_ += rows.size();
     return true;
@@ -135,22 +158,38 @@ bool Recorder::insert_resilient(std::span<const std::string_view> rows) {
     parse_record(rows[0], view);
     fmt::print(options_.log, "fstrail: event {} of {} refused, kept in {}: {}\n", view.event_id,
                escape_for_terminal(view.host), quarantine_->dir(), err->error.message);
+    std::lock_guard lock(quarantine_mutex_);
     if (Status s = quarantine_->append(rows); !s) fmt::print(options_.log, "fstrail: {}\n", s.error().message);
     ++quarantined_;
     return true;
   }
   size_t half = rows.size() / 2;
-  return insert_resilient(rows.subspan(0, half)) && insert_resilient(rows.subspan(half));
+  return insert_resilient(store, rows.subspan(0, half)) && insert_resilient(store, rows.subspan(half));
+}
+
+void Recorder::mark_unavailable() {
+  // Only the writer that sees the store go away counts the outage (others may see it too).
+  if (available_.exchange(false)) ++outages_;
+  next_retry_ns_ = realtime_now_ns() + int64_t{options_.retry_interval_ms} * 1'000'000;
 }
 
 void Recorder::try_reconnect() {
   int64_t now = realtime_now_ns();
   if (now < next_retry_ns_) return;
   next_retry_ns_ = now + int64_t{options_.retry_interval_ms} * 1'000'000;
-  if (Status s = store_->reconnect(); s) {
+  if (Status s = stores_[0]->reconnect(); s) {
+    seen_recoveries_[0] = ++recoveries_;
     available_ = true;
-    fmt::print(options_.log, "fstrail: {} store is back; replaying the spool\n", store_->kind());
+    fmt::print(options_.log, "fstrail: {} store is back; replaying the spool\n", stores_[0]->kind());
   }
+}
+
+bool Recorder::ready(size_t writer) {
+  uint64_t recoveries = recoveries_;
+  if (seen_recoveries_[writer] == recoveries) return true;
+  if (Status s = stores_[writer]->reconnect(); !s) return false;
+  seen_recoveries_[writer] = recoveries;
+  return true;
 }
 
 // Moves one batch from the spool to the store; false when there is nothing left or the store failed.
@@ -162,9 +201,8 @@ bool Recorder::replay_some() {
     return false;
   }
   auto views = rows->views();
-  if (!insert_resilient(views)) {
-    available_ = false;
-    ++outages_;
+  if (!insert_resilient(*stores_[0], views)) {
+    mark_unavailable();
     return false;
   }
   replayed_ += rows->size();
@@ -175,23 +213,24 @@ bool Recorder::replay_some() {
   return !rows->empty();
 }
 
-void Recorder::store_batch(const RecordBatch& batch) {
-  if (!available_) try_reconnect();
-  // The spool is replayed first, so events reach the store in the order they happened.
-  while (available_ && !spool_->empty())
-    if (!replay_some()) break;
+void Recorder::store_batch(size_t writer, const RecordBatch& batch) {
+  if (writer == 0) {
+    if (!available_) try_reconnect();
+    // The spool is replayed first, so events reach the store in the order they happened.
+    while (available_ && !spool_->empty())
+      if (!replay_some()) break;
+  }
   if (batch.empty()) return;
   auto views = batch.views();
-  if (available_ && spool_->empty()) {
-    if (insert_resilient(views)) return;
-    available_ = false;
-    ++outages_;
-    next_retry_ns_ = realtime_now_ns() + int64_t{options_.retry_interval_ms} * 1'000'000;
+  // A batch never overtakes spooled events: while the spool holds any, it goes there too.
+  if (available_ && spool_->empty() && ready(writer)) {
+    if (insert_resilient(*stores_[writer], views)) return;
+    mark_unavailable();
   }
   spool_rows(views);
 }
 
-void Recorder::run() {
+void Recorder::run(size_t writer) {
   RecordBatch batch;
   for (;;) {
     bool stopping;
@@ -202,8 +241,8 @@ void Recorder::run() {
         batch.clear();
         spare_.push_back(std::move(batch));
         batch = RecordBatch{};
+        --busy_;
       }
-      busy_ = false;
       idle_.notify_all();
       wake_.wait_for(lock, std::chrono::milliseconds(options_.flush_interval_ms),
                      [&] { return stopping_ || !full_.empty(); });
@@ -214,25 +253,17 @@ void Recorder::run() {
       } else if (!filling_.empty()) {  // the interval passed: what is there goes now
         std::swap(batch, filling_);
       }
-      busy_ = !batch.empty();
+      if (!batch.empty()) ++busy_;
       if (stopping && batch.empty()) break;
     }
-    if (options_.retention_ns && available_ && realtime_now_ns() >= next_retention_ns_) {
+    if (writer == 0 && options_.retention_ns && available_ && realtime_now_ns() >= next_retention_ns_) {
       next_retention_ns_ = realtime_now_ns() + 3600LL * 1'000'000'000;
-      if (Status s = store_->apply_retention(*options_.retention_ns); !s)
+      if (Status s = stores_[0]->apply_retention(*options_.retention_ns); !s)
         fmt::print(options_.log, "fstrail: retention: {}\n", s.error().message);
     }
-    store_batch(batch);
+    store_batch(writer, batch);
   }
-  // Stopping: one last attempt to hand the spool to the store; what remains is replayed next start.
-  if (!available_) {
-    next_retry_ns_ = 0;
-    try_reconnect();
-  }
-  while (available_ && !spool_->empty())
-    if (!replay_some()) break;
   std::lock_guard lock(mutex_);
-  busy_ = false;
   idle_.notify_all();
 }
 
@@ -257,13 +288,23 @@ Result<std::unique_ptr<Recorder>> start_recorder(const std::string& db_url, cons
   if (!spool) return spool.error();
   auto quarantine = Spool::open(spool_dir + "/quarantine", spool_max_bytes);
   if (!quarantine) return quarantine.error();
+  std::vector<std::unique_ptr<EventStore>> stores;
   auto store = open_store(db_url, /*allow_offline=*/true);
   if (!store) return store.error();
+  stores.push_back(std::move(*store));
+  const bool sqlite = stores[0]->kind() == "sqlite";
   // SQLite rewrites every index page a transaction touches: larger transactions amortize the
   // randomly placed path-index pages (the 200 ms flush interval still bounds the latency).
-  if ((*store)->kind() == "sqlite" && options.batch_rows == RecorderOptions{}.batch_rows) options.batch_rows = 50000;
+  if (sqlite && options.batch_rows == RecorderOptions{}.batch_rows) options.batch_rows = 50000;
+  // SQLite has one writer at a time per database: more connections would only wait for its lock.
+  size_t writers = sqlite ? 1 : std::max<size_t>(1, options.writers);
+  while (stores.size() < writers) {
+    auto more = open_store(db_url, /*allow_offline=*/true);
+    if (!more) return more.error();
+    stores.push_back(std::move(*more));
+  }
   auto ids = std::make_unique<EventIdAllocator>(spool_dir + "/event-id");
-  auto recorder = std::make_unique<Recorder>(std::move(*store), std::move(*spool), std::move(*quarantine),
+  auto recorder = std::make_unique<Recorder>(std::move(stores), std::move(*spool), std::move(*quarantine),
                                              std::move(ids), std::move(options));
   recorder->hold_spool_lock(std::move(lock));
   return recorder;

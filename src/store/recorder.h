@@ -1,8 +1,15 @@
 // The recorder: the Sink of `fstrail record`. The event-reading thread only stamps each
 // event with (host, event_id) and encodes it into the current batch (store/record.h), with no
-// allocation per event; a writer thread hands the batches to the
+// allocation per event; writer threads, one store connection each, hand the batches to the
 // store (~10k rows or ~200 ms per transaction). When the store is unavailable, or the
 // queue is full, events go to the on-disk spool, replayed in order once the store is back.
+//
+// With several writers, batches commit concurrently (their order in the store is the order of
+// their commits, which no query depends on: queries order by time). Writer 0 alone reconnects,
+// replays the spool and applies retention; while the spool holds anything, every writer appends
+// its batches to the spool instead of the store, so the spool is replayed in the order the
+// events happened. (A batch already being written when another writer starts spooling may
+// commit before the spooled ones, as concurrent batches do.) Replays are idempotent either way.
 #pragma once
 
 #include <cstdio>
@@ -27,6 +34,9 @@ namespace fstrail::store {
 struct RecorderOptions {
   std::string host = local_host_name();
   size_t batch_rows = 10000;
+  // Writer threads, each with its own store connection (PostgreSQL: COPY runs on two
+  // connections while the server's backends work in parallel). SQLite takes one writer.
+  size_t writers = 2;
   int flush_interval_ms = 200;
   size_t queue_max = 200000;            // events held in memory before the spool takes them
   std::optional<int64_t> retention_ns;  // drop days older than this
@@ -51,6 +61,10 @@ void print_recorder_summary(FILE* out, const RecorderStats& stats);
 class Recorder final : public Sink {
  public:
   // `ids` stamps events given to write(); events that already carry ids go through submit().
+  // One writer per store in `stores` (options.writers is start_recorder's business); stores[0]
+  // is the primary: it reconnects, replays the spool and applies retention.
+  Recorder(std::vector<std::unique_ptr<EventStore>> stores, std::unique_ptr<Spool> spool,
+           std::unique_ptr<Spool> quarantine, std::unique_ptr<EventIdAllocator> ids, RecorderOptions options);
   Recorder(std::unique_ptr<EventStore> store, std::unique_ptr<Spool> spool, std::unique_ptr<Spool> quarantine,
            std::unique_ptr<EventIdAllocator> ids, RecorderOptions options);
   ~Recorder() override;
@@ -71,16 +85,19 @@ class Recorder final : public Sink {
 
  private:
   void add(const Event& event, std::string_view host, int64_t event_id);
-  void run();
-  void store_batch(const RecordBatch& batch);
+  void run(size_t writer);
+  void store_batch(size_t writer, const RecordBatch& batch);
   // Inserts, bisecting batches the store refuses so that good rows land and the bad ones
   // are quarantined. Returns false when the store is unavailable (nothing is lost: the caller spools).
-  bool insert_resilient(std::span<const std::string_view> rows);
+  bool insert_resilient(EventStore& store, std::span<const std::string_view> rows);
   bool replay_some();
   void spool_rows(std::span<const std::string_view> rows);
   void try_reconnect();
+  void mark_unavailable();
+  // A secondary writer's connection may predate an outage: it reconnects once per recovery.
+  bool ready(size_t writer);
 
-  std::unique_ptr<EventStore> store_;
+  std::vector<std::unique_ptr<EventStore>> stores_;
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<Spool> quarantine_;
   std::unique_ptr<EventIdAllocator> ids_;
@@ -97,15 +114,18 @@ class Recorder final : public Sink {
   std::vector<RecordBatch> spare_;
   size_t queued_events_ = 0;
   bool stopping_ = false;
-  bool busy_ = false;
+  size_t busy_ = 0;  // writers holding a batch
 
-  bool available_ = true;
-  int64_t next_retry_ns_ = 0;
+  std::atomic<bool> available_{true};
+  std::atomic<uint64_t> recoveries_{0};  // times the store came back
+  std::vector<uint64_t> seen_recoveries_;  // per writer
+  std::atomic<int64_t> next_retry_ns_{0};
   int64_t next_retention_ns_ = 0;
+  std::mutex quarantine_mutex_;
 
   UniqueFd spool_lock_;
   std::atomic<uint64_t> queued_{0}, stored_{0}, spooled_{0}, replayed_{0}, quarantined_{0}, outages_{0};
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 // Opens everything `fstrail record` needs (store, spool, quarantine, id state) and starts the writer.

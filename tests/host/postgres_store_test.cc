@@ -5,8 +5,11 @@
 #include <set>
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
 #include "core/clock.h"
+#include "store/postgres/postgres_store.h"
+#include "store/record.h"
 #include "store/recorder.h"
 #include "store/spool/spool.h"
 #include "store/store.h"
@@ -73,7 +76,7 @@ TEST_F(PostgresStoreTest, ReplayIsIdempotent) {
 }
 
 TEST_F(PostgresStoreTest, SchemaIsVersionedPartitionedAndIndexed) {
-  EXPECT_EQ(sql("SELECT string_agg(version::text, ',') FROM fstrail_schema_version"), "1");
+  EXPECT_EQ(sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM fstrail_schema_version"), "1,2");
   EXPECT_EQ(sql("SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'fstrail_events'::regclass"), "r");
   std::string today = sql("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM_DD')");
   std::string parts = sql("SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_inherits i JOIN pg_class c "
@@ -86,13 +89,92 @@ TEST_F(PostgresStoreTest, SchemaIsVersionedPartitionedAndIndexed) {
   EXPECT_EQ(sql("SELECT amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE relname = 'fstrail_events_time'"),
             "brin");
   EXPECT_EQ(sql("SELECT indisunique FROM pg_index WHERE indexrelid = 'fstrail_events_host_id'::regclass"), "t");
+  EXPECT_EQ(sql("SELECT string_agg(indexdef, E'\\n' ORDER BY indexname) FROM pg_indexes WHERE tablename = "
+                "'fstrail_events' AND indexname IN ('fstrail_events_time_path', 'fstrail_events_path', "
+                "'fstrail_events_time_old_path', 'fstrail_events_old_path')"),
+            "CREATE INDEX fstrail_events_old_path ON ONLY public.fstrail_events USING btree (old_path) "
+            "WHERE (old_path IS NOT NULL)\n"
+            "CREATE INDEX fstrail_events_path ON ONLY public.fstrail_events USING btree (path)\n"
+            "CREATE INDEX fstrail_events_time_old_path ON ONLY public.fstrail_events USING btree (\"time\", old_path) "
+            "WHERE (old_path IS NOT NULL)\n"
+            "CREATE INDEX fstrail_events_time_path ON ONLY public.fstrail_events USING btree (\"time\", path)");
   EXPECT_EQ(sql("SELECT count(*) FROM pg_attribute WHERE attrelid = 'fstrail_events'::regclass AND attname = "
                 "'id'"),
             "0");  // no serial key on the hot path
   // A second store (another host starting) finds the schema in place.
   auto again = open_store(conninfo_);
   ASSERT_TRUE(again.ok()) << again.error().message;
-  EXPECT_EQ(sql("SELECT count(*) FROM fstrail_schema_version"), "1");
+  EXPECT_EQ(sql("SELECT count(*) FROM fstrail_schema_version"), "2");
+}
+
+// A database made by the first schema version, with rows in it, is upgraded in place.
+TEST_F(PostgresStoreTest, UpgradesAVersionOneDatabaseKeepingItsRows) {
+  std::string db = "upgrade_v1";
+  std::string conninfo = g_server->create_database(db);
+  auto rows = every_kind_events("old-host");
+  auto today = every_kind_events("old-host-today", realtime_now_ns());
+  rows.insert(rows.end(), today.begin(), today.end());
+  {
+    PGconn* conn = PQconnectdb(conninfo.c_str());
+    ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+    auto exec = [&](const std::string& q) {
+      PGresult* r = PQexec(conn, q.c_str());
+      EXPECT_TRUE(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)
+          << q.substr(0, 60) << ": " << PQresultErrorMessage(r);
+      PQclear(r);
+    };
+    exec("CREATE TABLE fstrail_schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL "
+         "DEFAULT now())");
+    exec(postgres_migrations()[0]);
+    exec("INSERT INTO fstrail_schema_version (version) VALUES (1)");
+    // The rows go in the way version 1 stored them: binary COPY (into the default partition).
+    std::string copy;
+    append_copy_header(copy);
+    std::vector<std::string> records;
+    for (const auto& row : rows) {
+      std::string rec;
+      encode_event(rec, row);
+      EventRecordView view;
+      ASSERT_TRUE(parse_record(rec, view));
+      append_copy_row(copy, view);
+    }
+    append_copy_trailer(copy);
+    PGresult* r = PQexec(conn, "COPY fstrail_events FROM STDIN (FORMAT binary)");
+    ASSERT_EQ(PQresultStatus(r), PGRES_COPY_IN) << PQresultErrorMessage(r);
+    PQclear(r);
+    ASSERT_EQ(PQputCopyData(conn, copy.data(), static_cast<int>(copy.size())), 1);
+    ASSERT_EQ(PQputCopyEnd(conn, nullptr), 1);
+    r = PQgetResult(conn);
+    EXPECT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQresultErrorMessage(r);
+    PQclear(r);
+    while ((r = PQgetResult(conn))) PQclear(r);
+    PQfinish(conn);
+  }
+  ASSERT_EQ(g_server->psql(conninfo, "SELECT count(*) FROM fstrail_events"), std::to_string(rows.size()));
+  auto store = open_store(conninfo);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  EXPECT_EQ(g_server->psql(conninfo, "SELECT string_agg(version::text, ',' ORDER BY version) FROM fstrail_schema_version"),
+            "1,2");
+  EXPECT_EQ(g_server->psql(conninfo, "SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE "
+                                     "tablename = 'fstrail_events'"),
+            "fstrail_events_host_id fstrail_events_old_path fstrail_events_path fstrail_events_time "
+            "fstrail_events_time_old_path fstrail_events_time_path");
+  // Today's rows moved from the default partition into today's partition, all still there.
+  EXPECT_EQ(g_server->psql(conninfo, "SELECT count(*) FROM fstrail_events_default"),
+            std::to_string(rows.size() - today.size()));
+  auto back = (*store)->query({});
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  expect_same_rows(*back, sorted(rows));
+  // And the upgraded store takes new rows and answers path queries through the new indexes.
+  ASSERT_FALSE((*store)->insert(every_kind_events("new-host", realtime_now_ns())));
+  QuerySpec spec;
+  spec.path = "/srv/app/";
+  spec.since_ns = realtime_now_ns() - 3600LL * 1'000'000'000;
+  auto recent = (*store)->query(spec);
+  ASSERT_TRUE(recent.ok()) << recent.error().message;
+  std::set<std::string> hosts;
+  for (const auto& r : *recent) hosts.insert(r.host);
+  EXPECT_EQ(hosts, (std::set<std::string>{"new-host", "old-host-today"}));
 }
 
 TEST_F(PostgresStoreTest, AbsurdTimesLandInTheDefaultPartition) {

@@ -7,14 +7,17 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "core/clock.h"
 #include "store/query_sql.h"
 #include "store/record.h"
 #include "store/recorder.h"
 #include "store/spool/spool.h"
+#include "store/sqlite/sqlite_store.h"
 #include "store/store.h"
 #include "store/test_events.h"
 
@@ -80,6 +83,74 @@ TEST(SqliteStore, ReopensWithoutRemigrating) {
   }
   auto store = open_sqlite(dir);
   EXPECT_EQ(store->query({})->size(), every_kind_events("h").size());
+}
+
+std::string sqlite_value(const std::string& file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  std::string out;
+  if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
+    out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return out;
+}
+
+// A file made by the first schema version (4 KiB pages), with rows in it, is upgraded in place.
+TEST(SqliteStore, UpgradesAVersionOneFileKeepingItsRows) {
+  TempDir dir;
+  auto rows = every_kind_events("h");
+  for (int64_t i = 0; i < 3000; ++i) rows.push_back(synthetic_event(100000 + i, "h2", kBaseTimeNs, 1'000'000));
+  {  // The rows, encoded by the store itself, copied into a version-1 file.
+    auto source = open_store("sqlite://" + dir.path() + "/source.db");
+    ASSERT_TRUE(source.ok());
+    ASSERT_FALSE((*source)->insert(rows));
+  }
+  std::string file = dir.path() + "/v1.db";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+    std::string sql = fmt::format(
+        "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
+        "CREATE TABLE fstrail_schema_version (version INTEGER NOT NULL); BEGIN; {} INSERT INTO "
+        "fstrail_schema_version VALUES (1); COMMIT; ATTACH '{}/source.db' AS source;"
+        "INSERT INTO fstrail_events SELECT * FROM source.fstrail_events; DETACH source;",
+        sqlite_migrations()[0], dir.path());
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
+    sqlite3_close(db);
+  }
+  ASSERT_EQ(sqlite_value(file, "PRAGMA page_size"), "4096");
+  ASSERT_EQ(sqlite_value(file, "SELECT count(*) FROM fstrail_events"), std::to_string(rows.size()));
+  auto store = open_store("sqlite://" + file);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto back = (*store)->query({});
+  ASSERT_TRUE(back.ok());
+  expect_same_rows(*back, sorted(rows));
+  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2");
+  EXPECT_EQ(sqlite_value(file, "PRAGMA page_size"), "16384");
+  EXPECT_EQ(sqlite_value(file, "PRAGMA journal_mode"), "wal");
+  std::string table = sqlite_value(file, "SELECT sql FROM sqlite_master WHERE name = 'fstrail_events'");
+  EXPECT_NE(table.find("PRIMARY KEY (time_ns, host, event_id)\n) WITHOUT ROWID"), std::string::npos) << table;
+  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE "
+                               "type = 'index' AND tbl_name = 'fstrail_events' ORDER BY name)"),
+            "fstrail_events_old_path fstrail_events_path");
+  // Replays still collide with what is stored, and new rows land.
+  ASSERT_FALSE((*store)->insert(rows));
+  auto more = every_kind_events("h3", kBaseTimeNs + 1'000'000'000);
+  ASSERT_FALSE((*store)->insert(more));
+  EXPECT_EQ((*store)->query({})->size(), rows.size() + more.size());
+}
+
+TEST(SqliteStore, NewFilesUseTheCurrentSchemaAndLargePages) {
+  TempDir dir;
+  std::string file = dir.path() + "/new.db";
+  auto store = open_store("sqlite://" + file);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2");
+  EXPECT_EQ(sqlite_value(file, "PRAGMA page_size"), "16384");
 }
 
 TEST(SqliteStore, SubtreeMatchesWildcardsLiterally) {
@@ -246,7 +317,7 @@ class FlakyStore final : public EventStore {
   explicit FlakyStore(std::unique_ptr<EventStore> inner) : inner_(std::move(inner)) {}
   std::string_view kind() const override { return "flaky"; }
   std::optional<InsertError> insert_records(std::span<const std::string_view> batch) override {
-    if (!up) return InsertError{FailureKind::kUnavailable, Error{"down"}};
+    if (!*up_ptr) return InsertError{FailureKind::kUnavailable, Error{"down"}};
     EventRecordView view;
     for (const auto& r : batch)
       if (parse_record(r, view) && bad_ids.count(view.event_id)) return InsertError{FailureKind::kBadData, Error{"bad row"}};
@@ -256,10 +327,13 @@ class FlakyStore final : public EventStore {
   Result<std::vector<StoredEvent>> query(const QuerySpec& spec) override { return inner_->query(spec); }
   Status apply_retention(int64_t keep) override { return inner_->apply_retention(keep); }
   Status reconnect() override {
-    if (!up) return Error{"still down"};
+    if (!*up_ptr) return Error{"still down"};
+    ++reconnects;
     return Ok{};
   }
   std::atomic<bool> up{true};
+  std::atomic<bool>* up_ptr = &up;  // a second connection to the same database shares its state
+  std::atomic<int> reconnects{0};
   std::set<int64_t> bad_ids;
   std::atomic<int> inserts{0};
 
@@ -325,6 +399,59 @@ TEST(Recorder, SpoolsWhileTheStoreIsDownAndReplaysExactlyOnce) {
   EXPECT_EQ(st.replayed, st.spooled);
   EXPECT_EQ(st.spool_overflow, 0u);
   expect_exactly(*rig.store, n);
+}
+
+// Two writers (two connections): batches go to both, an outage seen by either spools, the
+// primary alone replays, the other reconnects after the recovery, and everything lands once.
+TEST(Recorder, TwoWritersShareTheBatchesAndStillStoreEverythingExactlyOnce) {
+  RecorderRig rig;
+  rig.recorder.reset();
+  auto first = std::make_unique<FlakyStore>(open_sqlite(rig.dir));
+  auto second = std::make_unique<FlakyStore>(open_sqlite(rig.dir));
+  second->up_ptr = &first->up;
+  FlakyStore* a = first.get();
+  FlakyStore* b = second.get();
+  std::vector<std::unique_ptr<EventStore>> stores;
+  stores.push_back(std::move(first));
+  stores.push_back(std::move(second));
+  RecorderOptions o;
+  o.host = "h";
+  o.batch_rows = 1000;
+  o.flush_interval_ms = 10;
+  o.retry_interval_ms = 10;
+  o.log = rig.log;
+  auto recorder = std::make_unique<Recorder>(std::move(stores), std::move(*Spool::open(rig.dir.path() + "/spool", 1ull << 30)),
+                                             std::move(*Spool::open(rig.dir.path() + "/spool/quarantine", 1ull << 30)),
+                                             nullptr, o);
+  const int64_t n = 60000;
+  int b_inserts_before_recovery = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i == 20000) {
+      ASSERT_TRUE(recorder->wait_idle(20000));
+      a->up = false;
+    }
+    if (i == 40000) {
+      a->up = true;
+      ASSERT_TRUE(recorder->wait_idle(20000));  // the spool is replayed
+      b_inserts_before_recovery = b->inserts;
+    }
+    recorder->submit(synthetic_event(i, "h", kBaseTimeNs, 1000));
+    if (i % 500 == 0) recorder->flush();
+    // Keep the queue short, so both writers take batches as they fill.
+    while (recorder->queue_depth() > 3000) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  recorder->flush();
+  ASSERT_TRUE(recorder->wait_idle(20000));
+  recorder->close();
+  auto st = recorder->stats();
+  EXPECT_GT(st.spooled, 0u);
+  EXPECT_EQ(st.replayed, st.spooled);
+  EXPECT_EQ(st.outages, 1u);
+  EXPECT_GT(a->inserts, 0);
+  EXPECT_GT(b_inserts_before_recovery, 0) << "the second writer took no batch";
+  EXPECT_GT(b->inserts, b_inserts_before_recovery) << "the second writer took no batch after the outage";
+  EXPECT_GE(b->reconnects, 1) << "the second writer did not reconnect after the outage";
+  expect_exactly(*a, n);
 }
 
 TEST(Recorder, CloseWhileDownKeepsEverythingInTheSpoolForTheNextRun) {

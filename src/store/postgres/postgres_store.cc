@@ -4,6 +4,7 @@
 #include <endian.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <set>
@@ -56,6 +57,18 @@ CREATE TABLE fstrail_events_default PARTITION OF fstrail_events DEFAULT;
 -- pg_partman 4.x convention: a template table for properties the parent cannot hold.
 CREATE TABLE fstrail_events_template (LIKE fstrail_events);
 )sql",
+    // v2: "who touched P in the last hour" reads the last hour of one b-tree, (time, path), checking
+    // the path inside the index (renames: the partial (time, old_path)); exact paths over all time
+    // use (path) and the partial (old_path). Appending in time order keeps the (time, ...) indexes
+    // cheap to maintain; only (path) and the rename-only (old_path) take inserts at random places.
+    R"sql(
+DROP INDEX fstrail_events_path;
+DROP INDEX fstrail_events_old_path;
+CREATE INDEX fstrail_events_time_path ON fstrail_events (time, path);
+CREATE INDEX fstrail_events_path ON fstrail_events (path);
+CREATE INDEX fstrail_events_time_old_path ON fstrail_events (time, old_path) WHERE old_path IS NOT NULL;
+CREATE INDEX fstrail_events_old_path ON fstrail_events (old_path) WHERE old_path IS NOT NULL;
+)sql",
 };
 
 // SQLSTATE classes that mean "this batch's data is refused" rather than "the database is not
@@ -77,27 +90,6 @@ void put64(std::string& out, uint64_t v) {
   v = htobe64(v);
   out.append(reinterpret_cast<const char*>(&v), 8);
 }
-void put_null(std::string& out) { put32(out, 0xffffffffu); }
-void put_bytes(std::string& out, std::string_view b) {
-  put32(out, static_cast<uint32_t>(b.size()));
-  out.append(b);
-}
-void put_opt_bytes(std::string& out, const std::optional<std::string_view>& b) {
-  if (b) put_bytes(out, *b);
-  else put_null(out);
-}
-template <typename T>
-void put_opt_int8(std::string& out, const std::optional<T>& v) {
-  if (!v) return put_null(out);
-  put32(out, 8);
-  put64(out, static_cast<uint64_t>(static_cast<int64_t>(*v)));
-}
-void put_opt_int4(std::string& out, const std::optional<int32_t>& v) {
-  if (!v) return put_null(out);
-  put32(out, 4);
-  put32(out, static_cast<uint32_t>(*v));
-}
-
 uint16_t get16(const char* p) {
   uint16_t v;
   std::memcpy(&v, p, 2);
@@ -218,6 +210,11 @@ class PostgresStore final : public EventStore {
       } else if (auto* t = std::get_if<std::string>(&p)) {
         storage.push_back(*t);
         types.push_back(25);
+      } else if (auto* ts = std::get_if<PgTimestamp>(&p)) {
+        std::string be;
+        put64(be, static_cast<uint64_t>(ts->unix_us - kPgEpochUnixUs));
+        storage.push_back(be);
+        types.push_back(1184);  // timestamptz: binary is microseconds since 2000-01-01
       } else {
         storage.push_back(std::get<Blob>(p).bytes);
         types.push_back(17);
@@ -460,37 +457,123 @@ void append_copy_header(std::string& out) {
 
 void append_copy_trailer(std::string& out) { put16(out, 0xffff); }
 
-void append_copy_row(std::string& out, const EventRecordView& e) {
-  put16(out, 32);
-  int64_t us = floor_div(e.time_ns, kNsPerUs);
-  put32(out, 8);
-  put64(out, static_cast<uint64_t>(us - kPgEpochUnixUs));
-  put32(out, 2);
-  put16(out, static_cast<uint16_t>(e.time_ns - us * kNsPerUs));
-  put_bytes(out, e.host);
-  put32(out, 8);
-  put64(out, static_cast<uint64_t>(e.event_id));
-  put_bytes(out, kind_name(e.kind));
-  put_bytes(out, e.path);
-  put_opt_bytes(out, e.old_path);
-  if (e.is_dir) {
-    put32(out, 1);
-    out.push_back(*e.is_dir ? 1 : 0);
-  } else {
-    put_null(out);
+namespace {
+
+// One tuple of the binary COPY stream, written in two passes over the same code: Sizer counts
+// the bytes, Writer stores them through a raw pointer into space reserved once per row. (Appending
+// field by field to a std::string checks capacity and calls out of line ~70 times per row.)
+struct Sizer {
+  size_t n = 0;
+  void u16(uint16_t) { n += 2; }
+  void u32(uint32_t) { n += 4; }
+  void u64(uint64_t) { n += 8; }
+  void u8(uint8_t) { n += 1; }
+  void bytes(std::string_view b) { n += b.size(); }
+};
+struct Writer {
+  char* p;
+  void u16(uint16_t v) {
+    v = htobe16(v);
+    std::memcpy(p, &v, 2);
+    p += 2;
   }
-  put_opt_int8(out, e.dev);
-  put_opt_int8(out, e.ino);
-  put_bytes(out, actor_source_name(e.actor_source));
-  for (const auto* v : {&e.pid, &e.tid, &e.ppid}) put_opt_int4(out, *v);
-  for (const auto* v : {&e.uid, &e.gid, &e.euid, &e.egid, &e.loginuid, &e.sessionid}) put_opt_int8(out, *v);
-  for (const auto* v : {&e.comm, &e.exe, &e.cgroup}) put_opt_bytes(out, *v);
-  for (const auto* v : {&e.old_mode, &e.new_mode, &e.old_uid, &e.new_uid, &e.old_gid, &e.new_gid})
-    put_opt_int8(out, *v);
-  put_opt_int4(out, e.error);
-  put_opt_int8(out, e.lost);
-  put_bytes(out, e.backend);
+  void u32(uint32_t v) {
+    v = htobe32(v);
+    std::memcpy(p, &v, 4);
+    p += 4;
+  }
+  void u64(uint64_t v) {
+    v = htobe64(v);
+    std::memcpy(p, &v, 8);
+    p += 8;
+  }
+  void u8(uint8_t v) { *p++ = static_cast<char>(v); }
+  void bytes(std::string_view b) {
+    std::memcpy(p, b.data(), b.size());
+    p += b.size();
+  }
+};
+
+template <typename Out>
+void copy_tuple(Out& o, const EventRecordView& e) {
+  auto null = [&] { o.u32(0xffffffffu); };
+  auto text = [&](std::string_view b) {
+    o.u32(static_cast<uint32_t>(b.size()));
+    o.bytes(b);
+  };
+  auto opt_text = [&](const std::optional<std::string_view>& b) {
+    if (b) text(*b);
+    else null();
+  };
+  auto int8 = [&](uint64_t v) {
+    o.u32(8);
+    o.u64(v);
+  };
+  auto opt_int8 = [&](const auto& v) {
+    if (v) int8(static_cast<uint64_t>(static_cast<int64_t>(*v)));
+    else null();
+  };
+  auto opt_int4 = [&](const std::optional<int32_t>& v) {
+    if (!v) return null();
+    o.u32(4);
+    o.u32(static_cast<uint32_t>(*v));
+  };
+  o.u16(32);
+  int64_t us = floor_div(e.time_ns, kNsPerUs);
+  int8(static_cast<uint64_t>(us - kPgEpochUnixUs));
+  o.u32(2);
+  o.u16(static_cast<uint16_t>(e.time_ns - us * kNsPerUs));
+  text(e.host);
+  int8(static_cast<uint64_t>(e.event_id));
+  text(kind_name(e.kind));
+  text(e.path);
+  opt_text(e.old_path);
+  if (e.is_dir) {
+    o.u32(1);
+    o.u8(*e.is_dir ? 1 : 0);
+  } else {
+    null();
+  }
+  opt_int8(e.dev);
+  opt_int8(e.ino);
+  text(actor_source_name(e.actor_source));
+  opt_int4(e.pid);
+  opt_int4(e.tid);
+  opt_int4(e.ppid);
+  opt_int8(e.uid);
+  opt_int8(e.gid);
+  opt_int8(e.euid);
+  opt_int8(e.egid);
+  opt_int8(e.loginuid);
+  opt_int8(e.sessionid);
+  opt_text(e.comm);
+  opt_text(e.exe);
+  opt_text(e.cgroup);
+  opt_int8(e.old_mode);
+  opt_int8(e.new_mode);
+  opt_int8(e.old_uid);
+  opt_int8(e.new_uid);
+  opt_int8(e.old_gid);
+  opt_int8(e.new_gid);
+  opt_int4(e.error);
+  opt_int8(e.lost);
+  text(e.backend);
 }
+
+}  // namespace
+
+void append_copy_row(std::string& out, const EventRecordView& e) {
+  Sizer size;
+  copy_tuple(size, e);
+  size_t at = out.size();
+  // The buffer is reused batch after batch: once it has grown, this never allocates.
+  if (out.capacity() < at + size.n) out.reserve(std::max(out.capacity() * 2, at + size.n));
+  out.resize(at + size.n);
+  Writer w{out.data() + at};
+  copy_tuple(w, e);
+}
+
+std::span<const char* const> postgres_migrations() { return kMigrations; }
 
 Result<std::unique_ptr<EventStore>> open_postgres_store(const std::string& conninfo, bool allow_offline) {
   auto store = std::make_unique<PostgresStore>(conninfo);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 
 #include "store/record.h"
@@ -10,6 +11,9 @@ namespace fstrail::store {
 
 // PostgreSQL: a day-partitioned table fed by binary COPY (see postgres_schema.md in this folder).
 Result<std::unique_ptr<EventStore>> open_postgres_store(const std::string& conninfo, bool allow_offline = false);
+
+// The schema's migrations in order (version N is element N-1): tests build old versions with them.
+std::span<const char* const> postgres_migrations();
 
 // Encodes rows in PostgreSQL's binary COPY format (header, tuples, trailer): exposed for tests and benches.
 void append_copy_header(std::string& out);
