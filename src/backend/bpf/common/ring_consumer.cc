@@ -22,6 +22,9 @@ namespace {
 constexpr long kNapNs = 200'000;
 constexpr int kIdleNapsBeforeSleep = 5;
 constexpr int64_t kLossCheckIntervalNs = 10'000'000;
+// What on_record returns to stop a drain at the batch limit (the record itself is
+// consumed); never an error libbpf returns from its ring buffer calls.
+constexpr int kBatchFull = -ECANCELED;
 
 int64_t monotonic_coarse_ns() {
   struct timespec ts{};
@@ -93,11 +96,11 @@ Status RingConsumer::open(int ring_map_fd) {
 
 int RingConsumer::on_record(void* self, void* data, size_t size) {
   auto* consumer = static_cast<RingConsumer*>(self);
-  if (consumer->drop_) {
+  if (consumer->drop_)
     ++consumer->stats_.records;
-    return 0;
-  }
-  consumer->consume({static_cast<const uint8_t*>(data), size}, *consumer->handler_);
+  else
+    consumer->consume({static_cast<const uint8_t*>(data), size}, *consumer->handler_);
+  if (consumer->batch_limit_ > 0 && ++consumer->in_batch_ >= consumer->batch_limit_) return kBatchFull;
   return 0;
 }
 
@@ -156,11 +159,20 @@ void RingConsumer::set_polling(bool polling) {
   std::atomic_ref<uint32_t>(*const_cast<uint32_t*>(polling_flag_)).store(polling ? 1 : 0, std::memory_order_seq_cst);
 }
 
+int RingConsumer::drain(bool block, int timeout_ms) {
+  in_batch_ = 0;
+  int n = block ? ring_buffer__poll(ring_, timeout_ms) : ring_buffer__consume(ring_);
+  more_pending_ = n == kBatchFull;
+  return more_pending_ ? in_batch_ : n;
+}
+
 int RingConsumer::poll_adaptive(int timeout_ms) {
   if (polling_) {
-    struct timespec nap{0, kNapNs};
-    ::nanosleep(&nap, nullptr);
-    int n = ring_buffer__consume(ring_);
+    if (!more_pending_) {
+      struct timespec nap{0, kNapNs};
+      ::nanosleep(&nap, nullptr);
+    }
+    int n = drain(false, 0);
     if (n != 0) {
       idle_naps_ = 0;
       return n;
@@ -169,13 +181,16 @@ int RingConsumer::poll_adaptive(int timeout_ms) {
     // Back to sleep: clear the flag first, then drain once more, so a record added
     // without a wakeup before the clear is read now or seen by the blocking poll.
     set_polling(false);
-    n = ring_buffer__consume(ring_);
+    n = drain(false, 0);
     if (n != 0) {
       set_polling(true);
       return n;
     }
   }
-  int n = ring_buffer__poll(ring_, timeout_ms);
+  int n = drain(true, timeout_ms);
+  // A wait that timed out drains anyway (reading the ring's positions costs no
+  // syscall): whatever happened to wakeups, no record waits longer than one timeout.
+  if (n == 0) n = drain(false, 0);
   if (n > 0) set_polling(true);
   return n;
 }
@@ -185,11 +200,11 @@ Status RingConsumer::poll(int timeout_ms, const EventHandler& handler, const Emi
   handler_ = &handler;
   int n;
   if (timeout_ms == 0)
-    n = ring_buffer__consume(ring_);
+    n = drain(false, 0);
   else if (polling_flag_)
     n = poll_adaptive(timeout_ms);
   else
-    n = ring_buffer__poll(ring_, timeout_ms);
+    n = drain(true, timeout_ms);
   handler_ = nullptr;
   int64_t now = monotonic_coarse_ns();
   if (timeout_ms == 0 || (n == 0 && !polling_) || now - last_loss_check_ns_ >= kLossCheckIntervalNs) {

@@ -85,6 +85,9 @@ class RingConsumer {
   // record. After a few empty naps it clears the flag, drains once more and blocks
   // again. Without it (lsm, fentry): every poll blocks and records wake it.
   void use_adaptive_polling(volatile uint32_t* polling_flag) { polling_flag_ = polling_flag; }
+  // At most `records` records per poll (0: no limit); the rest stay in the ring for
+  // the next poll, which then does not nap. Bounds a batch a backend holds whole.
+  void limit_batch(int records) { batch_limit_ = records; }
   // A benchmark floor: records are consumed and counted, never decoded.
   void drop_records() { drop_ = true; }
   // Waits up to timeout_ms (0: never blocks, never naps), hands every record to
@@ -107,6 +110,7 @@ class RingConsumer {
  private:
   static int on_record(void* self, void* data, size_t size);
   int poll_adaptive(int timeout_ms);
+  int drain(bool block, int timeout_ms);
   void set_polling(bool polling);
 
   std::string_view backend_;
@@ -123,6 +127,9 @@ class RingConsumer {
   bool polling_ = false;
   int idle_naps_ = 0;
   bool drop_ = false;
+  int batch_limit_ = 0;
+  int in_batch_ = 0;
+  bool more_pending_ = false;
   int64_t last_loss_check_ns_ = 0;
 
 };

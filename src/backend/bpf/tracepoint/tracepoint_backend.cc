@@ -37,6 +37,9 @@ namespace {
 
 constexpr std::string_view kName = "bpf-tracepoint";
 constexpr int64_t kBirthSlackNs = 10'000'000;  // inode birth times use the coarse clock (one tick)
+// Records per poll: a batch is held whole until finished (paths_removed_later), so a
+// consumer that fell behind a full ring works through it in cache-sized pieces.
+constexpr int kBatchLimit = 2048;
 
 std::optional<std::string> readlink_string(const std::string& link) {
   char buf[4096];
@@ -183,6 +186,7 @@ class TracepointBackend final : public Backend {
     parent_fd_ = bpf_map__fd(skel_->maps.fst_parent);
     consumer_ = std::make_unique<RingConsumer>(kName, &resolver_, bpf_map__fd(skel_->maps.lost_by_op));
     consumer_->use_adaptive_polling(&skel_->bss->fst_consumer_polling);
+    consumer_->limit_batch(kBatchLimit);
     if (floor_ == Floor::kDrop) {
       fmt::print(stderr, "fstrail: {}: benchmark floor: every record dropped unread\n", kName);
       consumer_->drop_records();
