@@ -199,9 +199,11 @@ Status RingConsumer::poll(int timeout_ms, const EventHandler& handler, const Emi
   clock_.refresh();
   handler_ = &handler;
   int n;
-  if (timeout_ms == 0)
+  if (timeout_ms == 0) {
+    // Everything queued now, past the batch limit too: the last poll before a stop.
     n = drain(false, 0);
-  else if (polling_flag_)
+    for (int more; n > 0 && more_pending_ && (more = drain(false, 0)) > 0;) n += more;
+  } else if (polling_flag_)
     n = poll_adaptive(timeout_ms);
   else
     n = drain(true, timeout_ms);

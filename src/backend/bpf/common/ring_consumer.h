@@ -87,6 +87,7 @@ class RingConsumer {
   void use_adaptive_polling(volatile uint32_t* polling_flag) { polling_flag_ = polling_flag; }
   // At most `records` records per poll (0: no limit); the rest stay in the ring for
   // the next poll, which then does not nap. Bounds a batch a backend holds whole.
+  // A poll with timeout 0 (the drain before a stop) takes everything regardless.
   void limit_batch(int records) { batch_limit_ = records; }
   // A benchmark floor: records are consumed and counted, never decoded.
   void drop_records() { drop_ = true; }
