@@ -209,6 +209,7 @@ class TracepointBackend final : public Backend {
     batch_procs_.clear();
     batch_relearned_.clear();
     batch_.clear();
+    unseen_changes_.clear();
     // The batch is finished once whole: a path a later event of it removes is not looked up.
     Status s = consumer_->poll(
         timeout_ms,
@@ -382,6 +383,32 @@ class TracepointBackend final : public Backend {
     }
   }
 
+  // A file renamed away later in its batch was not looked up for the events before the
+  // rename (paths_removed_later), so its create, chmod or chown did not reach attrs_.
+  // It lives on under the new name: once that is looked up, its remembered mode and
+  // owner are dropped (old values null, never stale). Followed through renames.
+  void untrack_unseen_changes(const Event& event, bool removed_later, const std::optional<struct statx>& st) {
+    switch (event.kind) {
+      case EventKind::kCreate:
+      case EventKind::kMkdir:
+      case EventKind::kSymlink:
+      case EventKind::kChmod:
+      case EventKind::kChown:
+        if (removed_later) unseen_changes_.insert(event.path);
+        break;
+      case EventKind::kRename: {
+        if (!event.old_path || unseen_changes_.erase(*event.old_path) == 0) break;
+        if (removed_later)
+          unseen_changes_.insert(event.path);
+        else if (st)
+          attrs_.erase({makedev(st->stx_dev_major, st->stx_dev_minor), st->stx_ino});
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
   // Bounded, so watching a huge tree (or "/") does not stall the start: beyond the
   // bound, old values of files not seen since start are null.
   void scan_roots() {
@@ -428,14 +455,16 @@ class TracepointBackend final : public Backend {
                   (event.old_path && inside_roots(*event.old_path, spec_.roots));
     if (!inside) return;
     bool path_gone = event.kind == EventKind::kDelete || event.kind == EventKind::kRmdir;
+    std::optional<struct statx> st;
     if (!event.error && !path_gone && !removed_later) {
-      auto st = stat_now(event.path);
+      st = stat_now(event.path);
       if (event.kind == EventKind::kCreate && !born_at(st, event.time_ns)) return;
       if (st) {
         fill_from_stat(event, *st);
         track_attributes(event, *st);
       }
     }
+    if (!event.error) untrack_unseen_changes(event, removed_later, st);
     if (event.kind == EventKind::kMkdir || event.kind == EventKind::kRmdir) event.is_dir = true;
     fill_from_proc(event);
     emit(std::move(event));
@@ -449,6 +478,7 @@ class TracepointBackend final : public Backend {
   std::unordered_map<int32_t, std::optional<ProcessInfo>> batch_procs_;
   std::unordered_map<int32_t, ProcessInfo> logins_;  // loginuid, sessionid by pid
   std::vector<Event> batch_;
+  std::unordered_set<std::string> unseen_changes_;  // this batch: paths of files not looked up
   Floor floor_ = Floor::kNone;
   std::unordered_set<uint32_t> batch_relearned_;
   std::unique_ptr<RingConsumer> consumer_;
