@@ -77,27 +77,57 @@ std::optional<std::string> ProcfsReader::cgroup(pid_t pid) const {
   return path.substr(0, path.find('\n'));
 }
 
-std::optional<ProcessInfo> ProcfsReader::read(pid_t pid) const {
-  std::string dir = root_ + "/" + std::to_string(pid);
-  auto status = read_small_file(dir + "/status");
-  if (!status) return std::nullopt;
-  ProcessInfo info;
-  info.ppid = status_field<int32_t>(*status, "\nPPid:", 0);
-  info.uid = status_field<uint32_t>(*status, "\nUid:", 0);
-  info.euid = status_field<uint32_t>(*status, "\nUid:", 1);
-  info.gid = status_field<uint32_t>(*status, "\nGid:", 0);
-  info.egid = status_field<uint32_t>(*status, "\nGid:", 1);
-  if (status->rfind("Name:", 0) == 0) {
-    std::string_view name(*status);
-    name = name.substr(5, name.find('\n') - 5);
+namespace {
+
+void parse_status(std::string_view status, ProcessInfo& info) {
+  info.ppid = status_field<int32_t>(status, "\nPPid:", 0);
+  info.uid = status_field<uint32_t>(status, "\nUid:", 0);
+  info.euid = status_field<uint32_t>(status, "\nUid:", 1);
+  info.gid = status_field<uint32_t>(status, "\nGid:", 0);
+  info.egid = status_field<uint32_t>(status, "\nGid:", 1);
+  if (status.rfind("Name:", 0) == 0) {
+    std::string_view name = status.substr(5, status.find('\n') - 5);
     while (!name.empty() && (name.front() == '\t' || name.front() == ' ')) name.remove_prefix(1);
     info.comm = std::string(name);
   }
+}
+
+}  // namespace
+
+std::optional<ProcessInfo> ProcfsReader::read_credentials(pid_t pid) const {
+  std::string path = root_ + "/" + std::to_string(pid) + "/status";
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;
+  // Ppid and the ids are in the first ~600 bytes; one read gets them (the kernel
+  // formats the whole file on the first read anyway).
+  char buf[4096];
+  ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  ProcessInfo info;
+  parse_status(std::string_view(buf, static_cast<size_t>(n)), info);
+  return info;
+}
+
+ProcessInfo ProcfsReader::read_login(pid_t pid) const {
+  std::string dir = root_ + "/" + std::to_string(pid);
+  ProcessInfo info;
   if (auto v = read_small_file(dir + "/loginuid")) info.loginuid = parse_number<uint32_t>(*v);
   if (auto v = read_small_file(dir + "/sessionid")) info.sessionid = parse_number<uint32_t>(*v);
   // (uid_t)-1: no login user (a daemon, or audit off); unknown is null, never made up.
   if (info.loginuid == kNoLoginUid) info.loginuid.reset();
   if (info.sessionid == kNoLoginUid) info.sessionid.reset();
+  return info;
+}
+
+std::optional<ProcessInfo> ProcfsReader::read(pid_t pid) const {
+  std::string dir = root_ + "/" + std::to_string(pid);
+  auto status = read_small_file(dir + "/status");
+  if (!status) return std::nullopt;
+  ProcessInfo info;
+  parse_status(*status, info);
+  ProcessInfo login = read_login(pid);
+  info.loginuid = login.loginuid;
+  info.sessionid = login.sessionid;
   info.exe = exe(pid);
   info.cgroup = cgroup(pid);
   return info;

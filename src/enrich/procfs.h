@@ -25,6 +25,11 @@ class ProcfsReader {
  public:
   explicit ProcfsReader(std::string proc_root = "/proc") : root_(std::move(proc_root)) {}
   std::optional<ProcessInfo> read(pid_t pid) const;
+  // Just what /proc/<pid>/status holds (ppid, uid, gid, euid, egid, comm), in one
+  // read(2): for backends that have exe and cgroup already.
+  std::optional<ProcessInfo> read_credentials(pid_t pid) const;
+  // loginuid and sessionid (set once at login, inherited): ProcessInfo with only those.
+  ProcessInfo read_login(pid_t pid) const;
   // Just the executable and cgroup (for backends that capture the rest in the kernel).
   std::optional<std::string> exe(pid_t pid) const;
   std::optional<std::string> cgroup(pid_t pid) const;

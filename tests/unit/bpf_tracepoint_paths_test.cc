@@ -63,6 +63,47 @@ TEST(LexicallyNormalPathTest, ShortcutAgreesWithStdFilesystem) {
   EXPECT_GT(normal, 100);
 }
 
+Event event_of(EventKind kind, std::string path, std::optional<std::string> old_path = std::nullopt) {
+  Event e;
+  e.kind = kind;
+  e.path = std::move(path);
+  e.old_path = std::move(old_path);
+  return e;
+}
+
+TEST(PathsRemovedLaterTest, CreateThenDeleteInOneBatchSkipsTheCreatesLookup) {
+  std::vector<Event> batch = {event_of(EventKind::kCreate, "/srv/app/f"), event_of(EventKind::kModify, "/srv/app/f"),
+                              event_of(EventKind::kCreate, "/srv/app/g"), event_of(EventKind::kDelete, "/srv/app/f")};
+  EXPECT_EQ(paths_removed_later(batch), (std::vector<bool>{true, true, false, false}));
+}
+
+// The benchmark's iteration: every lookup but none is of a path gone by the end of the batch.
+TEST(PathsRemovedLaterTest, RenameRemovesItsSourceAndReplacesItsTarget) {
+  std::vector<Event> batch = {
+      event_of(EventKind::kCreate, "/t/file"),       event_of(EventKind::kModify, "/t/file"),
+      event_of(EventKind::kChmod, "/t/file"),        event_of(EventKind::kCreate, "/t/moved"),
+      event_of(EventKind::kRename, "/t/moved", "/t/file"), event_of(EventKind::kChmod, "/t/moved"),
+      event_of(EventKind::kMkdir, "/t/sub"),         event_of(EventKind::kRmdir, "/t/sub"),
+  };
+  EXPECT_EQ(paths_removed_later(batch), (std::vector<bool>{true, true, true, true, false, false, true, false}));
+}
+
+TEST(PathsRemovedLaterTest, ARecreatedPathIsLookedUpAfterItsLastRemoval) {
+  std::vector<Event> batch = {event_of(EventKind::kCreate, "/t/f"), event_of(EventKind::kDelete, "/t/f"),
+                              event_of(EventKind::kCreate, "/t/f"), event_of(EventKind::kChmod, "/t/f")};
+  EXPECT_EQ(paths_removed_later(batch), (std::vector<bool>{true, false, false, false}));
+}
+
+TEST(PathsRemovedLaterTest, FailedRemovalsAndOtherPathsDoNotCount) {
+  Event failed = event_of(EventKind::kDelete, "/t/f");
+  failed.error = 13;  // EACCES: the file is still there
+  std::vector<Event> batch = {event_of(EventKind::kCreate, "/t/f"), failed,
+                              event_of(EventKind::kDelete, "/t/f2"), event_of(EventKind::kRmdir, "/t")};
+  // Exact paths only: removing the parent (/t) is not looked for.
+  EXPECT_EQ(paths_removed_later(batch), (std::vector<bool>{false, false, false, false}));
+  EXPECT_TRUE(paths_removed_later({}).empty());
+}
+
 // A /proc with nothing in it: everything must come from the records.
 class PathTrackerTest : public ::testing::Test {
  protected:

@@ -45,6 +45,25 @@ TEST_F(FakeProc, FillsUnknownActorFields) {
   EXPECT_EQ(e.cgroup, "/user.slice/session-7.scope");
 }
 
+TEST_F(FakeProc, CredentialsComeFromStatusAloneAndLoginApart) {
+  ProcfsReader reader(root.string());
+  auto info = reader.read_credentials(42);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->ppid, 41);
+  EXPECT_EQ(info->uid, 0u);
+  EXPECT_EQ(info->euid, 0u);
+  EXPECT_EQ(info->gid, 10u);
+  EXPECT_EQ(info->egid, 11u);
+  EXPECT_EQ(info->comm, "chown");
+  EXPECT_FALSE(info->loginuid.has_value());
+  EXPECT_FALSE(info->exe.has_value());
+  EXPECT_FALSE(info->cgroup.has_value());
+  ProcessInfo login = reader.read_login(42);
+  EXPECT_EQ(login.loginuid, 1001u);
+  EXPECT_EQ(login.sessionid, 7u);
+  EXPECT_FALSE(reader.read_credentials(43).has_value());
+}
+
 TEST_F(FakeProc, UnsetLoginUidAndGoneProcessStayNull) {
   write("42/loginuid", "4294967295");
   Enricher enricher{ProcfsReader(root.string())};

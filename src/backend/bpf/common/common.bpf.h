@@ -88,6 +88,50 @@ static __always_inline void fst_output_or_count(void *record, __u64 size, __u32 
 }
 
 /*
+ * Adaptive wakeups (bpf-tracepoint only; lsm and fentry never set the flag and do not
+ * call this). While user space drains the ring in a polling loop it sets
+ * fst_consumer_polling, and records are added without a wakeup (each wakeup is an
+ * irq_work in the writer's context, paid by the traced process). Otherwise the
+ * default: wake the consumer when it has caught up.
+ *
+ * No wakeup is missed when the consumer goes back to sleep: it clears the flag, then
+ * (after a full barrier) drains once more and blocks; epoll reports data whenever
+ * producer_pos != consumer_pos. The writer reserves first (producer_pos moves) and
+ * reads the flag after a full barrier, so a writer that still saw the flag set has a
+ * reservation the consumer's last drain or its epoll check sees.
+ * Compiled only where FST_ADAPTIVE_WAKEUPS is defined: the other objects stay as they are.
+ */
+#ifdef FST_ADAPTIVE_WAKEUPS
+volatile __u32 fst_consumer_polling = 0;
+__u64 fst_wakeup_fence = 0; /* only ever added to, for the barrier */
+
+static __always_inline __u64 fst_wakeup_flags(void)
+{
+	/* A locked add: a full barrier on x86-64 (the reservation's store, then this load). */
+	__sync_fetch_and_add(&fst_wakeup_fence, 1);
+	return fst_consumer_polling ? BPF_RB_NO_WAKEUP : 0;
+}
+
+/* fst_output_or_count with adaptive wakeups. */
+static __always_inline void fst_output_adaptive_or_count(void *record, __u32 size, __u32 op)
+{
+	struct bpf_dynptr ptr;
+
+	if (bpf_ringbuf_reserve_dynptr(&events, size, 0, &ptr) < 0) {
+		bpf_ringbuf_discard_dynptr(&ptr, BPF_RB_NO_WAKEUP);
+		fst_count_lost(op);
+		return;
+	}
+	if (bpf_dynptr_write(&ptr, 0, record, size, 0) < 0) {
+		bpf_ringbuf_discard_dynptr(&ptr, 0);
+		fst_count_lost(op);
+		return;
+	}
+	bpf_ringbuf_submit_dynptr(&ptr, fst_wakeup_flags());
+}
+#endif /* FST_ADAPTIVE_WAKEUPS */
+
+/*
  * Exec tracking. sched_process_exec's filename is a __data_loc string in kernel
  * memory, which cannot be read under lockdown, so the filename is read from user
  * memory at execve/execveat entry and sent only when the exec succeeded.

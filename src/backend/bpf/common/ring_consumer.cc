@@ -1,8 +1,10 @@
 #include "backend/bpf/common/ring_consumer.h"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <atomic>
 #include <cstdio>
 
 #include <bpf/bpf.h>
@@ -12,6 +14,25 @@
 #include "fstrail/wire.h"
 
 namespace fstrail::bpf {
+
+namespace {
+
+// Adaptive polling: the nap between drains while records flow (bounds the added
+// latency) and how many empty naps in a row send the consumer back to sleep.
+constexpr long kNapNs = 200'000;
+constexpr int kIdleNapsBeforeSleep = 5;
+constexpr int64_t kLossCheckIntervalNs = 10'000'000;
+// What on_record returns to stop a drain at the batch limit (the record itself is
+// consumed); never an error libbpf returns from its ring buffer calls.
+constexpr int kBatchFull = -ECANCELED;
+
+int64_t monotonic_coarse_ns() {
+  struct timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+}
+
+}  // namespace
 
 uint64_t LossCounter::update(std::span<const uint64_t> values) {
   uint64_t sum = 0;
@@ -75,7 +96,11 @@ Status RingConsumer::open(int ring_map_fd) {
 
 int RingConsumer::on_record(void* self, void* data, size_t size) {
   auto* consumer = static_cast<RingConsumer*>(self);
-  consumer->consume({static_cast<const uint8_t*>(data), size}, *consumer->handler_);
+  if (consumer->drop_)
+    ++consumer->stats_.records;
+  else
+    consumer->consume({static_cast<const uint8_t*>(data), size}, *consumer->handler_);
+  if (consumer->batch_limit_ > 0 && ++consumer->in_batch_ >= consumer->batch_limit_) return kBatchFull;
   return 0;
 }
 
@@ -126,12 +151,68 @@ void RingConsumer::check_losses(const EmitFn& emit_lost) {
   emit_lost(std::move(lost));
 }
 
+void RingConsumer::set_polling(bool polling) {
+  polling_ = polling;
+  idle_naps_ = 0;
+  // Sequentially consistent (xchg on x86-64): the store is visible before the drain
+  // that follows reads the producer position (see common.bpf.h).
+  std::atomic_ref<uint32_t>(*const_cast<uint32_t*>(polling_flag_)).store(polling ? 1 : 0, std::memory_order_seq_cst);
+}
+
+int RingConsumer::drain(bool block, int timeout_ms) {
+  in_batch_ = 0;
+  int n = block ? ring_buffer__poll(ring_, timeout_ms) : ring_buffer__consume(ring_);
+  more_pending_ = n == kBatchFull;
+  return more_pending_ ? in_batch_ : n;
+}
+
+int RingConsumer::poll_adaptive(int timeout_ms) {
+  if (polling_) {
+    if (!more_pending_) {
+      struct timespec nap{0, kNapNs};
+      ::nanosleep(&nap, nullptr);
+    }
+    int n = drain(false, 0);
+    if (n != 0) {
+      idle_naps_ = 0;
+      return n;
+    }
+    if (++idle_naps_ < kIdleNapsBeforeSleep) return 0;
+    // Back to sleep: clear the flag first, then drain once more, so a record added
+    // without a wakeup before the clear is read now or seen by the blocking poll.
+    set_polling(false);
+    n = drain(false, 0);
+    if (n != 0) {
+      set_polling(true);
+      return n;
+    }
+  }
+  int n = drain(true, timeout_ms);
+  // A wait that timed out drains anyway (reading the ring's positions costs no
+  // syscall): whatever happened to wakeups, no record waits longer than one timeout.
+  if (n == 0) n = drain(false, 0);
+  if (n > 0) set_polling(true);
+  return n;
+}
+
 Status RingConsumer::poll(int timeout_ms, const EventHandler& handler, const EmitFn& emit_lost) {
   clock_.refresh();
   handler_ = &handler;
-  int n = ring_buffer__poll(ring_, timeout_ms);
+  int n;
+  if (timeout_ms == 0) {
+    // Everything queued now, past the batch limit too: the last poll before a stop.
+    n = drain(false, 0);
+    for (int more; n > 0 && more_pending_ && (more = drain(false, 0)) > 0;) n += more;
+  } else if (polling_flag_)
+    n = poll_adaptive(timeout_ms);
+  else
+    n = drain(true, timeout_ms);
   handler_ = nullptr;
-  check_losses(emit_lost);
+  int64_t now = monotonic_coarse_ns();
+  if (timeout_ms == 0 || (n == 0 && !polling_) || now - last_loss_check_ns_ >= kLossCheckIntervalNs) {
+    last_loss_check_ns_ = now;
+    check_losses(emit_lost);
+  }
   if (n < 0 && n != -EINTR) return Error::from_errno("polling the BPF ring buffer failed", -n);
   return Ok{};
 }

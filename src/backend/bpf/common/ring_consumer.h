@@ -78,8 +78,23 @@ class RingConsumer {
   RingConsumer& operator=(const RingConsumer&) = delete;
 
   Status open(int ring_map_fd);
-  // Waits up to timeout_ms, hands every record to `handler`, then emits a `lost`
-  // event through `emit_lost` if the loss counters grew.
+  // Adaptive wakeups: `polling_flag` is the BPF object's fst_consumer_polling
+  // (common.bpf.h), in its memory-mapped .bss. Once records arrive, poll() stops
+  // blocking: it sets the flag (the kernel then adds records without waking anyone),
+  // naps briefly and drains, so a burst costs one wakeup per nap instead of one per
+  // record. After a few empty naps it clears the flag, drains once more and blocks
+  // again. Without it (lsm, fentry): every poll blocks and records wake it.
+  void use_adaptive_polling(volatile uint32_t* polling_flag) { polling_flag_ = polling_flag; }
+  // At most `records` records per poll (0: no limit); the rest stay in the ring for
+  // the next poll, which then does not nap. Bounds a batch a backend holds whole.
+  // A poll with timeout 0 (the drain before a stop) takes everything regardless.
+  void limit_batch(int records) { batch_limit_ = records; }
+  // A benchmark floor: records are consumed and counted, never decoded.
+  void drop_records() { drop_ = true; }
+  // Waits up to timeout_ms (0: never blocks, never naps), hands every record to
+  // `handler`, then emits a `lost` event through `emit_lost` if the loss counters
+  // grew. The counters are read at most every 10 ms, and when a blocking poll
+  // timed out or the timeout was 0.
   Status poll(int timeout_ms, const EventHandler& handler, const EmitFn& emit_lost);
   // Decodes one record (what poll does for each); public so tests feed bytes.
   void consume(std::span<const uint8_t> bytes, const EventHandler& handler);
@@ -95,6 +110,9 @@ class RingConsumer {
 
  private:
   static int on_record(void* self, void* data, size_t size);
+  int poll_adaptive(int timeout_ms);
+  int drain(bool block, int timeout_ms);
+  void set_polling(bool polling);
 
   std::string_view backend_;
   BootClock clock_;
@@ -106,6 +124,14 @@ class RingConsumer {
   ExeCache exes_;
   LossCounter losses_;
   RingConsumerStats stats_;
+  volatile uint32_t* polling_flag_ = nullptr;
+  bool polling_ = false;
+  int idle_naps_ = 0;
+  bool drop_ = false;
+  int batch_limit_ = 0;
+  int in_batch_ = 0;
+  bool more_pending_ = false;
+  int64_t last_loss_check_ns_ = 0;
 
 };
 

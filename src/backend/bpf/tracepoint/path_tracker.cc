@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -28,6 +29,29 @@ void bounded_put(Map& map, const Key& key, std::string value) {
 }
 
 }  // namespace
+
+std::vector<bool> paths_removed_later(std::span<const Event> batch) {
+  std::vector<bool> removed_later(batch.size(), false);
+  std::unordered_set<std::string_view> removed;  // by an event after the current one
+  for (size_t i = batch.size(); i-- > 0;) {
+    const Event& e = batch[i];
+    removed_later[i] = !removed.empty() && removed.contains(e.path);
+    if (e.error) continue;
+    switch (e.kind) {
+      case EventKind::kDelete:
+      case EventKind::kRmdir:
+        removed.insert(e.path);
+        break;
+      case EventKind::kRename:
+        removed.insert(e.path);  // replaced, if something was there
+        if (e.old_path) removed.insert(*e.old_path);
+        break;
+      default:
+        break;
+    }
+  }
+  return removed_later;
+}
 
 bool inside_roots(std::string_view path, const std::vector<std::string>& roots) {
   for (std::string_view root : roots) {

@@ -6,11 +6,13 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "core/event.h"
 #include "decode/decoder.h"
 
 namespace fstrail::bpf {
@@ -21,6 +23,13 @@ bool inside_roots(std::string_view path, const std::vector<std::string>& roots);
 // True when `dir` is above a watched root ("/srv" for root "/srv/a"): some of its
 // descendants are watched.
 bool above_a_root(std::string_view dir, const std::vector<std::string>& roots);
+
+// For each event of a batch (in syscall order): whether a later event of the batch
+// removes or replaces what its path names (a delete, an rmdir, a rename from or onto the
+// path; failed operations do not count). The file at such a path now is not the one
+// the event was about, so looking it up (statx) only costs: a create then delete of
+// the same name in one batch skips the lookup. Exact paths only, not ancestors.
+std::vector<bool> paths_removed_later(std::span<const Event> batch);
 
 // "/a/./b//c/../d" -> "/a/b/d": paths as processes pass them, made comparable.
 std::string lexically_normal_path(std::string_view path);

@@ -10,6 +10,7 @@
  * user space fills and the kernel invalidates on chdir; anything else (dirfd-
  * relative, fd-based) is left to user space, which filters exactly.
  */
+#define FST_ADAPTIVE_WAKEUPS 1
 #include "backend/bpf/common/common.bpf.h"
 #include "backend/bpf/tracepoint/tracepoint.bpf.h"
 
@@ -420,7 +421,7 @@ static __always_inline void fst_send(struct fst_pending *p, __u16 op)
 		     (e->old_path_len & (FST_PATH_MAX - 1));
 	e->op = op;
 	e->hdr.size = size;
-	fst_output_or_count(e, size, op);
+	fst_output_adaptive_or_count(e, size, op);
 }
 
 /* Tells user space which directory `fd` names (see struct fst_dirfd). */
@@ -444,7 +445,7 @@ static __always_inline void fst_send_dirfd(__u32 tgid, __s32 fd, __s32 dirfd, __
 	d->_pad = 0;
 	__u32 size = sizeof(struct fst_dirfd) + d->path_len;
 	fst_fill_header(&d->hdr, FST_REC_DIRFD, size);
-	fst_output_or_count(d, size, 0);
+	fst_output_adaptive_or_count(d, size, 0);
 }
 
 static __always_inline void fst_remember_dir(__u32 tgid, __s32 fd, __u32 scope)

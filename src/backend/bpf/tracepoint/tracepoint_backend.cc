@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -36,6 +37,9 @@ namespace {
 
 constexpr std::string_view kName = "bpf-tracepoint";
 constexpr int64_t kBirthSlackNs = 10'000'000;  // inode birth times use the coarse clock (one tick)
+// Records per poll: a batch is held whole until finished (paths_removed_later), so a
+// consumer that fell behind a full ring works through it in cache-sized pieces.
+constexpr int kBatchLimit = 2048;
 
 std::optional<std::string> readlink_string(const std::string& link) {
   char buf[4096];
@@ -112,6 +116,21 @@ std::vector<DispatchedProgram> prepare_programs(bpf_object* obj) {
   return dispatched;
 }
 
+// FSTRAIL_BENCH_TRACEPOINT_FLOOR (bench/tracepoint_floors.sh only): what the mechanism
+// costs with nothing of fstrail's own work. "dispatchers": the two raw_syscalls
+// dispatchers attached alone, no syscall routed; "drop": every program attached, user
+// space drops each record unread. Either way no event is reported.
+enum class Floor { kNone, kDispatchers, kDrop };
+
+Floor bench_floor() {
+  const char* floor = std::getenv("FSTRAIL_BENCH_TRACEPOINT_FLOOR");
+  if (!floor) return Floor::kNone;
+  std::string_view f(floor);
+  if (f == "dispatchers") return Floor::kDispatchers;
+  if (f == "drop") return Floor::kDrop;
+  return Floor::kNone;
+}
+
 class TracepointBackend final : public Backend {
  public:
   ~TracepointBackend() override {
@@ -131,6 +150,16 @@ class TracepointBackend final : public Backend {
     if (!skel_) return Error::from_errno("cannot open the bpf-tracepoint BPF object");
     configure(*skel_->rodata);
     auto dispatched = prepare_programs(skel_->obj);
+    floor_ = bench_floor();
+    if (floor_ == Floor::kDispatchers) {
+      fmt::print(stderr, "fstrail: {}: benchmark floor: the raw_syscalls dispatchers alone\n", kName);
+      dispatched.clear();
+      bpf_program* prog;
+      bpf_object__for_each_program(prog, skel_->obj) {
+        std::string_view name = bpf_program__name(prog);
+        if (name != "dispatch_enter" && name != "dispatch_exit") bpf_program__set_autoattach(prog, false);
+      }
+    }
     if (int err = fst_tracepoint__load(skel_); err != 0)
       return Error{fmt::format("loading the bpf-tracepoint programs failed: {} (run with FSTRAIL_BPF_VERBOSE=1 "
                                "for the verifier log)", std::strerror(-err)), -err};
@@ -156,8 +185,17 @@ class TracepointBackend final : public Backend {
         this);
     parent_fd_ = bpf_map__fd(skel_->maps.fst_parent);
     consumer_ = std::make_unique<RingConsumer>(kName, &resolver_, bpf_map__fd(skel_->maps.lost_by_op));
+    consumer_->use_adaptive_polling(&skel_->bss->fst_consumer_polling);
+    consumer_->limit_batch(kBatchLimit);
+    if (floor_ == Floor::kDrop) {
+      fmt::print(stderr, "fstrail: {}: benchmark floor: every record dropped unread\n", kName);
+      consumer_->drop_records();
+    }
     consumer_->on_dirfd([this](DirFdRecord&& d) {
-      if (d.fd == FST_DIRFD_EXITED) learned_epoch_.erase(static_cast<uint32_t>(d.pid));
+      if (d.fd == FST_DIRFD_EXITED) {
+        learned_epoch_.erase(static_cast<uint32_t>(d.pid));
+        logins_.erase(d.pid);
+      }
       resolver_.apply(d);
     });
     if (Status s = consumer_->open(bpf_map__fd(skel_->maps.events)); !s) return s;
@@ -170,8 +208,20 @@ class TracepointBackend final : public Backend {
   Status poll(int timeout_ms, const EmitFn& emit) override {
     batch_procs_.clear();
     batch_relearned_.clear();
+    batch_.clear();
+    unseen_changes_.clear();
+    // The batch is finished once whole: a path a later event of it removes is not looked up.
     Status s = consumer_->poll(
-        timeout_ms, [&](Event&& event) { finish(std::move(event), emit); }, emit);
+        timeout_ms,
+        [&](Event&& event) {
+          if (!is_lexically_normal(event.path)) event.path = lexically_normal_path(event.path);
+          if (event.old_path && !is_lexically_normal(*event.old_path))
+            event.old_path = lexically_normal_path(*event.old_path);
+          batch_.push_back(std::move(event));
+        },
+        emit);
+    std::vector<bool> removed_later = paths_removed_later(batch_);
+    for (size_t i = 0; i < batch_.size(); ++i) finish(std::move(batch_[i]), removed_later[i], emit);
     learn_queued_cwds();
     return s;
   }
@@ -336,6 +386,32 @@ class TracepointBackend final : public Backend {
     }
   }
 
+  // A file renamed away later in its batch was not looked up for the events before the
+  // rename (paths_removed_later), so its create, chmod or chown did not reach attrs_.
+  // It lives on under the new name: once that is looked up, its remembered mode and
+  // owner are dropped (old values null, never stale). Followed through renames.
+  void untrack_unseen_changes(const Event& event, bool removed_later, const std::optional<struct statx>& st) {
+    switch (event.kind) {
+      case EventKind::kCreate:
+      case EventKind::kMkdir:
+      case EventKind::kSymlink:
+      case EventKind::kChmod:
+      case EventKind::kChown:
+        if (removed_later) unseen_changes_.insert(event.path);
+        break;
+      case EventKind::kRename: {
+        if (!event.old_path || unseen_changes_.erase(*event.old_path) == 0) break;
+        if (removed_later)
+          unseen_changes_.insert(event.path);
+        else if (st)
+          attrs_.erase({makedev(st->stx_dev_major, st->stx_dev_minor), st->stx_ino});
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
   // Bounded, so watching a huge tree (or "/") does not stall the start: beyond the
   // bound, old values of files not seen since start are null.
   void scan_roots() {
@@ -353,32 +429,45 @@ class TracepointBackend final : public Backend {
   }
 
   // ppid, euid, egid, loginuid, sessionid cannot be read in a tracepoint under
-  // lockdown: read from /proc once per process per batch (a burst of events from one
-  // process costs one read). exe comes from exec records, cgroup from the kernel.
+  // lockdown. ppid, euid, egid: /proc/<pid>/status in one read, once per process per
+  // batch (a burst of events from one process costs one read). loginuid and sessionid
+  // (set at login, inherited): once per process, forgotten when it exits. exe comes
+  // from exec records, cgroup from the kernel.
   void fill_from_proc(Event& event) {
     if (!event.pid) return;
     auto [it, inserted] = batch_procs_.try_emplace(*event.pid);
-    if (inserted) it->second = procfs_.read(*event.pid);
+    if (inserted) {
+      it->second = procfs_.read_credentials(*event.pid);
+      if (it->second) {
+        if (logins_.size() >= 65536 && !logins_.contains(*event.pid)) logins_.clear();
+        auto [login, fresh] = logins_.try_emplace(*event.pid);
+        if (fresh) login->second = procfs_.read_login(*event.pid);
+        it->second->loginuid = login->second.loginuid;
+        it->second->sessionid = login->second.sessionid;
+      }
+    }
     // uid, gid, comm and cgroup are already set from the kernel and stay as captured.
     if (it->second) fill_unknown_actor_fields(event, *it->second);
   }
 
-  void finish(Event&& event, const EmitFn& emit) {
-    if (!is_lexically_normal(event.path)) event.path = lexically_normal_path(event.path);
-    if (event.old_path && !is_lexically_normal(*event.old_path)) event.old_path = lexically_normal_path(*event.old_path);
+  // `removed_later`: a later event of the batch removed the path (paths_removed_later):
+  // the file there now, if any, is another one, so it is not looked up.
+  void finish(Event&& event, bool removed_later, const EmitFn& emit) {
     if (event.pid) relearn_if_stale(static_cast<uint32_t>(*event.pid));
     bool inside = inside_roots(event.path, spec_.roots) ||
                   (event.old_path && inside_roots(*event.old_path, spec_.roots));
     if (!inside) return;
     bool path_gone = event.kind == EventKind::kDelete || event.kind == EventKind::kRmdir;
-    if (!event.error && !path_gone) {
-      auto st = stat_now(event.path);
+    std::optional<struct statx> st;
+    if (!event.error && !path_gone && !removed_later) {
+      st = stat_now(event.path);
       if (event.kind == EventKind::kCreate && !born_at(st, event.time_ns)) return;
       if (st) {
         fill_from_stat(event, *st);
         track_attributes(event, *st);
       }
     }
+    if (!event.error) untrack_unseen_changes(event, removed_later, st);
     if (event.kind == EventKind::kMkdir || event.kind == EventKind::kRmdir) event.is_dir = true;
     fill_from_proc(event);
     emit(std::move(event));
@@ -390,6 +479,10 @@ class TracepointBackend final : public Backend {
   ProcfsReader procfs_;
   std::unordered_map<InodeKey, Owner, InodeKeyHash> attrs_;
   std::unordered_map<int32_t, std::optional<ProcessInfo>> batch_procs_;
+  std::unordered_map<int32_t, ProcessInfo> logins_;  // loginuid, sessionid by pid
+  std::vector<Event> batch_;
+  std::unordered_set<std::string> unseen_changes_;  // this batch: paths of files not looked up
+  Floor floor_ = Floor::kNone;
   std::unordered_set<uint32_t> batch_relearned_;
   std::unique_ptr<RingConsumer> consumer_;
   int epoch_fd_ = -1, state_fd_ = -1, unknown_cwd_fd_ = -1, parent_fd_ = -1;
