@@ -139,6 +139,16 @@ class FanotifyBackend final : public Backend {
 
   Status mark_tree(const std::string& dir, const EmitFn* emit_found);
   Status mark_dir(const std::string& dir);
+  // An object found in a directory as it was marked, reported as created.
+  Event found_event(const std::string& path, const struct stat& st) const {
+    Event e;
+    e.time_ns = batch_time_;
+    e.backend = name();
+    e.kind = S_ISDIR(st.st_mode) ? EventKind::kMkdir : S_ISLNK(st.st_mode) ? EventKind::kSymlink : EventKind::kCreate;
+    e.path = path;
+    fill_identity(st, e);
+    return e;
+  }
   // A directory just created, open as `dirfd`, with handle key `key`: marked through
   // the fd (no path lookups), its contents reported and marked the same way.
   void mark_new_dir(int dirfd, const std::string& path, const __kernel_fsid_t& fsid, std::string key,
@@ -277,12 +287,7 @@ void FanotifyBackend::mark_new_dir(int dirfd, const std::string& path, const __k
       child_key.append(reinterpret_cast<const char*>(&h), sizeof(file_handle) + h.header.handle_bytes);
       scanned_.insert(child_key);
     }
-    Event e;
-    e.time_ns = batch_time_;
-    e.backend = name();
-    e.kind = S_ISDIR(st.st_mode) ? EventKind::kMkdir : S_ISLNK(st.st_mode) ? EventKind::kSymlink : EventKind::kCreate;
-    e.path = child;
-    fill_identity(st, e);
+    Event e = found_event(child, st);
     if (spec_.kinds.test(static_cast<size_t>(e.kind))) emit(std::move(e));
     if (!S_ISDIR(st.st_mode)) continue;
     UniqueFd sub(::openat(dirfd, ent->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -301,12 +306,7 @@ Status FanotifyBackend::mark_tree(const std::string& dir, const EmitFn* emit_fou
   walk_tree(dir, [&](const std::string& path, const struct stat& st) {
     attrs_.remember(st);
     if (emit_found) {
-      Event e;
-      e.time_ns = batch_time_;
-      e.backend = name();
-      e.kind = S_ISDIR(st.st_mode) ? EventKind::kMkdir : S_ISLNK(st.st_mode) ? EventKind::kSymlink : EventKind::kCreate;
-      e.path = path;
-      fill_identity(st, e);
+      Event e = found_event(path, st);
       struct statfs sfs{};
       if (::statfs(path.c_str(), &sfs) == 0) {
         __kernel_fsid_t fsid;
