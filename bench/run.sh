@@ -238,7 +238,7 @@ for m in "${MONITORS[@]}"; do
   captured=$(tail -c +$((offset + 1)) "$OUT/$m.out" | "count_$m")
   per_iteration=${PER_ITERATION[$m]:-}
   [[ "$m" == fstrail-* ]] && lost=$(sed -n 's/.* \([0-9]*\) lost.*/\1/p' "$OUT/$m.err" | tail -1)
-  [ "$m" = bpftrace ] && lost=$(grep -ho 'Lost [0-9]* events' "$OUT/$m.out" "$OUT/$m.err" | awk '{n += $2} END {print n + 0}')
+  [ "$m" = bpftrace ] && lost=$(cat "$OUT/$m.out" "$OUT/$m.err" | awk '/Lost [0-9]+ events/ {for (i = 1; i < NF; i++) if ($i == "Lost") n += $(i + 1)} END {print n + 0}')
   if [ -n "$per_iteration" ]; then
     expected=$((expected_ops / 7 * per_iteration))
     [ "$lost" = n/a ] && covered=$captured || covered=$((captured + lost))
@@ -254,7 +254,7 @@ for m in "${MONITORS[@]}"; do
 done
 
 # Event -> output latency: fstrail's JSON on a pipe read by the probe, one sample every 2 ms.
-declare -A LATENCY
+declare -A LATENCY=()
 for m in "${MONITORS[@]}"; do
   [[ "$m" == fstrail-* ]] || continue
   rm -rf "$WATCHED/latency"; mkdir -p "$WATCHED/latency"
@@ -295,7 +295,7 @@ mkdir -p "$(dirname "$RESULTS")"
   echo "# Watch benchmark"
   echo
   echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) cores, $(stat -f -c %T "$WORK") at $WORK, load average"
-  echo "$(cut -d' ' -f1-3 /proc/loadavg) at the end. Other jobs were running on this shared machine: ratios of each"
+  echo "$(cut -d' ' -f1-3 /proc/loadavg) at the end (a shared machine: other jobs may have run). Ratios of each"
   echo "round to the no-monitor run of the same round, medians over $ROUNDS rounds."
   echo "Workload (bench/watch_workload.cc): create + 4 KiB write + close, chmod, rename, unlink, mkdir/rmdir at"
   echo "depth 5, fresh names each iteration; $OPS ops per run, one process."
@@ -321,7 +321,7 @@ mkdir -p "$(dirname "$RESULTS")"
   if [ ${#LATENCY[@]} -gt 0 ]; then
     echo
     echo "Event -> output latency: a probe creates a file with a unique name and reads fstrail's --json stdout"
-    echo "(a pipe) until the line naming it arrives; $LATENCY_SAMPLES samples, one every 2 ms, no other monitor running (other jobs on the machine were)."
+    echo "(a pipe) until the line naming it arrives; $LATENCY_SAMPLES samples, one every 2 ms, no other monitor running."
     echo
     echo "| monitor | p50 (us) | p99 (us) | samples | never seen (2 s) |"
     echo "| --- | --- | --- | --- | --- |"
