@@ -86,14 +86,15 @@ struct HandleBuffer {
 };
 
 // The key of the object at `path`, built like fid_key; empty when it cannot be encoded.
-std::string key_for_path(const std::string& path, const __kernel_fsid_t& fsid) {
+// The fid key of `name` relative to `dirfd` (AT_FDCWD: a path); "" when it has none.
+std::string key_at(int dirfd, const char* name, const __kernel_fsid_t& fsid) {
   HandleBuffer h{};
   h.header.handle_bytes = MAX_HANDLE_SZ;
   int mount_id = 0;
-  if (::name_to_handle_at(AT_FDCWD, path.c_str(), &h.header, &mount_id, 0) != 0) {
+  if (::name_to_handle_at(dirfd, name, &h.header, &mount_id, 0) != 0) {
     // Filesystems without NFS export support still encode a FID (Linux 6.5+).
     h.header.handle_bytes = MAX_HANDLE_SZ;
-    if (::name_to_handle_at(AT_FDCWD, path.c_str(), &h.header, &mount_id, AT_HANDLE_FID) != 0) return {};
+    if (::name_to_handle_at(dirfd, name, &h.header, &mount_id, AT_HANDLE_FID) != 0) return {};
   }
   std::string key(reinterpret_cast<const char*>(&fsid), sizeof fsid);
   key.append(reinterpret_cast<const char*>(&h), sizeof(file_handle) + h.header.handle_bytes);
@@ -137,18 +138,8 @@ class FanotifyBackend final : public Backend {
     }
   };
 
-  Status mark_tree(const std::string& dir, const EmitFn* emit_found);
+  Status mark_tree(const std::string& dir);
   Status mark_dir(const std::string& dir);
-  // An object found in a directory as it was marked, reported as created.
-  Event found_event(const std::string& path, const struct stat& st) const {
-    Event e;
-    e.time_ns = batch_time_;
-    e.backend = name();
-    e.kind = S_ISDIR(st.st_mode) ? EventKind::kMkdir : S_ISLNK(st.st_mode) ? EventKind::kSymlink : EventKind::kCreate;
-    e.path = path;
-    fill_identity(st, e);
-    return e;
-  }
   // A directory just created, open as `dirfd`, with handle key `key`: marked through
   // the fd (no path lookups), its contents reported and marked the same way.
   void mark_new_dir(int dirfd, const std::string& path, const __kernel_fsid_t& fsid, std::string key,
@@ -167,6 +158,8 @@ class FanotifyBackend final : public Backend {
   bool stat_by_handle(const fanotify_event_info_fid* fid, struct stat& st);
   bool stat_child(const fanotify_event_info_fid* dir, const char* name, const std::string& path, struct stat& st);
   int mount_fd_for(const fanotify_event_info_fid* fid) const;
+  // The object with handle `fid`, opened with `flags` (invalid: not found).
+  UniqueFd open_handle(const fanotify_event_info_fid* fid, int flags) const;
   void forget_subtree(const std::string& dir);
   void move_subtree(const std::string& from, const std::string& to);
   void rescan(const EmitFn& emit);
@@ -220,7 +213,7 @@ Status FanotifyBackend::start(const WatchSpec& spec) {
   fan_.reset(::fanotify_init(kInitFlags, O_RDONLY | O_LARGEFILE | O_CLOEXEC));
   if (!fan_.valid()) return Error::from_errno("fanotify_init");
   for (const auto& root : spec.roots)
-    if (Status s = mark_tree(root, nullptr); !s) return s;
+    if (Status s = mark_tree(root); !s) return s;
   return Ok{};
 }
 
@@ -234,7 +227,7 @@ Status FanotifyBackend::mark_dir(const std::string& dir) {
   bool have_mount = false;
   for (const auto& [id, fd] : mount_fds_) have_mount |= std::memcmp(&id, &fsid, sizeof fsid) == 0;
   if (!have_mount) mount_fds_.emplace_back(fsid, UniqueFd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
-  std::string key = key_for_path(dir, fsid);
+  std::string key = key_at(AT_FDCWD, dir.c_str(), fsid);
   if (key.empty()) return Ok{};
   if (auto old = dir_keys_.find(dir); old != dir_keys_.end() && old->second != key) dir_paths_.erase(old->second);
   dir_paths_[key] = dir;
@@ -276,18 +269,15 @@ void FanotifyBackend::mark_new_dir(int dirfd, const std::string& path, const __k
     if (::fstatat(dirfd, ent->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     attrs_.remember(st);
     std::string child = join_path(path, ent->d_name);
-    HandleBuffer h{};
-    h.header.handle_bytes = MAX_HANDLE_SZ;
-    int mount_id = 0;
-    std::string child_key;
-    if (::name_to_handle_at(dirfd, ent->d_name, &h.header, &mount_id, 0) == 0 ||
-        (h.header.handle_bytes = MAX_HANDLE_SZ,
-         ::name_to_handle_at(dirfd, ent->d_name, &h.header, &mount_id, AT_HANDLE_FID) == 0)) {
-      child_key.assign(reinterpret_cast<const char*>(&fsid), sizeof fsid);
-      child_key.append(reinterpret_cast<const char*>(&h), sizeof(file_handle) + h.header.handle_bytes);
-      scanned_.insert(child_key);
-    }
-    Event e = found_event(child, st);
+    std::string child_key = key_at(dirfd, ent->d_name, fsid);
+    if (!child_key.empty()) scanned_.insert(child_key);
+    // Found as the directory was marked: reported as created.
+    Event e;
+    e.time_ns = batch_time_;
+    e.backend = name();
+    e.kind = S_ISDIR(st.st_mode) ? EventKind::kMkdir : S_ISLNK(st.st_mode) ? EventKind::kSymlink : EventKind::kCreate;
+    e.path = child;
+    fill_identity(st, e);
     if (spec_.kinds.test(static_cast<size_t>(e.kind))) emit(std::move(e));
     if (!S_ISDIR(st.st_mode)) continue;
     UniqueFd sub(::openat(dirfd, ent->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -296,25 +286,14 @@ void FanotifyBackend::mark_new_dir(int dirfd, const std::string& path, const __k
   ::closedir(d);
 }
 
-// Marks `dir` and every directory below it, remembering file attributes. With
-// `emit_found`, also reports what is already inside as created (a new directory
-// whose contents appeared before its mark).
-Status FanotifyBackend::mark_tree(const std::string& dir, const EmitFn* emit_found) {
+// Marks `dir` and every directory below it, remembering file attributes (a root, or a
+// directory moved in: its contents are not new; a new directory is mark_new_dir's).
+Status FanotifyBackend::mark_tree(const std::string& dir) {
   if (Status s = mark_dir(dir); !s) return s;
   if (struct stat st{}; ::lstat(dir.c_str(), &st) == 0) attrs_.remember(st);
   Status failed = Ok{};
   walk_tree(dir, [&](const std::string& path, const struct stat& st) {
     attrs_.remember(st);
-    if (emit_found) {
-      Event e = found_event(path, st);
-      struct statfs sfs{};
-      if (::statfs(path.c_str(), &sfs) == 0) {
-        __kernel_fsid_t fsid;
-        std::memcpy(&fsid, &sfs.f_fsid, sizeof fsid);
-        if (std::string key = key_for_path(path, fsid); !key.empty()) scanned_.insert(std::move(key));
-      }
-      if (spec_.kinds.test(static_cast<size_t>(e.kind))) (*emit_found)(std::move(e));
-    }
     if (!S_ISDIR(st.st_mode)) return false;
     if (Status s = mark_dir(path); !s && failed) failed = s;
     return true;
@@ -325,18 +304,13 @@ Status FanotifyBackend::mark_tree(const std::string& dir, const EmitFn* emit_fou
 std::string FanotifyBackend::resolve_fid(const fanotify_event_info_fid* fid, bool use_cache) {
   if (use_cache)
     if (auto it = dir_paths_.find(fid_key(fid)); it != dir_paths_.end()) return it->second;
-  for (const auto& [id, mount] : mount_fds_) {
-    if (std::memcmp(&id, &fid->fsid, sizeof id) != 0) continue;
-    auto* handle = const_cast<file_handle*>(reinterpret_cast<const file_handle*>(fid->handle));
-    UniqueFd fd(::open_by_handle_at(mount.get(), handle, O_PATH | O_CLOEXEC));
-    if (!fd.valid()) return {};
-    char link[64], buf[PATH_MAX];
-    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd.get());
-    ssize_t n = ::readlink(link, buf, sizeof buf);
-    if (n <= 0) return {};
-    return std::string(buf, static_cast<size_t>(n));
-  }
-  return {};
+  UniqueFd fd = open_handle(fid, O_PATH | O_CLOEXEC);
+  if (!fd.valid()) return {};
+  char link[64], buf[PATH_MAX];
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd.get());
+  ssize_t n = ::readlink(link, buf, sizeof buf);
+  if (n <= 0) return {};
+  return std::string(buf, static_cast<size_t>(n));
 }
 
 int FanotifyBackend::mount_fd_for(const fanotify_event_info_fid* fid) const {
@@ -345,15 +319,19 @@ int FanotifyBackend::mount_fd_for(const fanotify_event_info_fid* fid) const {
   return -1;
 }
 
+UniqueFd FanotifyBackend::open_handle(const fanotify_event_info_fid* fid, int flags) const {
+  int mount = mount_fd_for(fid);
+  if (mount < 0) return UniqueFd();
+  auto* handle = const_cast<file_handle*>(reinterpret_cast<const file_handle*>(fid->handle));
+  return UniqueFd(::open_by_handle_at(mount, handle, flags));
+}
+
 // An O_PATH fd of the directory with handle `dir`, opened once and kept for a while.
 int FanotifyBackend::dir_fd_for(const fanotify_event_info_fid* dir) {
   auto it = dir_fds_.find(fid_key(dir));
   if (it == dir_fds_.end()) {
     if (dir_fds_.size() >= 64) dir_fds_.clear();
-    auto* handle = const_cast<file_handle*>(reinterpret_cast<const file_handle*>(dir->handle));
-    int mount = mount_fd_for(dir);
-    UniqueFd fd(mount < 0 ? -1 : ::open_by_handle_at(mount, handle, O_PATH | O_DIRECTORY | O_CLOEXEC));
-    it = dir_fds_.emplace(std::string(fid_key(dir)), std::move(fd)).first;
+    it = dir_fds_.emplace(std::string(fid_key(dir)), open_handle(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)).first;
   }
   return it->second.get();
 }
@@ -367,10 +345,7 @@ bool FanotifyBackend::stat_child(const fanotify_event_info_fid* dir, const char*
 }
 
 bool FanotifyBackend::stat_by_handle(const fanotify_event_info_fid* fid, struct stat& st) {
-  int mount = mount_fd_for(fid);
-  if (mount < 0) return false;
-  auto* handle = const_cast<file_handle*>(reinterpret_cast<const file_handle*>(fid->handle));
-  UniqueFd fd(::open_by_handle_at(mount, handle, O_PATH | O_CLOEXEC));
+  UniqueFd fd = open_handle(fid, O_PATH | O_CLOEXEC);
   return fd.valid() && ::fstat(fd.get(), &st) == 0 && st.st_nlink > 0;
 }
 
@@ -520,7 +495,7 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
       } else if (from_inside) {
         move_subtree(from, to);
       } else {
-        note_failure(mark_tree(to, nullptr));  // moved in: watch it; its contents are not new
+        note_failure(mark_tree(to));  // moved in: watch it; its contents are not new
       }
     }
     written_.erase(from);
@@ -576,10 +551,7 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
       if (parent >= 0) {
         new_dir.reset(::openat(parent, r.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       } else if (r.target) {
-        if (int mount = mount_fd_for(r.target); mount >= 0) {
-          auto* handle = const_cast<file_handle*>(reinterpret_cast<const file_handle*>(r.target->handle));
-          new_dir.reset(::open_by_handle_at(mount, handle, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        }
+        new_dir = open_handle(r.target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       }
       if (new_dir.valid()) stat_state = ::fstat(new_dir.get(), &st) == 0 ? 1 : -1;
     }
@@ -667,7 +639,7 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
 
 void FanotifyBackend::rescan(const EmitFn& emit) {
   ++stats_.rescans;
-  for (const auto& root : spec_.roots) note_failure(mark_tree(root, nullptr));
+  for (const auto& root : spec_.roots) note_failure(mark_tree(root));
   (void)emit;
 }
 
