@@ -130,7 +130,7 @@ TEST(SqliteStore, UpgradesAVersionOneFileKeepingItsRows) {
   ASSERT_TRUE(back.ok());
   expect_same_rows(*back, sorted(rows));
   EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2");
-  EXPECT_EQ(sqlite_value(file, "PRAGMA page_size"), "16384");
+  EXPECT_EQ(sqlite_value(file, "PRAGMA page_size"), "65536");
   EXPECT_EQ(sqlite_value(file, "PRAGMA journal_mode"), "wal");
   std::string table = sqlite_value(file, "SELECT sql FROM sqlite_master WHERE name = 'fstrail_events'");
   EXPECT_NE(table.find("PRIMARY KEY (time_ns, host, event_id)\n) WITHOUT ROWID"), std::string::npos) << table;
@@ -150,7 +150,7 @@ TEST(SqliteStore, NewFilesUseTheCurrentSchemaAndLargePages) {
   auto store = open_store("sqlite://" + file);
   ASSERT_TRUE(store.ok());
   EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2");
-  EXPECT_EQ(sqlite_value(file, "PRAGMA page_size"), "16384");
+  EXPECT_EQ(sqlite_value(file, "PRAGMA page_size"), "65536");
 }
 
 TEST(SqliteStore, SubtreeMatchesWildcardsLiterally) {
