@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "core/clock.h"
@@ -161,16 +162,17 @@ double query_ms(EventStore& store, const QuerySpec& spec, size_t* rows) {
 int main(int argc, char** argv) {
   long long events = 1'000'000, stored = 10'000'000, runs = 3, days = 10, copy_runs = 0;
   std::string dir = "/var/tmp", only;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i];
-    if (k == "--events") events = std::atoll(argv[i + 1]);
-    else if (k == "--stored") stored = std::atoll(argv[i + 1]);
-    else if (k == "--runs") runs = std::atoll(argv[i + 1]);
-    else if (k == "--copy-runs") copy_runs = std::atoll(argv[i + 1]);
-    else if (k == "--days") days = std::atoll(argv[i + 1]);
-    else if (k == "--dir") dir = argv[i + 1];
-    else if (k == "--only") only = argv[i + 1];  // postgresql | sqlite
-  }
+  CLI::App app{"Store benchmark: ingest rate and client CPU through the recorder into PostgreSQL and SQLite, "
+               "the server's own COPY rate, and the \"who touched /srv/app/ in the last hour\" query at N stored "
+               "events. Starts its own PostgreSQL (run as root). See bench/store/README.md."};
+  app.add_option("--events", events, "events per ingest run")->capture_default_str();
+  app.add_option("--runs", runs, "ingest runs per store (medians reported)")->capture_default_str();
+  app.add_option("--copy-runs", copy_runs, "server-side COPY runs (the server alone)")->capture_default_str();
+  app.add_option("--stored", stored, "events bulk-loaded for the query timings (0: no queries)")->capture_default_str();
+  app.add_option("--days", days, "days the stored events span, ending now")->capture_default_str();
+  app.add_option("--dir", dir, "where the databases and spools go")->capture_default_str();
+  app.add_option("--only", only, "one store only")->check(CLI::IsMember({"postgresql", "sqlite"}));
+  CLI11_PARSE(app, argc, argv);
   fixtures::PgServer server("-c shared_buffers=512MB -c wal_buffers=64MB -c checkpoint_timeout=30min");
   if (std::string err = server.start(); !err.empty()) {
     fmt::print(stderr, "bench: cannot start PostgreSQL: {}\n", err);
