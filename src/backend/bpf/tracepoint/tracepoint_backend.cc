@@ -195,6 +195,7 @@ class TracepointBackend final : public Backend {
       if (d.fd == FST_DIRFD_EXITED) {
         learned_epoch_.erase(static_cast<uint32_t>(d.pid));
         logins_.erase(d.pid);
+        status_files_.forget(d.pid);
       }
       resolver_.apply(d);
     });
@@ -442,14 +443,15 @@ class TracepointBackend final : public Backend {
 
   // ppid, euid, egid, loginuid, sessionid cannot be read in a tracepoint under
   // lockdown. ppid, euid, egid: /proc/<pid>/status in one read, once per process per
-  // batch (a burst of events from one process costs one read). loginuid and sessionid
+  // batch (a burst of events from one process costs one read; the file stays open
+  // while its process lives). loginuid and sessionid
   // (set at login, inherited): once per process, forgotten when it exits. exe comes
   // from exec records, cgroup from the kernel.
   void fill_from_proc(Event& event) {
     if (!event.pid) return;
     auto [it, inserted] = batch_procs_.try_emplace(*event.pid);
     if (inserted) {
-      it->second = procfs_.read_credentials(*event.pid);
+      it->second = status_files_.read_credentials(*event.pid);
       if (it->second) {
         if (logins_.size() >= 65536 && !logins_.contains(*event.pid)) logins_.clear();
         auto [login, fresh] = logins_.try_emplace(*event.pid);
@@ -488,6 +490,7 @@ class TracepointBackend final : public Backend {
   fst_tracepoint* skel_ = nullptr;
   PathTracker resolver_;
   ProcfsReader procfs_;
+  ProcStatusFiles status_files_;
   std::unordered_map<InodeKey, Owner, InodeKeyHash> attrs_;
   std::unordered_map<int32_t, std::optional<ProcessInfo>> batch_procs_;
   std::unordered_map<int32_t, ProcessInfo> logins_;  // loginuid, sessionid by pid
