@@ -64,6 +64,13 @@ monitor_fstrail-bpf-tracepoint() {
   "$FSTRAIL" watch --backend bpf-tracepoint --json -o "$OUT/$1.out" "$WATCHED" 2>"$OUT/$1.err" &
   MONITOR_PID=$!
 }
+# Another fstrail binary (FSTRAIL_BASELINE=PATH, say one built from main) in the same
+# rounds: before/after comparisons alternate within each round like every monitor.
+monitor_fstrail-bpf-tracepoint-baseline() {
+  "${FSTRAIL_BASELINE:?FSTRAIL_BASELINE=PATH of the other fstrail binary}" watch --backend bpf-tracepoint --json \
+    -o "$OUT/$1.out" "$WATCHED" 2>"$OUT/$1.err" &
+  MONITOR_PID=$!
+}
 # The floors of the bpf-tracepoint mechanism (bench/tracepoint_floors.sh; not in the
 # default list): the raw_syscalls dispatchers alone, or every program with user space
 # dropping the records unread. They print no events: ready once fstrail says it watches.
@@ -143,6 +150,7 @@ monitor_bpftrace() {
 count_lines() { grep -c "$WATCHED/burst" || true; }
 count_fstrail-fanotify() { count_lines; }
 count_fstrail-bpf-tracepoint() { count_lines; }
+count_fstrail-bpf-tracepoint-baseline() { count_lines; }
 count_fstrail-inotify() { count_lines; }
 count_inotifywait() { count_lines; }
 count_fatrace() { count_lines; }
@@ -153,6 +161,7 @@ count_auditd() { grep -c "type=SYSCALL.*key=\"$AUDIT_KEY\"" || true; }
 declare -A PER_ITERATION=(
   [fstrail-fanotify]=7         # create modify chmod rename delete mkdir rmdir
   [fstrail-bpf-tracepoint]=7
+  [fstrail-bpf-tracepoint-baseline]=7
   [fstrail-inotify]=7
   [inotifywait]=9              # + MODIFY and CLOSE_WRITE apart, MOVED_FROM and MOVED_TO apart
   [auditd]=6                   # open(O_CREAT) chmod rename unlink mkdir rmdir (write() is not audited)
@@ -259,7 +268,9 @@ for m in "${MONITORS[@]}"; do
   [[ "$m" == fstrail-* ]] || continue
   rm -rf "$WATCHED/latency"; mkdir -p "$WATCHED/latency"
   rm -f "$OUT/latency.pipe"; mkfifo "$OUT/latency.pipe"
-  "$FSTRAIL" watch --backend "${m#fstrail-}" --json "$WATCHED" >"$OUT/latency.pipe" 2>"$OUT/$m.latency.err" &
+  binary=$FSTRAIL; backend=${m#fstrail-}
+  [[ "$m" == *-baseline ]] && binary=$FSTRAIL_BASELINE && backend=${backend%-baseline}
+  "$binary" watch --backend "$backend" --json "$WATCHED" >"$OUT/latency.pipe" 2>"$OUT/$m.latency.err" &
   fstrail_pid=$!
   if read -r p50 p99 seen missed < <("$WORKLOAD" latency "$WATCHED/latency" "$LATENCY_SAMPLES" <"$OUT/latency.pipe"); then
     LATENCY[$m]="| $m | $p50 | $p99 | $seen | $missed |"
@@ -277,6 +288,7 @@ note_for() {
     none) echo "baseline" ;;
     fstrail-fanotify) echo "per-directory inode marks, --json to a file" ;;
     fstrail-bpf-tracepoint) echo "syscall tracepoints, path-prefix filter in the kernel, --json to a file" ;;
+    fstrail-bpf-tracepoint-baseline) echo "the same, binary \$FSTRAIL_BASELINE ($FSTRAIL_BASELINE)" ;;
     fstrail-inotify) echo "inotify backend, --json to a file" ;;
     inotifywait) echo "inotifywait -mr, 7 event types; no attribution" ;;
     fatrace) echo "whole filesystem (fatrace -c): cannot watch only a tree" ;;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -36,6 +37,11 @@ std::string format_rfc3339(int64_t realtime_ns) {
 }
 
 void Rfc3339Formatter::append(std::string& out, int64_t realtime_ns) {
+  char buf[kMaxLength];
+  out.append(buf, write(buf, realtime_ns));
+}
+
+char* Rfc3339Formatter::write(char* out, int64_t realtime_ns) {
   int64_t sec = realtime_ns / 1'000'000'000;
   int64_t nsec = realtime_ns % 1'000'000'000;
   if (nsec < 0) {
@@ -51,12 +57,12 @@ void Rfc3339Formatter::append(std::string& out, int64_t realtime_ns) {
     prefix_len_ = std::min(end.size, sizeof prefix_);
     sec_ = sec;
   }
-  out.append(prefix_, prefix_len_);
-  char digits[10];
+  std::memcpy(out, prefix_, prefix_len_);
+  out += prefix_len_;
   auto n = static_cast<uint32_t>(nsec);
-  for (int i = 8; i >= 0; --i, n /= 10) digits[i] = static_cast<char>('0' + n % 10);
-  digits[9] = 'Z';
-  out.append(digits, sizeof digits);
+  for (int i = 8; i >= 0; --i, n /= 10) out[i] = static_cast<char>('0' + n % 10);
+  out[9] = 'Z';
+  return out + 10;
 }
 
 }  // namespace fstrail

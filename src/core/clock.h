@@ -19,6 +19,9 @@ std::string format_rfc3339(int64_t realtime_ns);
 class Rfc3339Formatter {
  public:
   void append(std::string& out, int64_t realtime_ns);
+  // Writes the text at `out`, which has room for kMaxLength bytes; returns its end.
+  char* write(char* out, int64_t realtime_ns);
+  static constexpr size_t kMaxLength = 40;
 
  private:
   int64_t sec_ = INT64_MIN;

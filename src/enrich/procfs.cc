@@ -108,6 +108,46 @@ std::optional<ProcessInfo> ProcfsReader::read_credentials(pid_t pid) const {
   return info;
 }
 
+int ProcStatusFiles::open_status(pid_t pid) const {
+  std::string path = root_ + "/" + std::to_string(pid) + "/status";
+  return ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+}
+
+void ProcStatusFiles::clear() {
+  for (auto& [pid, fd] : fds_) ::close(fd);
+  fds_.clear();
+}
+
+void ProcStatusFiles::forget(pid_t pid) {
+  auto it = fds_.find(pid);
+  if (it == fds_.end()) return;
+  ::close(it->second);
+  fds_.erase(it);
+}
+
+std::optional<ProcessInfo> ProcStatusFiles::read_credentials(pid_t pid) {
+  char buf[4096];  // ppid and the ids are in the first ~600 bytes (see ProcfsReader)
+  ssize_t n = -1;
+  if (auto it = fds_.find(pid); it != fds_.end()) {
+    n = ::pread(it->second, buf, sizeof buf, 0);
+    if (n <= 0) forget(pid);  // that process is gone: whatever has the pid now is opened below
+  }
+  if (n <= 0) {
+    if (fds_.size() >= max_open_) clear();
+    int fd = open_status(pid);
+    if (fd < 0) return std::nullopt;
+    n = ::pread(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      ::close(fd);
+      return std::nullopt;
+    }
+    fds_.emplace(pid, fd);
+  }
+  ProcessInfo info;
+  parse_status(std::string_view(buf, static_cast<size_t>(n)), info);
+  return info;
+}
+
 ProcessInfo ProcfsReader::read_login(pid_t pid) const {
   std::string dir = root_ + "/" + std::to_string(pid);
   ProcessInfo info;

@@ -38,6 +38,34 @@ class ProcfsReader {
   std::string root_;
 };
 
+// /proc/<pid>/status kept open per process, for a backend that reads it again and
+// again (once per process per batch): each pread at offset 0 formats it afresh, without
+// the path lookup, open and close of a fresh read. An open file follows its process,
+// not the pid number: once that process is gone the read fails, and the pid is opened
+// again (whatever has it now, as a fresh open would have found). At most `max_open`
+// files, all closed when that is reached; forget() closes one at its process's exit.
+class ProcStatusFiles {
+ public:
+  explicit ProcStatusFiles(std::string proc_root = "/proc", size_t max_open = 256)
+      : root_(std::move(proc_root)), max_open_(max_open) {}
+  ~ProcStatusFiles() { clear(); }
+  ProcStatusFiles(const ProcStatusFiles&) = delete;
+  ProcStatusFiles& operator=(const ProcStatusFiles&) = delete;
+
+  // What ProcfsReader::read_credentials returns.
+  std::optional<ProcessInfo> read_credentials(pid_t pid);
+  void forget(pid_t pid);
+  size_t open_files() const { return fds_.size(); }
+
+ private:
+  int open_status(pid_t pid) const;
+  void clear();
+
+  std::string root_;
+  size_t max_open_;
+  std::unordered_map<pid_t, int> fds_;
+};
+
 // Sets every actor field of `event` that is still unknown from `info`; known ones stay.
 void fill_unknown_actor_fields(Event& event, const ProcessInfo& info);
 

@@ -34,7 +34,9 @@ class JsonLinesSink final : public Sink {
 
  private:
   FILE* out_;
-  std::string pending_;
+  std::unique_ptr<char[]> pending_;  // whole lines, each written in place (no zero-fill)
+  size_t pending_size_ = 0;
+  size_t pending_capacity_ = 0;
 };
 
 // An aligned, readable line per event; colored when `color` (a terminal).

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -104,6 +105,37 @@ TEST(PathsRemovedLaterTest, FailedRemovalsAndOtherPathsDoNotCount) {
   EXPECT_TRUE(paths_removed_later({}).empty());
 }
 
+// Large batches (the set's table grows and probes past collisions) agree with the
+// definition checked pair by pair: a later successful delete/rmdir of the path, or a
+// later rename from or onto it. Short names from a small alphabet, so paths repeat.
+TEST(PathsRemovedLaterTest, LargeRandomBatchesMatchThePairwiseDefinition) {
+  uint32_t state = 20261130;
+  auto next = [&] { return state = state * 1664525u + 1013904223u, state >> 8; };
+  const EventKind kinds[] = {EventKind::kCreate, EventKind::kModify, EventKind::kChmod, EventKind::kDelete,
+                             EventKind::kRmdir, EventKind::kRename, EventKind::kMkdir};
+  for (size_t size : {1u, 7u, 100u, 2048u}) {
+    std::vector<Event> batch;
+    for (size_t i = 0; i < size; ++i) {
+      auto name = [&] { return next() % 4 == 0 ? std::string() : "/t/" + std::to_string(next() % (size / 2 + 2)); };
+      EventKind kind = kinds[next() % 7];
+      Event e = event_of(kind, name(), kind == EventKind::kRename ? std::optional(name()) : std::nullopt);
+      if (next() % 10 == 0) e.error = 2;
+      batch.push_back(std::move(e));
+    }
+    std::vector<bool> expected(size, false);
+    for (size_t i = 0; i < size; ++i)
+      for (size_t j = i + 1; j < size && !expected[i]; ++j) {
+        const Event& later = batch[j];
+        if (later.error) continue;
+        bool removes = later.kind == EventKind::kDelete || later.kind == EventKind::kRmdir ||
+                       later.kind == EventKind::kRename;
+        expected[i] = removes && (later.path == batch[i].path ||
+                                  (later.kind == EventKind::kRename && later.old_path == batch[i].path));
+      }
+    EXPECT_EQ(paths_removed_later(batch), expected) << size;
+  }
+}
+
 // A /proc with nothing in it: everything must come from the records.
 class PathTrackerTest : public ::testing::Test {
  protected:
@@ -156,6 +188,40 @@ TEST_F(PathTrackerTest, ProcCwdSeenLaterDoesNotOverrideTheOrderedOne) {
   tracker.apply(DirFdRecord{500, AT_FDCWD, AT_FDCWD, "/srv/app/a"});
   tracker.remember_cwd(500, "/srv/app/b");  // /proc read after a later chdir
   EXPECT_EQ(tracker.resolve(500, AT_FDCWD, "x"), "/srv/app/a/x");
+}
+
+}  // namespace
+}  // namespace fstrail::bpf
+
+namespace fstrail::bpf {
+namespace {
+
+// The batch's path set against std::set through inserts, erases and re-inserts of the
+// same names, filled to its stated capacity (every probe sequence then crosses erased
+// slots and collisions).
+TEST(PathViewSetTest, AgreesWithStdSetThroughInsertsAndErases) {
+  constexpr size_t kInserts = 3000;
+  std::vector<std::string> names;
+  for (size_t i = 0; i < 400; ++i) names.push_back("/t/" + std::to_string(i));
+  names.push_back("");
+  PathViewSet set(kInserts);
+  std::set<std::string> reference;
+  uint32_t state = 7;
+  auto next = [&] { return state = state * 1664525u + 1013904223u, state >> 8; };
+  for (size_t inserts = 0; inserts < kInserts;) {
+    const std::string& name = names[next() % names.size()];
+    if (next() % 3 == 0) {
+      EXPECT_EQ(set.erase(name), reference.erase(name) == 1) << name;
+    } else {
+      set.insert(name);
+      reference.insert(name);
+      ++inserts;
+    }
+    EXPECT_EQ(set.empty(), reference.empty());
+    const std::string& probe = names[next() % names.size()];
+    EXPECT_EQ(set.contains(probe), reference.contains(probe)) << probe;
+  }
+  for (const auto& name : names) EXPECT_EQ(set.contains(name), reference.contains(name)) << name;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "enrich/procfs.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -76,6 +77,50 @@ TEST_F(FakeProc, UnsetLoginUidAndGoneProcessStayNull) {
   enricher.enrich(gone);
   EXPECT_FALSE(gone.uid.has_value());
   EXPECT_FALSE(gone.comm.has_value());
+}
+
+// The same answers as a fresh read, from a file kept open: for the same process each
+// time (its egid changed in between is seen: each read formats the file afresh), and
+// nothing once that process is gone (the open file is dropped, not reused).
+TEST(RealProc, StatusFilesKeptOpenFollowTheProcess) {
+  int to_child[2], from_child[2];
+  ASSERT_EQ(pipe(to_child), 0);
+  ASSERT_EQ(pipe(from_child), 0);
+  bool root = geteuid() == 0;
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char c;
+    if (read(to_child[0], &c, 1) != 1) _exit(1);
+    if (root && setresgid(static_cast<gid_t>(-1), 4242, static_cast<gid_t>(-1)) != 0) _exit(1);
+    if (write(from_child[1], "x", 1) != 1) _exit(1);
+    if (read(to_child[0], &c, 1) != 1) _exit(1);
+    _exit(0);
+  }
+  ProcStatusFiles files;
+  auto before = files.read_credentials(child);
+  ASSERT_TRUE(before.has_value());
+  EXPECT_EQ(before->ppid, getpid());
+  EXPECT_EQ(before->egid, getegid());
+  EXPECT_EQ(files.open_files(), 1u);
+  char c = 'x';
+  ASSERT_EQ(write(to_child[1], &c, 1), 1);
+  ASSERT_EQ(read(from_child[0], &c, 1), 1);
+  auto after = files.read_credentials(child);
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->egid, root ? 4242u : getegid());
+  EXPECT_EQ(after->egid, ProcfsReader().read_credentials(child)->egid);
+  EXPECT_EQ(files.open_files(), 1u);
+  ASSERT_EQ(write(to_child[1], &c, 1), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_FALSE(files.read_credentials(child).has_value());
+  EXPECT_EQ(files.open_files(), 0u);
+  auto self = files.read_credentials(getpid());
+  ASSERT_TRUE(self.has_value());
+  files.forget(getpid());
+  EXPECT_EQ(files.open_files(), 0u);
+  for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]}) close(fd);
 }
 
 TEST(RealProc, ReadsThisProcess) {

@@ -243,6 +243,24 @@ TEST(EventJson, EveryByteValueAloneAndInPairsMatchesNlohmann) {
   }
 }
 
+// Long strings go 8 bytes at a time while nothing needs escaping: every byte value at
+// every position of a 40-byte ASCII path, so each lands in each lane of a word, at the
+// start, in the middle and in the tail after the last whole word.
+TEST(EventJson, EveryByteValueAtEveryPositionOfALongPathMatchesNlohmann) {
+  const std::string ascii = "/srv/app/some-long-directory/name.txt.01";
+  for (size_t at = 0; at < ascii.size(); ++at) {
+    for (int b = 0; b < 256; ++b) {
+      Event e = sample();
+      e.path = ascii;
+      e.path[at] = static_cast<char>(b);
+      e.exe = e.path + e.path;
+      ASSERT_EQ(event_to_json(e), reference::event_to_json(e)) << at << " " << b;
+      e.path.insert(at, "\xe2\x82\xac");  // a valid 3-byte sequence before it
+      ASSERT_EQ(event_to_json(e), reference::event_to_json(e)) << at << " " << b;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace fstrail
 
@@ -288,6 +306,9 @@ TEST(JsonLinesSink, WritesExactlyTheEncodedLinesInBatches) {
       for (int i = 0; i < n; ++i) {
         e.time_ns += 333'333'333;
         e.path = "/srv/app/f" + std::to_string(batch) + "-" + std::to_string(i);
+        // Now and then a path whose line is far longer than the room the sink keeps:
+        // control characters (6 bytes each) and invalid bytes (U+FFFD and base64).
+        if (i % 5000 == 7) e.path += std::string(300'000, i % 2 ? '\x01' : '\xff');
         sink.write(e);
         expected += event_to_json(e) + "\n";
       }

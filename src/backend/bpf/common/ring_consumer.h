@@ -131,6 +131,7 @@ class RingConsumer {
   int batch_limit_ = 0;
   int in_batch_ = 0;
   bool more_pending_ = false;
+  int last_drain_ = 0;  // records the last drain found
   int64_t last_loss_check_ns_ = 0;
 
 };

@@ -30,9 +30,42 @@ void bounded_put(Map& map, const Key& key, std::string value) {
 
 }  // namespace
 
+PathViewSet::PathViewSet(size_t max_inserts) {
+  size_t capacity = 16;
+  while (capacity < 2 * max_inserts) capacity *= 2;
+  slots_.resize(capacity);
+}
+
+void PathViewSet::insert(std::string_view path) {
+  std::string_view& slot = find(path);
+  if (slot.data() && slot.data() != kErased) return;  // there
+  slot = path;
+  ++size_;
+}
+
+bool PathViewSet::erase(std::string_view path) {
+  std::string_view& slot = find(path);
+  if (!slot.data() || slot.data() == kErased) return false;
+  slot = std::string_view(kErased, 0);
+  --size_;
+  return true;
+}
+
+// The slot holding `path`, or else an empty one (a null data pointer: a path of an event
+// is never one) at the end of its probe sequence. An erased slot keeps the sequence going
+// and is never reused, which keeps lookups simple: a set holds at most max_inserts paths
+// ever inserted, in a table of twice that.
+std::string_view& PathViewSet::find(std::string_view path) {
+  size_t mask = slots_.size() - 1;
+  for (size_t i = std::hash<std::string_view>{}(path) & mask;; i = (i + 1) & mask) {
+    std::string_view& slot = slots_[i];
+    if (!slot.data() || (slot.data() != kErased && slot == path)) return slot;
+  }
+}
+
 std::vector<bool> paths_removed_later(std::span<const Event> batch) {
   std::vector<bool> removed_later(batch.size(), false);
-  std::unordered_set<std::string_view> removed;  // by an event after the current one
+  PathViewSet removed(2 * batch.size());  // by an event after the current one; at most 2 inserts per event
   for (size_t i = batch.size(); i-- > 0;) {
     const Event& e = batch[i];
     removed_later[i] = !removed.empty() && removed.contains(e.path);
@@ -72,13 +105,16 @@ bool above_a_root(std::string_view dir, const std::vector<std::string>& roots) {
 
 bool is_lexically_normal(std::string_view path) {
   if (path.empty() || (path.size() > 1 && path.back() == '/')) return false;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    std::string_view part = path.substr(start, end - start);
-    if ((part.empty() && start != 0 && end != path.size()) || part == "." || part == "..") return false;
-    start = end + 1;
+  // One pass: no component is empty (but the root's), "." or "..".
+  const char* p = path.data();
+  size_t n = path.size(), start = 0;
+  for (size_t i = 0; i <= n; ++i) {
+    if (i < n && p[i] != '/') continue;
+    size_t len = i - start;
+    if (len == 0 && start != 0 && i != n) return false;
+    if (len == 1 && p[start] == '.') return false;
+    if (len == 2 && p[start] == '.' && p[start + 1] == '.') return false;
+    start = i + 1;
   }
   return true;
 }

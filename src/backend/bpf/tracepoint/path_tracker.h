@@ -31,6 +31,25 @@ bool above_a_root(std::string_view dir, const std::vector<std::string>& roots);
 // the same name in one batch skips the lookup. Exact paths only, not ancestors.
 std::vector<bool> paths_removed_later(std::span<const Event> batch);
 
+// A set of paths within one batch: open addressing over views of the batch's own
+// strings (which must outlive it), one allocation per batch rather than a node and a
+// copy per path. Sized for at most `max_inserts` inserts in its life.
+class PathViewSet {
+ public:
+  explicit PathViewSet(size_t max_inserts);
+  bool empty() const { return size_ == 0; }
+  void insert(std::string_view path);
+  bool erase(std::string_view path);  // whether it was there
+  bool contains(std::string_view path) { return find(path).data() != nullptr; }
+
+ private:
+  static inline const char kErasedMark = 0;  // an erased slot points here
+  static constexpr const char* kErased = &kErasedMark;
+  std::string_view& find(std::string_view path);
+  std::vector<std::string_view> slots_;
+  size_t size_ = 0;
+};
+
 // "/a/./b//c/../d" -> "/a/b/d": paths as processes pass them, made comparable.
 std::string lexically_normal_path(std::string_view path);
 // True when lexically_normal_path(path) == path.

@@ -195,6 +195,7 @@ class TracepointBackend final : public Backend {
       if (d.fd == FST_DIRFD_EXITED) {
         learned_epoch_.erase(static_cast<uint32_t>(d.pid));
         logins_.erase(d.pid);
+        status_files_.forget(d.pid);
       }
       resolver_.apply(d);
     });
@@ -209,7 +210,6 @@ class TracepointBackend final : public Backend {
     batch_procs_.clear();
     batch_relearned_.clear();
     batch_.clear();
-    unseen_changes_.clear();
     // The batch is finished once whole: a path a later event of it removes is not looked up.
     Status s = consumer_->poll(
         timeout_ms,
@@ -221,7 +221,8 @@ class TracepointBackend final : public Backend {
         },
         emit);
     std::vector<bool> removed_later = paths_removed_later(batch_);
-    for (size_t i = 0; i < batch_.size(); ++i) finish(std::move(batch_[i]), removed_later[i], emit);
+    std::vector<bool> forget_attrs = renamed_unseen_changes(removed_later);
+    for (size_t i = 0; i < batch_.size(); ++i) finish(std::move(batch_[i]), removed_later[i], forget_attrs[i], emit);
     learn_queued_cwds();
     return s;
   }
@@ -386,30 +387,42 @@ class TracepointBackend final : public Backend {
     }
   }
 
+  bool inside(const Event& event) const {
+    return inside_roots(event.path, spec_.roots) || (event.old_path && inside_roots(*event.old_path, spec_.roots));
+  }
+
   // A file renamed away later in its batch was not looked up for the events before the
   // rename (paths_removed_later), so its create, chmod or chown did not reach attrs_.
   // It lives on under the new name: once that is looked up, its remembered mode and
-  // owner are dropped (old values null, never stale). Followed through renames.
-  void untrack_unseen_changes(const Event& event, bool removed_later, const std::optional<struct statx>& st) {
-    switch (event.kind) {
-      case EventKind::kCreate:
-      case EventKind::kMkdir:
-      case EventKind::kSymlink:
-      case EventKind::kChmod:
-      case EventKind::kChown:
-        if (removed_later) unseen_changes_.insert(event.path);
-        break;
-      case EventKind::kRename: {
-        if (!event.old_path || unseen_changes_.erase(*event.old_path) == 0) break;
-        if (removed_later)
-          unseen_changes_.insert(event.path);
-        else if (st)
-          attrs_.erase({makedev(st->stx_dev_major, st->stx_dev_minor), st->stx_ino});
-        break;
+  // owner are dropped (old values null, never stale). Followed through renames. Marks
+  // the renames after which that happens; decided before the batch is finished, over
+  // views of its paths (no copies).
+  std::vector<bool> renamed_unseen_changes(const std::vector<bool>& removed_later) const {
+    std::vector<bool> forget(batch_.size(), false);
+    PathViewSet unseen(batch_.size());  // paths of files changed but not looked up
+    for (size_t i = 0; i < batch_.size(); ++i) {
+      const Event& event = batch_[i];
+      if (event.error || !inside(event)) continue;  // what finish() skips
+      switch (event.kind) {
+        case EventKind::kCreate:
+        case EventKind::kMkdir:
+        case EventKind::kSymlink:
+        case EventKind::kChmod:
+        case EventKind::kChown:
+          if (removed_later[i]) unseen.insert(event.path);
+          break;
+        case EventKind::kRename:
+          if (!event.old_path || !unseen.erase(*event.old_path)) break;
+          if (removed_later[i])
+            unseen.insert(event.path);
+          else
+            forget[i] = true;
+          break;
+        default:
+          break;
       }
-      default:
-        break;
     }
+    return forget;
   }
 
   // Bounded, so watching a huge tree (or "/") does not stall the start: beyond the
@@ -430,14 +443,15 @@ class TracepointBackend final : public Backend {
 
   // ppid, euid, egid, loginuid, sessionid cannot be read in a tracepoint under
   // lockdown. ppid, euid, egid: /proc/<pid>/status in one read, once per process per
-  // batch (a burst of events from one process costs one read). loginuid and sessionid
+  // batch (a burst of events from one process costs one read; the file stays open
+  // while its process lives). loginuid and sessionid
   // (set at login, inherited): once per process, forgotten when it exits. exe comes
   // from exec records, cgroup from the kernel.
   void fill_from_proc(Event& event) {
     if (!event.pid) return;
     auto [it, inserted] = batch_procs_.try_emplace(*event.pid);
     if (inserted) {
-      it->second = procfs_.read_credentials(*event.pid);
+      it->second = status_files_.read_credentials(*event.pid);
       if (it->second) {
         if (logins_.size() >= 65536 && !logins_.contains(*event.pid)) logins_.clear();
         auto [login, fresh] = logins_.try_emplace(*event.pid);
@@ -452,11 +466,10 @@ class TracepointBackend final : public Backend {
 
   // `removed_later`: a later event of the batch removed the path (paths_removed_later):
   // the file there now, if any, is another one, so it is not looked up.
-  void finish(Event&& event, bool removed_later, const EmitFn& emit) {
+  // `forget_attrs`: a rename of a file changed unseen (renamed_unseen_changes).
+  void finish(Event&& event, bool removed_later, bool forget_attrs, const EmitFn& emit) {
     if (event.pid) relearn_if_stale(static_cast<uint32_t>(*event.pid));
-    bool inside = inside_roots(event.path, spec_.roots) ||
-                  (event.old_path && inside_roots(*event.old_path, spec_.roots));
-    if (!inside) return;
+    if (!inside(event)) return;
     bool path_gone = event.kind == EventKind::kDelete || event.kind == EventKind::kRmdir;
     std::optional<struct statx> st;
     if (!event.error && !path_gone && !removed_later) {
@@ -467,7 +480,7 @@ class TracepointBackend final : public Backend {
         track_attributes(event, *st);
       }
     }
-    if (!event.error) untrack_unseen_changes(event, removed_later, st);
+    if (forget_attrs && st) attrs_.erase({makedev(st->stx_dev_major, st->stx_dev_minor), st->stx_ino});
     if (event.kind == EventKind::kMkdir || event.kind == EventKind::kRmdir) event.is_dir = true;
     fill_from_proc(event);
     emit(std::move(event));
@@ -477,11 +490,11 @@ class TracepointBackend final : public Backend {
   fst_tracepoint* skel_ = nullptr;
   PathTracker resolver_;
   ProcfsReader procfs_;
+  ProcStatusFiles status_files_;
   std::unordered_map<InodeKey, Owner, InodeKeyHash> attrs_;
   std::unordered_map<int32_t, std::optional<ProcessInfo>> batch_procs_;
   std::unordered_map<int32_t, ProcessInfo> logins_;  // loginuid, sessionid by pid
   std::vector<Event> batch_;
-  std::unordered_set<std::string> unseen_changes_;  // this batch: paths of files not looked up
   Floor floor_ = Floor::kNone;
   std::unordered_set<uint32_t> batch_relearned_;
   std::unique_ptr<RingConsumer> consumer_;
