@@ -107,6 +107,14 @@ uint64_t get64(const char* p) {
   return be64toh(v);
 }
 
+// The event time of a record (its first field: see store/record.cc), without parsing the rest.
+std::optional<int64_t> record_time_ns(std::string_view record) {
+  if (record.size() < sizeof(int64_t)) return std::nullopt;
+  int64_t t;
+  std::memcpy(&t, record.data(), sizeof t);
+  return t;
+}
+
 std::string day_name(int64_t day) {  // day number since the Unix epoch → p2026_11_23
   time_t t = static_cast<time_t>(day * 86400);
   struct tm tm{};
@@ -165,13 +173,13 @@ class PostgresStore final : public EventStore {
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
       if (Status s = reconnect(); !s) return InsertError{FailureKind::kUnavailable, s.error()};
     }
-    // The days first (a record starts with its time), so the partitions exist before COPY starts.
+    // The days first, so the partitions exist before COPY starts (records are parsed, and
+    // checked, as they are encoded for COPY).
     days_.clear();
-    EventRecordView view;
     for (const auto& record : batch) {
-      if (!parse_record(record, view))
-        return InsertError{FailureKind::kBadData, Error{"a record of the batch is corrupt"}};
-      int64_t day = floor_div(view.time_ns, kNsPerDay);
+      auto time_ns = record_time_ns(record);
+      if (!time_ns) return InsertError{FailureKind::kBadData, Error{"a record of the batch is corrupt"}};
+      int64_t day = floor_div(*time_ns, kNsPerDay);
       if (days_.empty() || days_.back() != day) days_.push_back(day);
     }
     if (Status s = ensure_partitions(days_); !s) return InsertError{FailureKind::kUnavailable, s.error()};
@@ -318,11 +326,22 @@ class PostgresStore final : public EventStore {
     copy_buffer_.clear();
     append_copy_header(copy_buffer_);
     EventRecordView view;
+    bool corrupt = false;
     for (const auto& record : batch) {
-      parse_record(record, view);  // checked by insert_records
+      if (!parse_record(record, view)) {
+        corrupt = true;
+        break;
+      }
       append_copy_row(copy_buffer_, view);
       if (copy_buffer_.size() >= kCopyChunk) send();
       if (!sent) break;
+    }
+    if (corrupt) {  // nothing of the batch is committed; the caller bisects it
+      copy_buffer_.clear();
+      PQputCopyEnd(conn_, "fstrail: corrupt record");
+      while (PGresult* r = PQgetResult(conn_)) PQclear(r);
+      if (PQstatus(conn_) != CONNECTION_OK) return failure("COPY failed", nullptr);
+      return PgFailure{"", Error{"a record of the batch is corrupt"}, false};
     }
     append_copy_trailer(copy_buffer_);
     send();
