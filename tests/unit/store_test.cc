@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "core/clock.h"
+#include "store/postgres/postgres_store.h"
 #include "store/query_sql.h"
 #include "store/record.h"
 #include "store/recorder.h"
@@ -250,6 +251,37 @@ TEST(SpoolCodec, RoundTripsEveryField) {
     ASSERT_TRUE(decode_event(bytes, back));
     expect_same_rows({row}, {back});
     EXPECT_FALSE(decode_event(std::string_view(bytes).substr(0, bytes.size() - 1), back));
+  }
+}
+
+// The PostgreSQL writer transcodes records straight to binary COPY tuples: the bytes must be
+// those of the parsed record's tuple, and a record that does not parse must be refused.
+TEST(PostgresCopyCodec, TranscodingARecordWritesTheTupleOfItsParse) {
+  auto rows = every_kind_events("h");
+  rows.push_back(fixtures::synthetic_event(5, "bench", kBaseTimeNs, 1000));
+  rows.push_back(fixtures::synthetic_event(7, "bench", -1'234'567, 1000));  // before 1970, odd ns
+  for (const auto& row : rows) {
+    std::string bytes;
+    encode_event(bytes, row);
+    EventRecordView view;
+    ASSERT_TRUE(parse_record(bytes, view));
+    std::string expected;
+    append_copy_row(expected, view);
+    std::vector<char> out(bytes.size() + kCopyRowSlack);
+    char* end = transcode_copy_row(bytes, out.data());
+    ASSERT_NE(end, nullptr) << row.event_id;
+    ASSERT_LE(static_cast<size_t>(end - out.data()), out.size());
+    EXPECT_EQ(std::string_view(out.data(), static_cast<size_t>(end - out.data())), expected) << row.event_id;
+
+    std::string_view whole(bytes);
+    for (size_t cut : {size_t{0}, size_t{7}, size_t{20}, bytes.size() - 1})
+      EXPECT_EQ(transcode_copy_row(whole.substr(0, cut), out.data()), nullptr) << cut;
+    std::string longer = bytes + "x";
+    out.resize(longer.size() + kCopyRowSlack);
+    EXPECT_EQ(transcode_copy_row(longer, out.data()), nullptr);
+    std::string bad_kind = bytes;
+    bad_kind[16] = static_cast<char>(kEventKindCount);
+    EXPECT_EQ(transcode_copy_row(bad_kind, out.data()), nullptr);
   }
 }
 

@@ -19,5 +19,10 @@ std::span<const char* const> postgres_migrations();
 void append_copy_header(std::string& out);
 void append_copy_row(std::string& out, const EventRecordView& row);
 void append_copy_trailer(std::string& out);
+// Writes the tuple of one record (store/record.h) at `out`, which has room for
+// record.size() + kCopyRowSlack bytes: the same bytes as append_copy_row of the parsed record,
+// without the parse. Returns the end of the tuple, or nullptr if the record is corrupt.
+inline constexpr size_t kCopyRowSlack = 512;
+char* transcode_copy_row(std::string_view record, char* out);
 
 }  // namespace fstrail::store
