@@ -94,20 +94,6 @@ void parse_status(std::string_view status, ProcessInfo& info) {
 
 }  // namespace
 
-std::optional<ProcessInfo> ProcfsReader::read_credentials(pid_t pid) const {
-  std::string path = root_ + "/" + std::to_string(pid) + "/status";
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return std::nullopt;
-  // Ppid and the ids are in the first ~600 bytes; one read gets them (the kernel
-  // formats the whole file on the first read anyway).
-  char buf[4096];
-  ssize_t n = ::read(fd.get(), buf, sizeof buf);
-  if (n <= 0) return std::nullopt;
-  ProcessInfo info;
-  parse_status(std::string_view(buf, static_cast<size_t>(n)), info);
-  return info;
-}
-
 int ProcStatusFiles::open_status(pid_t pid) const {
   std::string path = root_ + "/" + std::to_string(pid) + "/status";
   return ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -126,7 +112,9 @@ void ProcStatusFiles::forget(pid_t pid) {
 }
 
 std::optional<ProcessInfo> ProcStatusFiles::read_credentials(pid_t pid) {
-  char buf[4096];  // ppid and the ids are in the first ~600 bytes (see ProcfsReader)
+  // Ppid and the ids are in the first ~600 bytes; one read gets them (the kernel
+  // formats the whole file on each read from offset 0 anyway).
+  char buf[4096];
   ssize_t n = -1;
   if (auto it = fds_.find(pid); it != fds_.end()) {
     n = ::pread(it->second, buf, sizeof buf, 0);

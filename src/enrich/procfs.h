@@ -25,9 +25,6 @@ class ProcfsReader {
  public:
   explicit ProcfsReader(std::string proc_root = "/proc") : root_(std::move(proc_root)) {}
   std::optional<ProcessInfo> read(pid_t pid) const;
-  // Just what /proc/<pid>/status holds (ppid, uid, gid, euid, egid, comm), in one
-  // read(2): for backends that have exe and cgroup already.
-  std::optional<ProcessInfo> read_credentials(pid_t pid) const;
   // loginuid and sessionid (set once at login, inherited): ProcessInfo with only those.
   ProcessInfo read_login(pid_t pid) const;
   // Just the executable and cgroup (for backends that capture the rest in the kernel).
@@ -52,7 +49,8 @@ class ProcStatusFiles {
   ProcStatusFiles(const ProcStatusFiles&) = delete;
   ProcStatusFiles& operator=(const ProcStatusFiles&) = delete;
 
-  // What ProcfsReader::read_credentials returns.
+  // Just what /proc/<pid>/status holds (ppid, uid, gid, euid, egid, comm), in one
+  // pread(2): for backends that have exe and cgroup already.
   std::optional<ProcessInfo> read_credentials(pid_t pid);
   void forget(pid_t pid);
   size_t open_files() const { return fds_.size(); }

@@ -47,8 +47,8 @@ TEST_F(FakeProc, FillsUnknownActorFields) {
 }
 
 TEST_F(FakeProc, CredentialsComeFromStatusAloneAndLoginApart) {
-  ProcfsReader reader(root.string());
-  auto info = reader.read_credentials(42);
+  ProcStatusFiles files(root.string());
+  auto info = files.read_credentials(42);
   ASSERT_TRUE(info.has_value());
   EXPECT_EQ(info->ppid, 41);
   EXPECT_EQ(info->uid, 0u);
@@ -59,10 +59,10 @@ TEST_F(FakeProc, CredentialsComeFromStatusAloneAndLoginApart) {
   EXPECT_FALSE(info->loginuid.has_value());
   EXPECT_FALSE(info->exe.has_value());
   EXPECT_FALSE(info->cgroup.has_value());
-  ProcessInfo login = reader.read_login(42);
+  ProcessInfo login = ProcfsReader(root.string()).read_login(42);
   EXPECT_EQ(login.loginuid, 1001u);
   EXPECT_EQ(login.sessionid, 7u);
-  EXPECT_FALSE(reader.read_credentials(43).has_value());
+  EXPECT_FALSE(files.read_credentials(43).has_value());
 }
 
 TEST_F(FakeProc, UnsetLoginUidAndGoneProcessStayNull) {
@@ -109,7 +109,7 @@ TEST(RealProc, StatusFilesKeptOpenFollowTheProcess) {
   auto after = files.read_credentials(child);
   ASSERT_TRUE(after.has_value());
   EXPECT_EQ(after->egid, root ? 4242u : getegid());
-  EXPECT_EQ(after->egid, ProcfsReader().read_credentials(child)->egid);
+  EXPECT_EQ(after->egid, ProcStatusFiles().read_credentials(child)->egid);  // as a fresh open reads it
   EXPECT_EQ(files.open_files(), 1u);
   ASSERT_EQ(write(to_child[1], &c, 1), 1);
   int status = 0;

@@ -551,6 +551,7 @@ struct Writer {
   }
   void u8(uint8_t v) { *p++ = static_cast<char>(v); }
   void bytes(std::string_view b) {
+    if (b.empty()) return;  // an empty view may have a null data()
     std::memcpy(p, b.data(), b.size());
     p += b.size();
   }

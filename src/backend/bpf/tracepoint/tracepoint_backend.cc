@@ -387,6 +387,11 @@ class TracepointBackend final : public Backend {
     }
   }
 
+  // Whether finish() looks the path up (unless a later event of the batch removed it).
+  static bool wants_lookup(const Event& event) {
+    return !event.error && event.kind != EventKind::kDelete && event.kind != EventKind::kRmdir;
+  }
+
   bool inside(const Event& event) const {
     return inside_roots(event.path, spec_.roots) || (event.old_path && inside_roots(*event.old_path, spec_.roots));
   }
@@ -402,7 +407,7 @@ class TracepointBackend final : public Backend {
     PathViewSet unseen(batch_.size());  // paths of files changed but not looked up
     for (size_t i = 0; i < batch_.size(); ++i) {
       const Event& event = batch_[i];
-      if (event.error || !inside(event)) continue;  // what finish() skips
+      if (!inside(event) || !wants_lookup(event)) continue;  // dropped or not looked up by finish()
       switch (event.kind) {
         case EventKind::kCreate:
         case EventKind::kMkdir:
@@ -470,9 +475,8 @@ class TracepointBackend final : public Backend {
   void finish(Event&& event, bool removed_later, bool forget_attrs, const EmitFn& emit) {
     if (event.pid) relearn_if_stale(static_cast<uint32_t>(*event.pid));
     if (!inside(event)) return;
-    bool path_gone = event.kind == EventKind::kDelete || event.kind == EventKind::kRmdir;
     std::optional<struct statx> st;
-    if (!event.error && !path_gone && !removed_later) {
+    if (wants_lookup(event) && !removed_later) {
       st = stat_now(event.path);
       if (event.kind == EventKind::kCreate && !born_at(st, event.time_ns)) return;
       if (st) {
