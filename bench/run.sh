@@ -252,12 +252,15 @@ for m in "${MONITORS[@]}"; do
     expected=$((expected_ops / 7 * per_iteration))
     [ "$lost" = n/a ] && covered=$captured || covered=$((captured + lost))
     completeness=$(awk -v c="$covered" -v e="$expected" 'BEGIN {printf "%.3f", c / e}')
+  elif [ "$captured" = 0 ]; then
+    expected="n/a"; completeness="0: reported none of the burst"
   else
     expected="n/a"; completeness="n/a (coalesces events; no loss count)"
   fi
   hz=$(getconf CLK_TCK)
-  cpu_ms_per_1000=$(awk -v t="$ticks" -v hz="$hz" -v n="$captured" 'BEGIN {printf "%.2f", (n ? t * 1000 / hz / n * 1000 : 0)}')
-  burst_cpu_ms_per_1000=$(awk -v t="$((ticks - ticks_before))" -v hz="$hz" -v n="$captured" 'BEGIN {printf "%.2f", (n ? t * 1000 / hz / n * 1000 : 0)}')
+  per_1000() { awk -v t="$1" -v hz="$hz" -v n="$captured" 'BEGIN {if (n) printf "%.2f", t * 1000 / hz / n * 1000; else print "n/a"}'; }
+  cpu_ms_per_1000=$(per_1000 "$ticks")
+  burst_cpu_ms_per_1000=$(per_1000 "$((ticks - ticks_before))")
   BURST[$m]="| $m | $(ratio "$burst_ns" "$BURST_NONE_NS") | $captured | $expected | $lost | $completeness | $cpu_ms_per_1000 | $burst_cpu_ms_per_1000 |"
   echo "bench: burst $m: wall $(ratio "$burst_ns" "$BURST_NONE_NS")x captured $captured expected $expected lost $lost cpu ${cpu_ms_per_1000}ms/1000 (burst only ${burst_cpu_ms_per_1000})" >&2
 done
@@ -294,7 +297,7 @@ note_for() {
     fatrace) echo "whole filesystem (fatrace -c): cannot watch only a tree" ;;
     auditd) echo "auditctl -w DIR -p wa, auditd -n logging to a file (backlog 8192)" ;;
     bpftrace) echo "sys_enter tracepoints of 12 syscalls, strncmp path prefix, printf comm/pid/uid/path" ;;
-    fswatch) echo "fswatch -r -m inotify_monitor -x, 5 event types; no attribution" ;;
+    fswatch) echo "fswatch -r -m inotify_monitor -x, 5 event types; no attribution (see its burst row)" ;;
     fs-mark-reader) echo "FAN_MARK_FILESYSTEM, events read and dropped (bench/fanotify_mark_cost.cc)" ;;
     dir-marks-reader) echo "per-directory inode marks, events read and dropped" ;;
     tracepoint-dispatchers) echo "bpf-tracepoint floor: the two raw_syscalls dispatchers alone, nothing routed" ;;
