@@ -102,12 +102,14 @@ struct QueryCommand {
     if (limit) spec.limit = limit;
     spec.last_per_path = last;
     if (db.empty()) db = store::default_db_url();
-    if (db.find('=') == std::string::npos && db.rfind("postgres", 0) != 0) {
-      std::string file = db.rfind("sqlite://", 0) == 0 ? db.substr(9) : db;
-      if (::access(file.c_str(), F_OK) != 0) {
-        fmt::print(stderr, "fstrail: no history at {} (record some with `fstrail record`, or give --db)\n", file);
-        return kExitFailure;
-      }
+    auto file = store::sqlite_file(db);
+    if (!file) {
+      fmt::print(stderr, "fstrail: {}\n", file.error().message);
+      return kExitUsage;
+    }
+    if (*file && ::access((*file)->c_str(), F_OK) != 0) {
+      fmt::print(stderr, "fstrail: no history at {} (record some with `fstrail record`, or give --db)\n", **file);
+      return kExitFailure;
     }
     auto opened = store::open_store(db);
     if (!opened) {

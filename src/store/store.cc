@@ -30,6 +30,9 @@ std::string_view intern_backend_name(std::string_view name) {
 
 namespace {
 
+// RFC 3986: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+constexpr const char* kSchemeChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.";
+
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
 bool is_postgres_url(std::string_view url) {
@@ -94,12 +97,26 @@ std::string redact_message(std::string_view message, std::string_view url) {
   return replace_all(message, find_password(url), "***");
 }
 
+Result<std::optional<std::string>> sqlite_file(const std::string& url) {
+  if (is_postgres_url(url)) return std::optional<std::string>();
+  if (starts_with(url, "sqlite://")) {
+    if (url.size() == 9) return Error{"empty SQLite path: use --db sqlite:///path/file.db"};
+    return std::optional<std::string>(url.substr(9));
+  }
+  if (size_t end = url.find("://"); end != std::string::npos && end == url.find_first_not_of(kSchemeChars))
+    return Error{fmt::format(
+        "unknown database scheme '{}://': use sqlite:///path/file.db, postgresql://[user@]host/dbname "
+        "(or a libpq 'key=value' string), or a plain file path for SQLite",
+        url.substr(0, end))};
+  if (url.empty()) return Error{"empty SQLite path: use --db sqlite:///path/file.db"};
+  return std::optional<std::string>(url);
+}
+
 Result<std::unique_ptr<EventStore>> open_store(const std::string& url, bool allow_offline) {
-  if (is_postgres_url(url)) return open_postgres_store(url, allow_offline);
-  std::string path = url;
-  if (starts_with(url, "sqlite://")) path = url.substr(9);
-  if (path.empty()) return Error{"empty SQLite path: use --db sqlite:///path/file.db"};
-  return open_sqlite_store(path);
+  auto file = sqlite_file(url);
+  if (!file) return file.error();
+  if (!*file) return open_postgres_store(url, allow_offline);
+  return open_sqlite_store(**file);
 }
 
 std::string default_state_dir() {

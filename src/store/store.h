@@ -69,6 +69,9 @@ class EventStore {
 // or a libpq keyword string ("host=... dbname=...").
 // allow_offline: return a PostgreSQL store even when the server is down now (insert reconnects).
 Result<std::unique_ptr<EventStore>> open_store(const std::string& url, bool allow_offline = false);
+// The SQLite file a --db value names; nullopt for PostgreSQL. An unknown "scheme://" is an
+// error (a mistyped scheme must not quietly become a file named after it).
+Result<std::optional<std::string>> sqlite_file(const std::string& url);
 
 // The default database: /var/lib/fstrail/events.db as root, else $XDG_STATE_HOME/fstrail/events.db.
 std::string default_state_dir();

@@ -56,6 +56,23 @@ std::unique_ptr<EventStore> open_sqlite(const TempDir& dir) {
   return std::move(*store);
 }
 
+TEST(OpenStore, AnUnknownSchemeIsAnErrorNotAFileNamedAfterIt) {
+  TempDir dir;
+  std::string cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path());
+  auto store = open_store("postgress://user:secret@db/fstrail");
+  std::filesystem::current_path(cwd);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.error().message.find("unknown database scheme 'postgress://'"), std::string::npos)
+      << store.error().message;
+  EXPECT_EQ(store.error().message.find("secret"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+  // A path whose directory has "://" in it is still a path.
+  std::filesystem::create_directories(dir.path() + "/a:");
+  auto odd = open_store(dir.path() + "/a://b.db");
+  EXPECT_TRUE(odd.ok()) << odd.error().message;
+}
+
 TEST(SqliteStore, RoundTripsEveryKindAndField) {
   TempDir dir;
   auto store = open_sqlite(dir);
