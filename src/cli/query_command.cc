@@ -1,6 +1,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <memory>
 
@@ -157,7 +158,15 @@ RunFn add_query_command(CLI::App& app) {
   sub->add_option("--comm", cmd->comm, "Operations by processes with this name")->type_name("NAME");
   sub->add_option("--kind", cmd->kinds, "Only these kinds, comma-separated (create,modify,...)")->type_name("KINDS");
   sub->add_option("--host", cmd->host, "Only events recorded on this host")->type_name("HOST");
-  sub->add_option("--limit", cmd->limit, "The most recent N events")->type_name("N");
+  sub->add_option("--limit", cmd->limit, "The most recent N events")->type_name("N")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            uint64_t n = 0;
+            auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (ec == std::errc() && end == v.data() + v.size() && n > 0) return {};
+            return "'" + v + "' is not a number of events (1 or more)";
+          },
+          "N"));
   sub->add_flag("--last", cmd->last, "Only the most recent event of each path");
   sub->add_flag("--json", cmd->json, "JSON lines: the `watch --json` object plus host and event_id");
   sub->footer(

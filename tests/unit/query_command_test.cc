@@ -97,6 +97,15 @@ TEST_F(QueryCommandTest, LastGivesOneEventPerPathAndBadArgumentsAreUsageErrors) 
   EXPECT_EQ(status, 2);
   run("query --db " + db_ + " --kind nosuchkind", &status);
   EXPECT_EQ(status, 2);
+  for (const char* limit : {"-3", "0", "ten"}) {
+    out = run("query --db " + db_ + " --limit " + limit, &status);
+    EXPECT_EQ(status, 2) << limit;
+    EXPECT_NE(out.find("is not a number of events"), std::string::npos) << out;
+  }
+  out = run("query --db postgress://user:secret@db/fstrail", &status);
+  EXPECT_EQ(status, 2);
+  EXPECT_NE(out.find("unknown database scheme"), std::string::npos) << out;
+  EXPECT_EQ(out.find("secret"), std::string::npos) << out;
 }
 
 }  // namespace
