@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include <fmt/format.h>
+
 namespace fstrail {
 
 std::string join_path(const std::string& dir, std::string_view name) {
@@ -35,6 +37,10 @@ void walk_tree(const std::string& dir, const std::function<bool(const std::strin
   }
   ::closedir(d);
   for (const auto& sub : subdirs) walk_tree(sub, visit);
+}
+
+void warn_root_removed(const std::string& root) {
+  fmt::print(stderr, "fstrail: {} was removed: it is no longer watched (run fstrail again once it exists)\n", root);
 }
 
 }  // namespace fstrail

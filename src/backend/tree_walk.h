@@ -1,4 +1,4 @@
-// Recursive directory listing shared by the fanotify and inotify backends.
+// Recursive directory listing and root bookkeeping shared by the fanotify and inotify backends.
 #pragma once
 
 #include <sys/stat.h>
@@ -18,5 +18,9 @@ std::string join_path(const std::string& dir, std::string_view name);
 
 // True when `path` is `root` or below it.
 bool path_is_under(std::string_view path, std::string_view root);
+
+// Tells the user (stderr) that a watched root itself was removed: these backends watch
+// directories by inode, so a new directory made at that path is not watched.
+void warn_root_removed(const std::string& root);
 
 }  // namespace fstrail

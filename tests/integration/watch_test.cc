@@ -301,6 +301,26 @@ TEST_F(WatchTest, MkdirRmdirDelete) {
   expect_kind("rmdir", dir);
 }
 
+TEST_F(WatchTest, RemovingTheRootItselfIsReported) {
+  start();
+  write_file(in_root("f"), "x");
+  ASSERT_TRUE(wait_for([&](const Json& e) { return e["path"] == in_root("f"); })) << dump();
+  ASSERT_EQ(unlink(in_root("f").c_str()), 0);
+  ASSERT_EQ(rmdir(root_.c_str()), 0);
+  auto e = wait_for("rmdir", root_);
+  ASSERT_TRUE(e) << "no rmdir of the watched root; events:\n" << dump();
+  EXPECT_EQ(e->at("is_dir"), true) << *e;
+  // The backends that watch directories by inode say that nothing there is watched now.
+  if (row_->name == "fanotify" || row_->name == "inotify") {
+    const std::string warning = "fstrail: " + root_ + " was removed: it is no longer watched";
+    auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (watcher_->stderr_.find(warning) == std::string::npos && std::chrono::steady_clock::now() < until)
+      watcher_->pump(50ms);
+    EXPECT_NE(watcher_->stderr_.find(warning), std::string::npos) << watcher_->stderr_;
+  }
+  stop_and_expect_summary();
+}
+
 TEST_F(WatchTest, RenameFileAndDirectory) {
   start();
   write_file(in_root("old"), "x");

@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -145,6 +146,7 @@ class FanotifyBackend final : public Backend {
   void mark_new_dir(int dirfd, const std::string& path, const __kernel_fsid_t& fsid, std::string key,
                     const EmitFn& emit);
   Status mark_error(const std::string& dir);
+  static UniqueFd open_mount_fd(const std::string& dir);
   int dir_fd_for(const fanotify_event_info_fid* dir);
   void prepare_batch();
   void close_pidfds();
@@ -212,8 +214,13 @@ Status FanotifyBackend::start(const WatchSpec& spec) {
   if (spec.kinds.test(static_cast<size_t>(EventKind::kOpen))) mask_ |= FAN_OPEN;
   fan_.reset(::fanotify_init(kInitFlags, O_RDONLY | O_LARGEFILE | O_CLOEXEC));
   if (!fan_.valid()) return Error::from_errno("fanotify_init");
-  for (const auto& root : spec.roots)
+  for (const auto& root : spec.roots) {
     if (Status s = mark_tree(root); !s) return s;
+    // A root's own removal: its parent is not marked, so nothing else reports it.
+    if (::fanotify_mark(fan_.get(), FAN_MARK_ADD | FAN_MARK_ONLYDIR, FAN_DELETE_SELF | FAN_ONDIR, AT_FDCWD,
+                        root.c_str()) != 0)
+      return mark_error(root);
+  }
   return Ok{};
 }
 
@@ -226,13 +233,25 @@ Status FanotifyBackend::mark_dir(const std::string& dir) {
   std::memcpy(&fsid, &sfs.f_fsid, sizeof fsid);
   bool have_mount = false;
   for (const auto& [id, fd] : mount_fds_) have_mount |= std::memcmp(&id, &fsid, sizeof fsid) == 0;
-  if (!have_mount) mount_fds_.emplace_back(fsid, UniqueFd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)));
+  if (!have_mount) mount_fds_.emplace_back(fsid, open_mount_fd(dir));
   std::string key = key_at(AT_FDCWD, dir.c_str(), fsid);
   if (key.empty()) return Ok{};
   if (auto old = dir_keys_.find(dir); old != dir_keys_.end() && old->second != key) dir_paths_.erase(old->second);
   dir_paths_[key] = dir;
   dir_keys_[dir] = std::move(key);
   return Ok{};
+}
+
+// Any directory of the filesystem serves open_by_handle_at. The parent when it is on the
+// same filesystem: an open fd of `dir` itself would keep it alive once removed, and a
+// removed root's FAN_DELETE_SELF would not come while fstrail runs. (A root that is a
+// mount point cannot be removed.)
+UniqueFd FanotifyBackend::open_mount_fd(const std::string& dir) {
+  std::string parent = std::filesystem::path(dir).parent_path();
+  struct stat own{}, up{};
+  if (!parent.empty() && ::stat(dir.c_str(), &own) == 0 && ::stat(parent.c_str(), &up) == 0 && own.st_dev == up.st_dev)
+    return UniqueFd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  return UniqueFd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
 }
 
 Status FanotifyBackend::mark_error(const std::string& dir) {
@@ -525,6 +544,19 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
   bool self = !r.name || std::strcmp(r.name, ".") == 0;
   std::string path = self ? dir : join_path(dir, r.name);
   if (!under_roots(path)) return;
+  if ((mask & FAN_DELETE_SELF) && self) {
+    // Only the roots ask for it: any other directory's removal is its parent's FAN_DELETE.
+    warn_root_removed(path);
+    Event e = base();
+    e.kind = EventKind::kRmdir;
+    e.path = path;
+    e.is_dir = true;
+    // The event comes when the last reference goes: fstrail's own, when it still held the
+    // directory open. Then who removed it is unknown.
+    bool ours = e.pid == self_;
+    if (ours) e.pid.reset();
+    emit_event(std::move(e), ours ? -1 : r.pidfd, emit);
+  }
   // One stat serves every kind merged into this event (the kernel merges the queued
   // create, modify, close and attrib of one file by one process).
   struct stat st{};
@@ -647,7 +679,12 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
   pollfd pfd{fan_.get(), POLLIN, 0};
   int ready = ::poll(&pfd, 1, timeout_ms);
   if (ready < 0) return errno == EINTR ? Status(Ok{}) : Status(Error::from_errno("poll fanotify"));
-  if (ready == 0) return Ok{};
+  if (ready == 0) {
+    // Idle: let go of the directories held open for lookups. An open directory keeps a
+    // removed one alive, and a removed root's FAN_DELETE_SELF comes only once it is let go.
+    dir_fds_.clear();
+    return Ok{};
+  }
   if (!failed_) return failed_;
   // In a stream of events (the last read had kBurstBatch or more), let events gather
   // for a millisecond: one wake-up and read per many events (at 8, a steady single

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -192,6 +193,14 @@ Status InotifyBackend::handle_event(const inotify_event* ev, const inotify_event
   }
   auto dir_it = wd_paths_.find(ev->wd);
   if (dir_it == wd_paths_.end()) return Ok{};
+  if (mask & IN_DELETE_SELF) {
+    // Any other directory's removal is its parent's IN_DELETE; a root's parent is not watched.
+    if (std::find(spec_.roots.begin(), spec_.roots.end(), dir_it->second) != spec_.roots.end()) {
+      warn_root_removed(dir_it->second);
+      emit_if_wanted(base(EventKind::kRmdir, dir_it->second, true), emit);
+    }
+    return Ok{};
+  }
   const bool is_dir = mask & IN_ISDIR;
   const bool self = ev->len == 0 || ev->name[0] == '\0';
   std::string path = self ? dir_it->second : join_path(dir_it->second, ev->name);
