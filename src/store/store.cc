@@ -99,17 +99,17 @@ std::string redact_message(std::string_view message, std::string_view url) {
 
 Result<std::optional<std::string>> sqlite_file(const std::string& url) {
   if (is_postgres_url(url)) return std::optional<std::string>();
+  std::string path = url;
   if (starts_with(url, "sqlite://")) {
-    if (url.size() == 9) return Error{"empty SQLite path: use --db sqlite:///path/file.db"};
-    return std::optional<std::string>(url.substr(9));
-  }
-  if (size_t end = url.find("://"); end != std::string::npos && end == url.find_first_not_of(kSchemeChars))
+    path = url.substr(9);
+  } else if (size_t end = url.find("://"); end != std::string::npos && end == url.find_first_not_of(kSchemeChars)) {
     return Error{fmt::format(
         "unknown database scheme '{}://': use sqlite:///path/file.db, postgresql://[user@]host/dbname "
         "(or a libpq 'key=value' string), or a plain file path for SQLite",
         url.substr(0, end))};
-  if (url.empty()) return Error{"empty SQLite path: use --db sqlite:///path/file.db"};
-  return std::optional<std::string>(url);
+  }
+  if (path.empty()) return Error{"empty SQLite path: use --db sqlite:///path/file.db"};
+  return std::optional<std::string>(std::move(path));
 }
 
 Result<std::unique_ptr<EventStore>> open_store(const std::string& url, bool allow_offline) {
