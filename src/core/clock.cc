@@ -36,11 +36,6 @@ std::string format_rfc3339(int64_t realtime_ns) {
                      utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, nsec);
 }
 
-void Rfc3339Formatter::append(std::string& out, int64_t realtime_ns) {
-  char buf[kMaxLength];
-  out.append(buf, write(buf, realtime_ns));
-}
-
 char* Rfc3339Formatter::write(char* out, int64_t realtime_ns) {
   int64_t sec = realtime_ns / 1'000'000'000;
   int64_t nsec = realtime_ns % 1'000'000'000;

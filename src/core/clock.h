@@ -13,12 +13,11 @@ int64_t boottime_now_ns();
 // RFC 3339 in UTC with nanoseconds: 2026-11-23T16:13:20.123456789Z
 std::string format_rfc3339(int64_t realtime_ns);
 
-// The same text appended to `out`, with the part up to the second formatted once per
+// The same text, with the part up to the second formatted once per
 // second: events come in batches that share their second, and gmtime_r plus
 // formatting was a visible share of the JSON sink's time under a burst.
 class Rfc3339Formatter {
  public:
-  void append(std::string& out, int64_t realtime_ns);
   // Writes the text at `out`, which has room for kMaxLength bytes; returns its end.
   char* write(char* out, int64_t realtime_ns);
   static constexpr size_t kMaxLength = 40;
