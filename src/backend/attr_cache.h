@@ -8,12 +8,16 @@
 #include <cstdint>
 #include <unordered_map>
 
+#include "core/clock.h"
 #include "core/event.h"
 
 namespace fstrail {
 
 class AttrCache {
  public:
+  // `now_ns`: the wall clock that change times are compared with (a test's own clock).
+  explicit AttrCache(int64_t (*now_ns)() = realtime_now_ns) : now_ns_(now_ns) {}
+
   // Takes `st` as the current state (from a scan).
   void remember(const struct stat& st);
   // For a file just created: its state is the one it was created with only when no
@@ -30,6 +34,11 @@ class AttrCache {
   // xattr when only the change time moved; chmod with only new_mode when the
   // remembered state already is `now` (read after the change); nullopt for a change fstrail has no kind
   // for (utimes, as from `touch`; a link count). Remembers `now`.
+  // A state read for a creation while a change was being applied can hold some new values
+  // with the old change time (the kernel sets owner and mode first): when this change's
+  // time is at most 1 ms after that read, a value equal to the current one may already be
+  // the new one, so its old value is reported as unknown (and a change that shows nothing
+  // but the change time is a chmod with only new_mode, not an xattr).
   // `later_changes`: `now` was read after later changes of the object (a rename, which
   // moves the change time too), so an unchanged mode and owner say nothing: chmod with
   // only new_mode.
@@ -54,8 +63,10 @@ class AttrCache {
     int64_t size;
     int64_t mtime_ns, ctime_ns;
     uint64_t nlink;
+    int64_t created_read_ns;  // when read for the file's creation (else 0)
   };
   static Attrs from_stat(const struct stat& st);
+  int64_t (*now_ns_)();
   std::unordered_map<Key, Attrs, KeyHash> attrs_;
 };
 
