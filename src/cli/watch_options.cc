@@ -1,6 +1,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cstdlib>
@@ -50,7 +51,9 @@ Result<PreparedWatch> prepare_watch(const WatchOptions& o) {
       return Error{fmt::format("cannot watch {}: not a directory (watch the directory that contains it)", path)};
     char resolved[PATH_MAX];
     if (!::realpath(path.c_str(), resolved)) return Error::from_errno("cannot resolve " + path);
-    p.spec.roots.emplace_back(resolved);
+    // The same directory named twice (dir, dir/, ./dir) is one root.
+    if (std::find(p.spec.roots.begin(), p.spec.roots.end(), resolved) == p.spec.roots.end())
+      p.spec.roots.emplace_back(resolved);
   }
   if (!o.events.empty()) {
     auto kinds = parse_kinds(o.events);
