@@ -1,6 +1,7 @@
 #include "store/query_sql.h"
 
 #include <algorithm>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -49,17 +50,33 @@ std::string time_bound(Builder& b, SqlDialect d, int64_t ns, bool lower, double 
 SqlQuery build_query_sql(const QuerySpec& spec, SqlDialect d, double since_fraction) {
   Builder b(d);
   std::vector<std::string> where;
+  const bool sqlite = d == SqlDialect::kSqlite;
+  // SQLite: a window of a few hours is read in time order (the table is clustered by time),
+  // which beats looking each of a busy hour's matches up through the path index; longer or
+  // unbounded windows go through the hour-led path indexes.
+  const int64_t window_end = spec.until_ns ? *spec.until_ns : realtime_now_ns();
+  const bool short_window = spec.since_ns && window_end >= INT64_MIN + kSqliteScanWindowNs &&
+                            *spec.since_ns >= window_end - kSqliteScanWindowNs;
+  const bool by_hour = sqlite && spec.path && !short_window;
   if (spec.path) {
     const std::string& p = *spec.path;
+    std::string path_term, old_path_term;
     if (!p.empty() && p.back() == '/') {
       std::string upper = p;
       upper.back() = '0';  // '/' + 1
       std::string lo = b.param(Blob{p}), hi = b.param(Blob{upper});
-      where.push_back(fmt::format("((path >= {0} AND path < {1}) OR (old_path >= {0} AND old_path < {1}))", lo, hi));
+      path_term = fmt::format("path >= {0} AND path < {1}", lo, hi);
+      old_path_term = fmt::format("old_path >= {0} AND old_path < {1}", lo, hi);
     } else {
       std::string eq = b.param(Blob{p});
-      where.push_back(fmt::format("(path = {0} OR old_path = {0})", eq));
+      path_term = fmt::format("path = {}", eq);
+      old_path_term = fmt::format("old_path = {}", eq);
     }
+    if (by_hour) {
+      path_term = fmt::format("{} IN (SELECT h FROM hours) AND {}", kSqliteHour, path_term);
+      old_path_term = fmt::format("{} IN (SELECT h FROM hours) AND {}", kSqliteHour, old_path_term);
+    }
+    where.push_back(fmt::format("(({}) OR ({}))", path_term, old_path_term));
   }
   if (spec.since_ns) where.push_back(time_bound(b, d, *spec.since_ns, true, since_fraction));
   if (spec.until_ns) where.push_back(time_bound(b, d, *spec.until_ns, false));
@@ -81,7 +98,7 @@ SqlQuery build_query_sql(const QuerySpec& spec, SqlDialect d, double since_fract
   std::string where_sql;
   for (const auto& w : where) where_sql += (where_sql.empty() ? " WHERE " : " AND ") + w;
 
-  const bool pg = d == SqlDialect::kPostgres;
+  const bool pg = !sqlite;
   const std::string time_cols = pg ? "time, time_ns_rem" : "time_ns";
   const std::string order_desc = pg ? "time DESC, time_ns_rem DESC, host DESC, event_id DESC"
                                     : "time_ns DESC, host DESC, event_id DESC";
@@ -100,12 +117,25 @@ SqlQuery build_query_sql(const QuerySpec& spec, SqlDialect d, double since_fract
   } else {
     inner = fmt::format("SELECT {} FROM fstrail_events{}", select_cols, where_sql);
   }
-  std::string sql;
+  // The hours stored within the time bounds (integer division truncates: monotonic in time),
+  // one seek of the hour-led index each; a last, out-of-bounds or NULL row is harmless.
+  std::string with;
+  if (by_hour) {
+    int64_t first = (spec.since_ns ? *spec.since_ns : std::numeric_limits<int64_t>::min()) / kSqliteHourNs;
+    int64_t last = (spec.until_ns ? *spec.until_ns : std::numeric_limits<int64_t>::max()) / kSqliteHourNs;
+    std::string from = b.param(first), to = b.param(last);
+    with = fmt::format(
+        "WITH RECURSIVE hours(h) AS (SELECT (SELECT {0} FROM fstrail_events WHERE {0} >= {1} ORDER BY {0} LIMIT 1) "
+        "UNION ALL SELECT (SELECT {0} FROM fstrail_events WHERE {0} > hours.h ORDER BY {0} LIMIT 1) FROM hours "
+        "WHERE hours.h < {2}) ",
+        kSqliteHour, from, to);
+  }
+  std::string sql = with;
   if (spec.limit)
-    sql = fmt::format("SELECT * FROM (SELECT * FROM ({}) AS q ORDER BY {} LIMIT {}) AS r ORDER BY {}", inner,
-                      order_desc, b.param(static_cast<int64_t>(*spec.limit)), order_asc);
+    sql += fmt::format("SELECT * FROM (SELECT * FROM ({}) AS q ORDER BY {} LIMIT {}) AS r ORDER BY {}", inner,
+                       order_desc, b.param(static_cast<int64_t>(*spec.limit)), order_asc);
   else
-    sql = fmt::format("SELECT * FROM ({}) AS q ORDER BY {}", inner, order_asc);
+    sql += fmt::format("SELECT * FROM ({}) AS q ORDER BY {}", inner, order_asc);
   return SqlQuery{std::move(sql), b.take()};
 }
 

@@ -36,6 +36,15 @@ inline constexpr const char* kEventColumns =
     "egid, loginuid, sessionid, comm, exe, cgroup, old_mode, new_mode, old_uid, new_uid, old_gid, new_gid, "
     "error, lost, backend";
 
+// SQLite's path indexes lead with the hour of the event, so inserts land in the current
+// hour's part of them (a few pages) instead of anywhere in an index of all history. A path
+// condition then lists the hours present, found by one index seek each, and each hour's
+// part is searched by path. The expression is the indexed one, written exactly as there.
+inline constexpr const char* kSqliteHour = "time_ns / 3600000000000";
+inline constexpr int64_t kSqliteHourNs = 3'600'000'000'000;
+// Up to this long a --since window is read in time order instead (see build_query_sql).
+inline constexpr int64_t kSqliteScanWindowNs = 3 * kSqliteHourNs;
+
 // time_columns: "time_ns" (SQLite) or "time, time_ns_rem" (PostgreSQL) — selected first.
 // since_fraction (SQLite): the share of stored time the --since window covers, when known.
 // SQLite (built without STAT4) cannot estimate ranges; this tells it how selective --since is.

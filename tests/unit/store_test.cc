@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <functional>
+#include <limits>
 #include <map>
 #include <set>
 #include <thread>
@@ -147,14 +149,14 @@ TEST(SqliteStore, UpgradesAVersionOneFileKeepingItsRows) {
   auto back = (*store)->query({});
   ASSERT_TRUE(back.ok());
   expect_same_rows(*back, sorted(rows));
-  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2");
+  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2,3");
   EXPECT_EQ(sqlite_value(file, "PRAGMA page_size"), "65536");
   EXPECT_EQ(sqlite_value(file, "PRAGMA journal_mode"), "wal");
   std::string table = sqlite_value(file, "SELECT sql FROM sqlite_master WHERE name = 'fstrail_events'");
   EXPECT_NE(table.find("PRIMARY KEY (time_ns, host, event_id)\n) WITHOUT ROWID"), std::string::npos) << table;
   EXPECT_EQ(sqlite_value(file, "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE "
                                "type = 'index' AND tbl_name = 'fstrail_events' ORDER BY name)"),
-            "fstrail_events_old_path fstrail_events_path");
+            "fstrail_events_hour_old_path fstrail_events_hour_path");
   // Replays still collide with what is stored, and new rows land.
   ASSERT_FALSE((*store)->insert(rows));
   auto more = every_kind_events("h3", kBaseTimeNs + 1'000'000'000);
@@ -167,8 +169,94 @@ TEST(SqliteStore, NewFilesUseTheCurrentSchemaAndLargePages) {
   std::string file = dir.path() + "/new.db";
   auto store = open_store("sqlite://" + file);
   ASSERT_TRUE(store.ok());
-  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2");
+  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2,3");
   EXPECT_EQ(sqlite_value(file, "PRAGMA page_size"), "65536");
+}
+
+// The path indexes lead with the hour: a path query lists the stored hours by seeking the
+// index, so every hour must be found, before 1970 and in the far future included.
+TEST(SqliteStore, PathQueriesFindEveryHourIncludingOddTimes) {
+  TempDir dir;
+  auto store = open_sqlite(dir);
+  const int64_t hour = kSqliteHourNs;
+  std::vector<int64_t> times = {std::numeric_limits<int64_t>::min(), -5 * hour - 1, -hour, -1, 0, 1, hour - 1,
+                                hour, std::numeric_limits<int64_t>::max()};
+  for (int i = 0; i < 200; ++i) times.push_back(kBaseTimeNs + i * 7 * hour + i);
+  const char* const paths[] = {"/srv/app/a", "/srv/app/b/c", "/etc/x", "/srv/app0"};
+  std::vector<StoredEvent> rows;
+  for (size_t i = 0; i < times.size(); ++i) {
+    Event& e = rows.emplace_back(synthetic_event(static_cast<int64_t>(i), "h", 0, 0)).event;
+    e.time_ns = times[i];
+    e.kind = i % 5 == 0 ? EventKind::kRename : EventKind::kModify;
+    e.path = paths[i % 4];
+    e.old_path = i % 5 == 0 ? std::optional<std::string>(paths[(i + 1) % 4]) : std::nullopt;
+  }
+  ASSERT_FALSE(store->insert(rows));
+  auto expect = [&](const QuerySpec& spec, const std::function<bool(const std::string&)>& match) {
+    size_t want = 0;
+    for (const auto& r : rows) {
+      bool in_time = (!spec.since_ns || r.event.time_ns >= *spec.since_ns) &&
+                     (!spec.until_ns || r.event.time_ns <= *spec.until_ns);
+      if (in_time && (match(r.event.path) || (r.event.old_path && match(*r.event.old_path)))) ++want;
+    }
+    auto got = store->query(spec);
+    ASSERT_TRUE(got.ok()) << got.error().message;
+    EXPECT_EQ(got->size(), want) << *spec.path;
+    EXPECT_GT(want, 0u);
+  };
+  QuerySpec exact;
+  exact.path = "/srv/app/a";
+  expect(exact, [](const std::string& p) { return p == "/srv/app/a"; });
+  QuerySpec subtree;
+  subtree.path = "/srv/app/";
+  expect(subtree, [](const std::string& p) { return p.starts_with("/srv/app/"); });
+  subtree.since_ns = -hour;
+  subtree.until_ns = kBaseTimeNs + 100 * 7 * hour;
+  expect(subtree, [](const std::string& p) { return p.starts_with("/srv/app/"); });
+  exact.since_ns = kBaseTimeNs + 3 * 7 * hour + 3;  // exactly one event's time
+  exact.until_ns = exact.since_ns;
+  expect(exact, [](const std::string& p) { return p == "/srv/app/a"; });
+}
+
+// SQLite's plan for `q` on `file`, one line per step.
+std::string query_plan(const std::string& file, const SqlQuery& q) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + q.sql).c_str(), -1, &stmt, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  for (size_t i = 0; i < q.params.size(); ++i) {
+    if (auto* n = std::get_if<int64_t>(&q.params[i])) sqlite3_bind_int64(stmt, static_cast<int>(i + 1), *n);
+    else if (auto* b = std::get_if<Blob>(&q.params[i]))
+      sqlite3_bind_blob(stmt, static_cast<int>(i + 1), b->bytes.data(), static_cast<int>(b->bytes.size()),
+                        SQLITE_TRANSIENT);
+  }
+  std::string plan;
+  while (sqlite3_step(stmt) == SQLITE_ROW)
+    plan += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3)) + std::string("\n");
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return plan;
+}
+
+// The query's hour expression is the indexed one: SQLite uses an index on an expression only
+// when the query writes it exactly the same way.
+TEST(SqliteStore, PathQueriesSearchTheHourLedIndexes) {
+  TempDir dir;
+  std::string file = dir.path() + "/events.db";
+  ASSERT_TRUE(open_store("sqlite://" + file).ok());
+  QuerySpec spec;
+  spec.path = "/srv/app/config.yml";
+  std::string plan = query_plan(file, build_query_sql(spec, SqlDialect::kSqlite));
+  EXPECT_NE(plan.find("INDEX fstrail_events_hour_path (<expr>=? AND path=?)"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("INDEX fstrail_events_hour_old_path (<expr>=? AND old_path=?)"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("SCAN fstrail_events"), std::string::npos) << plan;
+  // "The last hour": read in time order.
+  spec.path = "/srv/app/";
+  spec.since_ns = realtime_now_ns() - kSqliteHourNs;
+  plan = query_plan(file, build_query_sql(spec, SqlDialect::kSqlite));
+  EXPECT_NE(plan.find("SEARCH fstrail_events USING PRIMARY KEY (time_ns>?)"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("hour"), std::string::npos) << plan;
 }
 
 TEST(SqliteStore, SubtreeMatchesWildcardsLiterally) {
@@ -606,10 +694,16 @@ TEST(StoreHelpers, ParsesDurationsAndTimes) {
 TEST(QuerySql, SubtreeBoundIsTheNextByteAfterTheSlash) {
   QuerySpec spec;
   spec.path = "/srv/app/";
-  auto q = build_query_sql(spec, SqlDialect::kSqlite);
+  auto q = build_query_sql(spec, SqlDialect::kPostgres);
   ASSERT_EQ(q.params.size(), 2u);
   EXPECT_EQ(std::get<Blob>(q.params[0]).bytes, "/srv/app/");
   EXPECT_EQ(std::get<Blob>(q.params[1]).bytes, "/srv/app0");
+  // SQLite: the same, then the bounds of the hours to search (all of them).
+  auto lite = build_query_sql(spec, SqlDialect::kSqlite);
+  ASSERT_EQ(lite.params.size(), 4u);
+  EXPECT_EQ(std::get<Blob>(lite.params[1]).bytes, "/srv/app0");
+  EXPECT_EQ(std::get<int64_t>(lite.params[2]), std::numeric_limits<int64_t>::min() / kSqliteHourNs);
+  EXPECT_EQ(std::get<int64_t>(lite.params[3]), std::numeric_limits<int64_t>::max() / kSqliteHourNs);
 }
 
 }  // namespace
