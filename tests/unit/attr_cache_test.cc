@@ -124,12 +124,10 @@ TEST(AttrCache, StateReadDuringAChmodGivesChmodWithUnknownOldMode) {
   EXPECT_FALSE(e.old_mode);
   EXPECT_EQ(e.new_mode, S_IFREG | 0600u);
 
-  struct stat created = file_state(0600, 0, 0, 1, 300, 300);
-  struct stat chmodded = created;
-  chmodded.st_ctim.tv_sec = 300 + 1;  // read at 301 s
   g_read_ns = 301 * kSecond;
-  cache.remember_created(created);
-  chmodded.st_ctim.tv_nsec = 52'000;
+  cache.remember_created(file_state(0600, 0, 0, 1, 300, 300));
+  struct stat chmodded = file_state(0600, 0, 0, 1, 300, 301);
+  chmodded.st_ctim.tv_nsec = 52'000;  // 52 us after the read
   Event f;
   EXPECT_EQ(cache.classify_attrib(chmodded, f), EventKind::kChmod);
   EXPECT_FALSE(f.old_mode);
@@ -141,8 +139,10 @@ TEST(AttrCache, ChangesAfterTheReadKeepTheirKind) {
   g_read_ns = 150 * kSecond;
   AttrCache cache{read_clock};
   cache.remember_created(file_state(0644, 0, 0, 1, 100, 100));
+  struct stat xattr_set = file_state(0644, 0, 0, 1, 100, 150);
+  xattr_set.st_ctim.tv_nsec = 2'000'000;  // 2 ms after the read
   Event x;
-  EXPECT_EQ(cache.classify_attrib(file_state(0644, 0, 0, 1, 100, 160), x), EventKind::kXattr);
+  EXPECT_EQ(cache.classify_attrib(xattr_set, x), EventKind::kXattr);
   Event t;
   EXPECT_EQ(cache.classify_attrib(file_state(0644, 0, 0, 1, 170, 170), t), std::nullopt);
   Event m;
