@@ -55,7 +55,8 @@ SqlQuery build_query_sql(const QuerySpec& spec, SqlDialect d, double since_fract
   // which beats looking each of a busy hour's matches up through the path index; longer or
   // unbounded windows go through the hour-led path indexes.
   const int64_t window_end = spec.until_ns ? *spec.until_ns : realtime_now_ns();
-  const bool short_window = spec.since_ns && window_end >= INT64_MIN + kSqliteScanWindowNs &&
+  const bool short_window = spec.since_ns &&
+                            window_end >= std::numeric_limits<int64_t>::min() + kSqliteScanWindowNs &&
                             *spec.since_ns >= window_end - kSqliteScanWindowNs;
   const bool by_hour = sqlite && spec.path && !short_window;
   if (spec.path) {
@@ -125,9 +126,10 @@ SqlQuery build_query_sql(const QuerySpec& spec, SqlDialect d, double since_fract
     int64_t last = (spec.until_ns ? *spec.until_ns : std::numeric_limits<int64_t>::max()) / kSqliteHourNs;
     std::string from = b.param(first), to = b.param(last);
     with = fmt::format(
-        "WITH RECURSIVE hours(h) AS (SELECT (SELECT {0} FROM fstrail_events WHERE {0} >= {1} ORDER BY {0} LIMIT 1) "
-        "UNION ALL SELECT (SELECT {0} FROM fstrail_events WHERE {0} > hours.h ORDER BY {0} LIMIT 1) FROM hours "
-        "WHERE hours.h < {2}) ",
+        "WITH RECURSIVE hours(h) AS ("
+        "SELECT (SELECT {0} FROM fstrail_events WHERE {0} >= {1} ORDER BY {0} LIMIT 1) UNION ALL "
+        "SELECT (SELECT {0} FROM fstrail_events WHERE {0} > hours.h ORDER BY {0} LIMIT 1) "
+        "FROM hours WHERE hours.h < {2}) ",
         kSqliteHour, from, to);
   }
   std::string sql = with;

@@ -249,7 +249,8 @@ TEST(SqliteStore, PathQueriesSearchTheHourLedIndexes) {
   spec.path = "/srv/app/config.yml";
   std::string plan = query_plan(file, build_query_sql(spec, SqlDialect::kSqlite));
   EXPECT_NE(plan.find("INDEX fstrail_events_hour_path (<expr>=? AND path=?)"), std::string::npos) << plan;
-  EXPECT_NE(plan.find("INDEX fstrail_events_hour_old_path (<expr>=? AND old_path=?)"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("INDEX fstrail_events_hour_old_path (<expr>=? AND old_path=?)"), std::string::npos)
+      << plan;
   EXPECT_EQ(plan.find("SCAN fstrail_events"), std::string::npos) << plan;
   // "The last hour": read in time order.
   spec.path = "/srv/app/";

@@ -146,8 +146,8 @@ class SqliteStore final : public EventStore {
     // mmap reads keep them in memory. 64 KiB pages: every commit writes each page it touched to
     // the WAL, and every checkpoint copies each page again, whole; a busy hour's random inserts
     // touch most of its leaves per commit, and SQLite's cost per page (WAL frame, checksum,
-    // cache entry) is paid a sixteenth as often as with 4 KiB pages. (Takes effect when the file is created; migrate()
-    // converts files older than schema version 2.)
+    // cache entry) is paid a sixteenth as often as with 4 KiB pages. (Takes effect when the
+    // file is created; migrate() converts files older than schema version 2.)
     std::string page_size = fmt::format("PRAGMA page_size={}", kPageSize);
     for (const char* pragma : {page_size.c_str(), "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
                                "PRAGMA cache_size=-262144", "PRAGMA mmap_size=1073741824", "PRAGMA temp_store=MEMORY"})
