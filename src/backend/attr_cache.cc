@@ -10,7 +10,7 @@ constexpr int64_t kApplyingNs = 1'000'000;
 
 AttrCache::Attrs AttrCache::from_stat(const struct stat& st) {
   auto ns = [](const timespec& t) { return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; };
-  return {st.st_mode, st.st_uid, st.st_gid, st.st_size, ns(st.st_mtim), ns(st.st_ctim), st.st_nlink, 0};
+  return {st.st_mode, st.st_uid, st.st_gid, st.st_size, ns(st.st_mtim), ns(st.st_ctim), st.st_nlink};
 }
 
 void AttrCache::remember(const struct stat& st) { attrs_[Key{st.st_dev, st.st_ino}] = from_stat(st); }

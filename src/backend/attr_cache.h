@@ -63,7 +63,7 @@ class AttrCache {
     int64_t size;
     int64_t mtime_ns, ctime_ns;
     uint64_t nlink;
-    int64_t created_read_ns;  // when read for the file's creation (else 0)
+    int64_t created_read_ns = 0;  // when read for the file's creation (else 0)
   };
   static Attrs from_stat(const struct stat& st);
   int64_t (*now_ns_)();

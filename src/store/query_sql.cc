@@ -54,11 +54,12 @@ SqlQuery build_query_sql(const QuerySpec& spec, SqlDialect d, double since_fract
   // SQLite: a window of a few hours is read in time order (the table is clustered by time),
   // which beats looking each of a busy hour's matches up through the path index; longer or
   // unbounded windows go through the hour-led path indexes.
-  const int64_t window_end = spec.until_ns ? *spec.until_ns : realtime_now_ns();
-  const bool short_window = spec.since_ns &&
-                            window_end >= std::numeric_limits<int64_t>::min() + kSqliteScanWindowNs &&
-                            *spec.since_ns >= window_end - kSqliteScanWindowNs;
-  const bool by_hour = sqlite && spec.path && !short_window;
+  auto short_window = [&] {
+    const int64_t end = spec.until_ns ? *spec.until_ns : realtime_now_ns();
+    return end >= std::numeric_limits<int64_t>::min() + kSqliteScanWindowNs &&
+           *spec.since_ns >= end - kSqliteScanWindowNs;
+  };
+  const bool by_hour = sqlite && spec.path && !(spec.since_ns && short_window());
   if (spec.path) {
     const std::string& p = *spec.path;
     std::string path_term, old_path_term;
@@ -74,8 +75,9 @@ SqlQuery build_query_sql(const QuerySpec& spec, SqlDialect d, double since_fract
       old_path_term = fmt::format("old_path = {}", eq);
     }
     if (by_hour) {
-      path_term = fmt::format("{} IN (SELECT h FROM hours) AND {}", kSqliteHour, path_term);
-      old_path_term = fmt::format("{} IN (SELECT h FROM hours) AND {}", kSqliteHour, old_path_term);
+      const std::string in_hours = fmt::format("{} IN (SELECT h FROM hours) AND ", kSqliteHour);
+      path_term.insert(0, in_hours);
+      old_path_term.insert(0, in_hours);
     }
     where.push_back(fmt::format("(({}) OR ({}))", path_term, old_path_term));
   }
