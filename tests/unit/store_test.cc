@@ -225,12 +225,7 @@ std::string query_plan(const std::string& file, const SqlQuery& q) {
   sqlite3_stmt* stmt = nullptr;
   EXPECT_EQ(sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + q.sql).c_str(), -1, &stmt, nullptr), SQLITE_OK)
       << sqlite3_errmsg(db);
-  for (size_t i = 0; i < q.params.size(); ++i) {
-    if (auto* n = std::get_if<int64_t>(&q.params[i])) sqlite3_bind_int64(stmt, static_cast<int>(i + 1), *n);
-    else if (auto* b = std::get_if<Blob>(&q.params[i]))
-      sqlite3_bind_blob(stmt, static_cast<int>(i + 1), b->bytes.data(), static_cast<int>(b->bytes.size()),
-                        SQLITE_TRANSIENT);
-  }
+  bind_query_params(stmt, q.params);
   std::string plan;
   while (sqlite3_step(stmt) == SQLITE_ROW)
     plan += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3)) + std::string("\n");

@@ -192,16 +192,7 @@ class SqliteStore final : public EventStore {
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v2(db_, q.sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
       return fail("cannot prepare query").error();
-    for (size_t i = 0; i < q.params.size(); ++i) {
-      int idx = static_cast<int>(i + 1);
-      if (auto* n = std::get_if<int64_t>(&q.params[i])) sqlite3_bind_int64(stmt, idx, *n);
-      else if (auto* t = std::get_if<std::string>(&q.params[i]))
-        sqlite3_bind_text(stmt, idx, t->data(), static_cast<int>(t->size()), SQLITE_STATIC);
-      else {
-        const auto& b = std::get<Blob>(q.params[i]).bytes;
-        sqlite3_bind_blob(stmt, idx, b.data(), static_cast<int>(b.size()), SQLITE_STATIC);
-      }
-    }
+    bind_query_params(stmt, q.params);
     std::vector<StoredEvent> out;
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) out.push_back(decode(stmt));
@@ -368,6 +359,19 @@ class SqliteStore final : public EventStore {
 };
 
 }  // namespace
+
+void bind_query_params(sqlite3_stmt* stmt, const std::vector<SqlParam>& params) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    int idx = static_cast<int>(i + 1);
+    if (auto* n = std::get_if<int64_t>(&params[i])) sqlite3_bind_int64(stmt, idx, *n);
+    else if (auto* t = std::get_if<std::string>(&params[i]))
+      sqlite3_bind_text(stmt, idx, t->data(), static_cast<int>(t->size()), SQLITE_STATIC);
+    else {
+      const auto& b = std::get<Blob>(params[i]).bytes;
+      sqlite3_bind_blob(stmt, idx, b.data(), static_cast<int>(b.size()), SQLITE_STATIC);
+    }
+  }
+}
 
 std::span<const char* const> sqlite_migrations() { return kMigrations; }
 
