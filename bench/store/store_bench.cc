@@ -6,6 +6,7 @@
 // floor of what any client can reach. FSTRAIL_BENCH_WRITERS sets the recorder's writers.
 //   fstrail_store_bench [--events 1000000] [--stored 10000000] [--runs 3] [--copy-runs 0] [--dir /var/tmp]
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -161,6 +162,20 @@ void load(EventStore& store, int64_t count, int64_t now, int64_t days) {
   }
 }
 
+// Each measured run starts with the previous run's data written out and gone (runs drop their
+// database when done): without this the server's checkpoint and the kernel's writeback of one run's
+// data ran during the next, and the page cache grew by every run (SQLite's rate fell run after run,
+// 214k to 151k/s, when it alternated with PostgreSQL).
+void settle(const fixtures::PgServer& server) {
+  server.psql(server.conninfo(), "CHECKPOINT");
+  ::sync();
+}
+
+void drop_database(const fixtures::PgServer& server, const std::string& name) {
+  if (std::string out = server.psql(server.conninfo(), "DROP DATABASE " + name); out != "DROP DATABASE")
+    fmt::print(stderr, "bench: cannot drop {}: {}\n", name, out);
+}
+
 // The server alone: the workload as one binary COPY file, loaded by the server itself into a
 // fresh database (same schema, partitions made by the store first). Returns rows/s.
 double server_copy(fixtures::PgServer& server, const std::string& work, const std::vector<StoredEvent>& events,
@@ -185,11 +200,13 @@ double server_copy(fixtures::PgServer& server, const std::string& work, const st
   }
   std::string db = server.create_database(fmt::format("servercopy{}", run));
   { auto store = open_store(db); }  // schema and partitions
+  settle(server);
   auto t0 = std::chrono::steady_clock::now();
   std::string out = server.psql(db, fmt::format("COPY fstrail_events FROM '{}' (FORMAT binary)", file));
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::filesystem::remove(file);
   if (out != fmt::format("COPY {}", events.size())) fmt::print(stderr, "bench: server COPY: {}\n", out);
+  drop_database(server, fmt::format("servercopy{}", run));
   return static_cast<double>(events.size()) / secs;
 }
 
@@ -242,14 +259,19 @@ int main(int argc, char** argv) {
   for (long long r = 0; r < runs; ++r) {
     IngestResult p{}, l{};
     if (only != "sqlite") {
+      settle(server);
       p = ingest(server.create_database(fmt::format("ingest{}", r)), fmt::format("{}/spool-pg{}", work, r), workload);
       pg_rate.push_back(p.events_per_s);
       pg_cpu.push_back(p.cpu_s_per_million);
+      drop_database(server, fmt::format("ingest{}", r));
     }
     if (only != "postgresql") {
-      l = ingest(fmt::format("sqlite://{}/ingest{}.db", work, r), fmt::format("{}/spool-lite{}", work, r), workload);
+      settle(server);
+      std::string db = fmt::format("{}/ingest{}.db", work, r);
+      l = ingest("sqlite://" + db, fmt::format("{}/spool-lite{}", work, r), workload);
       lite_rate.push_back(l.events_per_s);
       lite_cpu.push_back(l.cpu_s_per_million);
+      for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db + suffix);
     }
     fmt::print(stderr, "bench: run {}: PostgreSQL {:.0f}/s {:.3f} cpu-s/M, SQLite {:.0f}/s {:.3f} cpu-s/M\n", r,
                p.events_per_s, p.cpu_s_per_million, l.events_per_s, l.cpu_s_per_million);
