@@ -15,6 +15,7 @@
 #include "store/store.h"
 #include "store/pg_server.h"
 #include "store/test_events.h"
+#include "support/temp_dir.h"
 
 namespace fstrail::store {
 namespace {
@@ -204,8 +205,8 @@ TEST_F(PostgresStoreTest, RetentionDropsWholeOldPartitions) {
 }
 
 TEST_F(PostgresStoreTest, ABadRowIsQuarantinedAndItsBatchLands) {
-  char tmpl[] = "/tmp/fstrail-spool-XXXXXX";
-  std::string dir = mkdtemp(tmpl);
+  testing::TempDir tmp("spool");
+  const std::string& dir = tmp.path();
   RecorderOptions o;
   o.host = "h";
   o.flush_interval_ms = 10;
@@ -229,12 +230,11 @@ TEST_F(PostgresStoreTest, ABadRowIsQuarantinedAndItsBatchLands) {
   auto kept = (*quarantine)->peek(10, next);
   ASSERT_EQ(kept->size(), 1u);
   EXPECT_EQ(decode_all(*kept)[0].event_id, 777);
-  std::filesystem::remove_all(dir);
 }
 
 TEST_F(PostgresStoreTest, SameAnswersAsSqlite) {
-  char tmpl[] = "/tmp/fstrail-sqlite-XXXXXX";
-  std::string dir = mkdtemp(tmpl);
+  testing::TempDir tmp("sqlite");
+  const std::string& dir = tmp.path();
   auto lite = open_store("sqlite://" + dir + "/events.db");
   ASSERT_TRUE(lite.ok());
   int64_t now = realtime_now_ns();
@@ -278,7 +278,6 @@ TEST_F(PostgresStoreTest, SameAnswersAsSqlite) {
     }
     expect_same_rows(*a, *b);
   }
-  std::filesystem::remove_all(dir);
 }
 
 TEST_F(PostgresStoreTest, PasswordsNeverAppearInMessages) {

@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "store/pg_server.h"
+#include "support/temp_dir.h"
 
 namespace fstrail::store {
 namespace {
@@ -79,11 +80,8 @@ class StoreFaultTest : public ::testing::Test {
     std::string err = server_.start();
     ASSERT_EQ(err, "") << "cannot start PostgreSQL: " << err;
     conninfo_ = server_.conninfo();
-    char tmpl[] = "/tmp/fstrail-fault-XXXXXX";
-    dir_ = mkdtemp(tmpl);
     base_ns_ = std::to_string(realtime_now_ns());
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   std::vector<std::string> args(long long count, const std::string& extra_batch = "10000",
                                 const std::string& wait_s = "300") {
     return {"--db",    conninfo_,  "--spool", dir_ + "/spool", "--count", std::to_string(count), "--base-ns",
@@ -98,7 +96,9 @@ class StoreFaultTest : public ::testing::Test {
   }
 
   PgServer server_;
-  std::string conninfo_, dir_, base_ns_;
+  testing::TempDir tmp_{"fault"};
+  const std::string dir_ = tmp_.path();
+  std::string conninfo_, base_ns_;
 };
 
 TEST_F(StoreFaultTest, PostgresStoppedMidBurstForThirtySecondsLosesAndDuplicatesNothing) {

@@ -19,10 +19,12 @@
 #include <nlohmann/json.hpp>
 
 #include "child_process.h"
+#include "support/temp_dir.h"
 
 namespace {
 
 using fstrail::testing::Child;
+using fstrail::testing::TempDir;
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 constexpr auto kDeadline = 20s;
@@ -57,9 +59,7 @@ class GuardTest : public ::testing::Test {
     backend_ = b;
     actor_in_kernel_ = kBackends.at(backend_).actor_in_kernel;
     ASSERT_EQ(geteuid(), 0u) << "guard integration tests need root; run: sudo ctest -L host";
-    char tmpl[] = "/tmp/fstrail-guard-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr) << strerror(errno);
-    base_ = tmpl;
+    base_ = dir_.path();
     ASSERT_EQ(chmod(base_.c_str(), 0755), 0);
     tree_ = base_ + "/srv";
     outside_ = base_ + "/outside";
@@ -67,10 +67,7 @@ class GuardTest : public ::testing::Test {
     ASSERT_EQ(chown(tree_.c_str(), kService, kService), 0);
     ASSERT_EQ(mkdir(outside_.c_str(), 0755), 0);
   }
-  void TearDown() override {
-    guard_.reset();
-    if (!base_.empty()) std::filesystem::remove_all(base_);
-  }
+  void TearDown() override { guard_.reset(); }
 
   std::string config(bool remediate) {
     std::string file = base_ + "/fstrail.toml";
@@ -172,6 +169,7 @@ class GuardTest : public ::testing::Test {
     }
   }
 
+  TempDir dir_{"guard"};
   std::string backend_, base_, tree_, outside_;
   bool actor_in_kernel_ = false;
   std::unique_ptr<Child> guard_;

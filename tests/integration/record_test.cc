@@ -22,12 +22,14 @@
 #include <nlohmann/json.hpp>
 
 #include "child_process.h"
+#include "support/temp_dir.h"
 #include "store/pg_server.h"
 
 namespace {
 
 using fstrail::store::fixtures::PgServer;
 using fstrail::testing::Child;
+using fstrail::testing::TempDir;
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 constexpr auto kDeadline = 30s;
@@ -121,9 +123,7 @@ class RecordTest : public ::testing::Test {
     backend_ = b;
     ASSERT_EQ(geteuid(), 0u) << "record integration tests need root; run: sudo ctest -L host";
     ASSERT_NE(g_server, nullptr) << "PostgreSQL did not start (see the environment failure above)";
-    char tmpl[] = "/tmp/fstrail-rec-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr) << strerror(errno);
-    base_ = tmpl;
+    base_ = dir_.path();
     ASSERT_EQ(chmod(base_.c_str(), 0755), 0);
     root_ = base_ + "/tree";
     ASSERT_EQ(mkdir(root_.c_str(), 0777), 0);
@@ -134,10 +134,7 @@ class RecordTest : public ::testing::Test {
     prctl(PR_GET_NAME, saved_comm_);
     prctl(PR_SET_NAME, kOurComm);
   }
-  void TearDown() override {
-    prctl(PR_SET_NAME, saved_comm_);
-    if (!base_.empty()) std::filesystem::remove_all(base_);
-  }
+  void TearDown() override { prctl(PR_SET_NAME, saved_comm_); }
 
   std::string in_root(const std::string& name) const { return root_ + "/" + name; }
 
@@ -170,6 +167,7 @@ class RecordTest : public ::testing::Test {
     return c.stdout_;
   }
 
+  TempDir dir_{"rec"};
   std::string backend_, base_, root_, pg_, sqlite_;
   char saved_comm_[16] = {};
 };

@@ -25,10 +25,12 @@
 #include <nlohmann/json.hpp>
 
 #include "child_process.h"
+#include "support/temp_dir.h"
 #include "core/text.h"
 
 namespace {
 
+using fstrail::testing::TempDir;
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 // How long an expected event (or the startup line) may take to show up: generous, as
@@ -89,19 +91,14 @@ class WatchTest : public ::testing::Test {
     ASSERT_EQ(geteuid(), 0u) << "the host integration tests need root (fanotify, setpriv, chown); run: sudo ctest -L host";
     ASSERT_EQ(access(fstrail_bin().c_str(), X_OK), 0) << "fstrail binary not found: " << fstrail_bin()
                                                      << " (set FSTRAIL_BIN)";
-    char tmpl[] = "/tmp/fstrail-it-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr) << strerror(errno);
-    base_ = tmpl;
+    base_ = dir_.path();
     ASSERT_EQ(chmod(base_.c_str(), 0755), 0);  // the other user must reach the tree
     root_ = base_ + "/watched";
     outside_ = base_ + "/outside";
     ASSERT_EQ(mkdir(root_.c_str(), 0755), 0);
     ASSERT_EQ(mkdir(outside_.c_str(), 0755), 0);
   }
-  void TearDown() override {
-    watcher_.reset();
-    if (!base_.empty()) std::filesystem::remove_all(base_);
-  }
+  void TearDown() override { watcher_.reset(); }
 
   std::string in_root(const std::string& name) const { return root_ + "/" + name; }
 
@@ -213,6 +210,7 @@ class WatchTest : public ::testing::Test {
   }
 
   const BackendRow* row_ = nullptr;
+  TempDir dir_{"it"};
   std::string base_, root_, outside_;
   std::unique_ptr<Child> watcher_;
   std::vector<Json> events_;

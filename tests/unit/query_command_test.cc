@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "store/store.h"
 #include "store/test_events.h"
+#include "support/temp_dir.h"
 
 namespace fstrail::store {
 namespace {
@@ -28,9 +29,7 @@ std::string run(const std::string& args, int* status) {
 class QueryCommandTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/fstrail-query-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    db_ = "sqlite://" + dir_ + "/events.db";
+    db_ = "sqlite://" + dir_.path() + "/events.db";
     auto store = open_store(db_);
     ASSERT_TRUE(store.ok());
     now_ = realtime_now_ns();
@@ -39,9 +38,9 @@ class QueryCommandTest : public ::testing::Test {
     rows_.insert(rows_.end(), old.begin(), old.end());
     ASSERT_FALSE((*store)->insert(rows_));
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::string dir_, db_;
+  testing::TempDir dir_{"query"};
+  std::string db_;
   int64_t now_ = 0;
   std::vector<StoredEvent> rows_;
 };

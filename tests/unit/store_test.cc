@@ -23,6 +23,7 @@
 #include "store/sqlite/sqlite_store.h"
 #include "store/store.h"
 #include "store/test_events.h"
+#include "support/temp_dir.h"
 
 namespace fstrail::store {
 namespace {
@@ -32,17 +33,10 @@ using fixtures::expect_same_rows;
 using fixtures::kBaseTimeNs;
 using fixtures::synthetic_event;
 
-class TempDir {
+// Every test's directory is /tmp/fstrail-store-XXXXXX.
+class TempDir : public testing::TempDir {
  public:
-  TempDir() {
-    char tmpl[] = "/tmp/fstrail-store-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : testing::TempDir("store") {}
 };
 
 std::vector<StoredEvent> sorted(std::vector<StoredEvent> rows) {

@@ -6,20 +6,16 @@
 #include <gtest/gtest.h>
 
 #include "cli/commands.h"
+#include "support/temp_dir.h"
 
 namespace fstrail::cli {
 namespace {
 
 class PrepareWatchTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/fstrail-watch-options-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    std::filesystem::create_directory(dir_ + "/sub");
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string dir_;
+  void SetUp() override { std::filesystem::create_directory(dir_ + "/sub"); }
+  testing::TempDir tmp_{"watch-options"};
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(PrepareWatchTest, TheSameDirectoryNamedTwiceIsOneRoot) {
