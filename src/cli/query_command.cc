@@ -166,7 +166,7 @@ RunFn add_query_command(CLI::App& app) {
             if (ec == std::errc() && end == v.data() + v.size() && n > 0) return {};
             return "'" + v + "' is not a number of events (1 or more)";
           },
-          "N"));
+          ""));  // a description would be shown after the type name: "N:N"
   sub->add_flag("--last", cmd->last, "Only the most recent event of each path");
   sub->add_flag("--json", cmd->json, "JSON lines: the `watch --json` object plus host and event_id");
   sub->footer(
