@@ -111,14 +111,19 @@ void GuardEngine::emit(Alert alert, bool remediate) {
 namespace {
 
 // False when the event itself says its change kept the invariant: the current state
-// then comes from a later operation, which has its own event and its own actor.
+// then comes from a later operation, which has its own event and its own actor. Only an
+// event that knows what it changed says so: one with unknown old values (fanotify and
+// inotify read the state after the fact, and the kernel merges one process's queued
+// attribute changes into one event) may stand for several changes, the last of which
+// broke the rule: a chown away and a chown back read as one change of nothing.
 bool event_breaks_rule(const Event& e, const GuardRule& rule, bool is_dir) {
-  if (e.kind == EventKind::kChown) {
+  if (e.kind == EventKind::kChown && (e.old_uid || e.old_gid)) {
     bool uid_ok = !e.new_uid || *e.new_uid == rule.owner;
     bool gid_ok = !e.new_gid || *e.new_gid == rule.group;
     if ((e.new_uid || e.new_gid) && uid_ok && gid_ok) return false;
   }
-  if (e.kind == EventKind::kChmod && e.new_mode && !(e.new_mode.value() & 07777 & ~allowed_mode(rule, is_dir)))
+  if (e.kind == EventKind::kChmod && e.old_mode && e.new_mode &&
+      !(e.new_mode.value() & 07777 & ~allowed_mode(rule, is_dir)))
     return false;
   return true;
 }

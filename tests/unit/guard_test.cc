@@ -13,6 +13,7 @@
 #include "guard/engine.h"
 #include "guard/policy.h"
 #include "guard/remediate.h"
+#include "support/temp_dir.h"
 
 namespace fstrail::guard {
 namespace {
@@ -121,16 +122,12 @@ TEST(GuardPolicy, DirectoriesGetSearchBitWhereReadable) {
 class TempTree : public ::testing::Test {
  protected:
   void SetUp() override {
-    base = fs::temp_directory_path() / ("fstrail-guard-" + std::to_string(getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(base);
     fs::create_directories(base / "tree" / "sub");
     fs::create_directories(base / "outside");
     tree = (base / "tree").string();
     chmod(tree.c_str(), 0750);
     chmod((base / "tree" / "sub").c_str(), 0750);
   }
-  void TearDown() override { fs::remove_all(base); }
   std::string make_file(const fs::path& p, mode_t mode) {
     std::ofstream(p) << "x";
     chmod(p.c_str(), mode);
@@ -148,7 +145,8 @@ class TempTree : public ::testing::Test {
     EXPECT_TRUE(v.has_value());
     return v.value_or(Violation{});
   }
-  fs::path base;
+  testing::TempDir dir_{"guard-unit"};
+  const fs::path base = dir_.path();
   std::string tree;
 };
 
@@ -277,6 +275,44 @@ TEST_F(TempTree, ExemptUsersAreNotAlerted) {
   engine.write(e);
   EXPECT_TRUE(out.alerts.empty());
   EXPECT_EQ(engine.counts().exempt, 1u);
+}
+
+// A file whose state breaks the rule now, and an event that says its own change kept the
+// rule: the state is then a later operation's, with its own event. Unless the event does
+// not know what it changed (old values unknown: read after the fact, possibly several
+// merged changes, the last of which broke the rule).
+TEST_F(TempTree, OnlyAnEventThatKnowsWhatItChangedExcusesTheStateFound) {
+  Policy p({rule("t", tree, getuid() + 1)});  // every file here has the wrong owner
+  Captured out;
+  GuardEngine engine(p, out, nullptr);
+  Event chmod;
+  chmod.kind = EventKind::kChmod;
+  chmod.path = make_file(base / "tree" / "f", 0777);
+  chmod.old_mode = S_IFREG | 0600;
+  chmod.new_mode = S_IFREG | 0640;
+  engine.write(chmod);
+  Event chown;
+  chown.kind = EventKind::kChown;
+  chown.path = chmod.path;
+  chown.old_uid = getuid();
+  chown.new_uid = getuid() + 1;
+  engine.write(chown);
+  EXPECT_TRUE(out.alerts.empty());
+
+  chmod.old_mode.reset();
+  engine.write(chmod);
+  ASSERT_EQ(out.alerts.size(), 1u);
+  EXPECT_TRUE(out.alerts[0].violation.bad_mode);
+  EXPECT_TRUE(out.alerts[0].violation.bad_owner);
+  EXPECT_EQ(out.alerts[0].event->kind, EventKind::kChmod);
+
+  chown.path = make_file(base / "tree" / "g", 0640);
+  chown.old_uid.reset();
+  engine.write(chown);
+  ASSERT_EQ(out.alerts.size(), 2u);
+  EXPECT_TRUE(out.alerts[1].violation.bad_owner);
+  EXPECT_FALSE(out.alerts[1].violation.bad_mode);
+  EXPECT_EQ(out.alerts[1].event->kind, EventKind::kChown);
 }
 
 // enforce = true: the rule as the bpf-lsm programs get it.
