@@ -198,8 +198,11 @@ class FanotifyBackend final : public Backend {
   };
   std::unordered_map<int32_t, CachedActor> actors_;
   int64_t batch_time_ = 0;
-  static constexpr size_t kBurstBatch = 8;
-  size_t last_batch_events_ = 0;
+  static constexpr int64_t kGatherNs = 1'000'000;
+  // Room for one more event of any size: fixed parts, three file handles, two names.
+  static constexpr size_t kMaxEventBytes = 4096;
+  int64_t last_read_ns_ = 0;  // CLOCK_BOOTTIME
+  bool last_read_full_ = false;
   uint64_t batch_seq_ = 0;
   std::vector<char> buf_;       // one read: as many events as fit
   std::vector<Parsed> parsed_;  // the events of one read, parsed before any is handled
@@ -368,13 +371,17 @@ bool FanotifyBackend::stat_by_handle(const fanotify_event_info_fid* fid, struct 
   return fd.valid() && ::fstat(fd.get(), &st) == 0 && st.st_nlink > 0;
 }
 
-// lstat of the object: not at all when a later event of the same read deleted it; by
-// its file handle when its name is already gone; else by name relative to its
-// directory, and by handle when that fails (renamed meanwhile).
+// lstat of the object: not at all when a later event of the same read deleted it, else
+// by its file handle, by name relative to its directory only when the event has none.
+// Not by name first: the name is usually gone by the time the event is read (renamed or
+// deleted), and looking up a missing name takes its directory's lock (on tmpfs every
+// time: no negative dentries), which the writer renaming or deleting in that directory
+// then waits for (the workload of bench/run.sh ran 3.1x as long inside the tree as
+// without fstrail, 2.1x with the handle first).
 bool FanotifyBackend::stat_object(const std::string& path, const Record& r, bool self, struct stat& st) {
   if (r.object_gone) return false;
-  if (!r.name_gone && stat_child(self ? nullptr : r.dir, r.name, path, st)) return true;
-  return r.target && stat_by_handle(r.target, st);
+  if (r.target) return stat_by_handle(r.target, st);
+  return !r.name_gone && stat_child(self ? nullptr : r.dir, r.name, path, st);
 }
 
 bool FanotifyBackend::under_roots(std::string_view path) const {
@@ -531,8 +538,7 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
       e.old_path = std::move(from);
     }
     struct stat st{};
-    if (e.kind != EventKind::kDelete && e.kind != EventKind::kRmdir && !r.object_gone && !r.name_gone &&
-        stat_child(r.dir, r.name, e.path, st)) {
+    if (e.kind != EventKind::kDelete && e.kind != EventKind::kRmdir && stat_object(e.path, r, false, st)) {
       fill_identity(st, e);
     }
     emit_event(std::move(e), r.pidfd, emit);
@@ -683,17 +689,23 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
     // Idle: let go of the directories held open for lookups. An open directory keeps a
     // removed one alive, and a removed root's FAN_DELETE_SELF comes only once it is let go.
     dir_fds_.clear();
+    scanned_.clear();
     return Ok{};
   }
   if (!failed_) return failed_;
-  // In a stream of events (the last read had kBurstBatch or more), let events gather
-  // for a millisecond: one wake-up and read per many events (at 8, a steady single
-  // writer costs about half the CPU per event it did at 64; bench/results/fanotify.md).
-  // Otherwise read at once: a process that exits quickly must still be in /proc when
-  // its event is read.
-  if (last_batch_events_ >= kBurstBatch) {
-    timespec gather{0, 1'000'000};
-    ::nanosleep(&gather, nullptr);
+  // At most one read a millisecond: an event that comes over a millisecond after the last
+  // read is read at once (a process that exits quickly must still be in /proc when its
+  // event is read), later ones gather until a millisecond after it. Read by read, a
+  // reader that keeps up takes a few events at a time, and each read takes the queue's
+  // lock the writers need and leaves the reader to be woken by the next event: a writer
+  // inside the tree ran 2.1x as long as without fstrail, 1.45x with this
+  // (bench/results/fanotify.md). Not after a read that filled the buffer: more wait.
+  if (!last_read_full_) {
+    int64_t wait_ns = last_read_ns_ + kGatherNs - boottime_now_ns();
+    if (wait_ns > 0) {
+      timespec gather{0, static_cast<long>(wait_ns)};
+      ::nanosleep(&gather, nullptr);
+    }
   }
   if (buf_.empty()) {
     // As many events per read as the descriptor limit allows: each event of a read
@@ -708,6 +720,8 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
     buf_.resize(size);
   }
   char* buf = buf_.data();
+  // One read per call, so that the caller flushes its output after each; again at once
+  // only when the read filled the buffer.
   for (;;) {
     ssize_t len = ::read(fan_.get(), buf, buf_.size());
     if (len < 0) {
@@ -719,6 +733,8 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
       return Error::from_errno("read fanotify");
     }
     batch_time_ = realtime_now_ns();
+    last_read_ns_ = boottime_now_ns();
+    last_read_full_ = static_cast<size_t>(len) + kMaxEventBytes > buf_.size();
     ++batch_seq_;
     bool overflow = false;
     // Parse the whole read first. Events are packed with 4-byte alignment (info
@@ -766,7 +782,6 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
       if (md.fd >= 0) pidfds_.push_back(md.fd);
       at += md.event_len;
     }
-    last_batch_events_ = parsed_.size();
     prepare_batch();
     for (const Parsed& ev : parsed_) {
       if (ev.md.mask & FAN_Q_OVERFLOW) {
@@ -789,6 +804,7 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
       emit(std::move(e));
       rescan(emit);
     }
+    if (!last_read_full_) return failed_;
   }
 }
 
