@@ -6,6 +6,7 @@
 // opened by handle): without that, directories made by a workload would go unmarked
 // and their events would cost nothing, which no real monitor can do.
 //   fanotify_mark_cost filesystem|directories DIR
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace {
@@ -47,6 +49,19 @@ int main(int argc, char** argv) {
     for (auto it = std::filesystem::recursive_directory_iterator(dir, ec); !ec && it != decltype(it)(); it.increment(ec))
       if (it->is_directory(ec) && !it->is_symlink(ec)) mark(it->path());
   }
+  // A new directory is marked, then listed: what was made in it before the mark (mkdir -p)
+  // is marked too, as fstrail does; else those directories' events would cost nothing.
+  std::function<void(int)> mark_tree = [&](int fd) {
+    fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_ONLYDIR, mask | FAN_EVENT_ON_CHILD, fd, nullptr);
+    DIR* d = fdopendir(fd);
+    if (!d) return (void)close(fd);
+    while (dirent* ent = readdir(d)) {
+      if (ent->d_type != DT_DIR || std::strcmp(ent->d_name, ".") == 0 || std::strcmp(ent->d_name, "..") == 0) continue;
+      int sub = openat(fd, ent->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0) mark_tree(sub);
+    }
+    closedir(d);
+  };
   struct sigaction sa{};
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);
@@ -78,7 +93,8 @@ int main(int argc, char** argv) {
             if (directories && (md->mask & FAN_CREATE) && (md->mask & FAN_ONDIR)) {
               int parent = open_by_handle_at(mount_fd, handle, O_PATH | O_DIRECTORY | O_CLOEXEC);
               if (parent >= 0) {
-                fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_ONLYDIR, mask | FAN_EVENT_ON_CHILD, parent, name);
+                int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd >= 0) mark_tree(fd);
                 close(parent);
               }
             }
