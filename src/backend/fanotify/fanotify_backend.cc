@@ -35,6 +35,7 @@
 #include <fmt/format.h>
 
 #include "backend/attr_cache.h"
+#include "backend/read_pacer.h"
 #include "backend/tree_walk.h"
 #include "core/clock.h"
 #include "core/unique_fd.h"
@@ -198,11 +199,9 @@ class FanotifyBackend final : public Backend {
   };
   std::unordered_map<int32_t, CachedActor> actors_;
   int64_t batch_time_ = 0;
-  static constexpr int64_t kGatherNs = 1'000'000;
   // Room for one more event of any size: fixed parts, three file handles, two names.
   static constexpr size_t kMaxEventBytes = 4096;
-  int64_t last_read_ns_ = 0;  // CLOCK_BOOTTIME
-  bool last_read_full_ = false;
+  ReadPacer pacer_;
   uint64_t batch_seq_ = 0;
   std::vector<char> buf_;       // one read: as many events as fit
   std::vector<Parsed> parsed_;  // the events of one read, parsed before any is handled
@@ -518,8 +517,16 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
     if (is_dir) {
       if (!to_inside) {
         forget_subtree(from);
-      } else if (from_inside) {
+      } else if (from_inside && dir_keys_.contains(from)) {
         move_subtree(from, to);
+      } else if (from_inside) {
+        // Renamed before it was marked (in the read of its creation, which left it to
+        // this event): marked now under its new name, and what it holds reported. Or by
+        // the next rename, when this name too is gone.
+        if (r.target && !r.name_gone && !r.object_gone) {
+          if (UniqueFd fd = open_handle(r.target, O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd.valid())
+            mark_new_dir(fd.get(), to, r.target->fsid, std::string(fid_key(r.target)), emit);
+        }
       } else {
         note_failure(mark_tree(to));  // moved in: watch it; its contents are not new
       }
@@ -580,17 +587,13 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
         duplicate = true;
       }
     }
-    // A new directory is opened once, relative to its directory (or by handle when
-    // renamed since), then examined, marked and listed through that fd. Not at all when
-    // a later event of this read deleted it.
+    // A new directory is opened once, relative to its directory, then examined, marked
+    // and listed through that fd. Not when a later event of this read deletes it or
+    // renames it: its contents would be reported under this name; the rename marks it.
     UniqueFd new_dir;
-    if (is_dir && !duplicate && !r.object_gone) {
-      int parent = r.name_gone || self ? -1 : dir_fd_for(r.dir);
-      if (parent >= 0) {
+    if (is_dir && !duplicate && !r.object_gone && !r.name_gone && !self) {
+      if (int parent = dir_fd_for(r.dir); parent >= 0)
         new_dir.reset(::openat(parent, r.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      } else if (r.target) {
-        new_dir = open_handle(r.target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      }
       if (new_dir.valid()) stat_state = ::fstat(new_dir.get(), &st) == 0 ? 1 : -1;
     }
     bool known = stat_once();
@@ -693,20 +696,7 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
     return Ok{};
   }
   if (!failed_) return failed_;
-  // At most one read a millisecond: an event that comes over a millisecond after the last
-  // read is read at once (a process that exits quickly must still be in /proc when its
-  // event is read), later ones gather until a millisecond after it. Read by read, a
-  // reader that keeps up takes a few events at a time, and each read takes the queue's
-  // lock the writers need and leaves the reader to be woken by the next event: a writer
-  // inside the tree ran 2.1x as long as without fstrail, 1.45x with this
-  // (bench/results/fanotify.md). Not after a read that filled the buffer: more wait.
-  if (!last_read_full_) {
-    int64_t wait_ns = last_read_ns_ + kGatherNs - boottime_now_ns();
-    if (wait_ns > 0) {
-      timespec gather{0, static_cast<long>(wait_ns)};
-      ::nanosleep(&gather, nullptr);
-    }
-  }
+  pacer_.wait();  // at most one read a millisecond (read_pacer.h)
   if (buf_.empty()) {
     // As many events per read as the descriptor limit allows: each event of a read
     // comes with an open pidfd (at least ~96 bytes per event), and a pidfd that cannot
@@ -733,8 +723,7 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
       return Error::from_errno("read fanotify");
     }
     batch_time_ = realtime_now_ns();
-    last_read_ns_ = boottime_now_ns();
-    last_read_full_ = static_cast<size_t>(len) + kMaxEventBytes > buf_.size();
+    pacer_.read_done(static_cast<size_t>(len) + kMaxEventBytes > buf_.size());
     ++batch_seq_;
     bool overflow = false;
     // Parse the whole read first. Events are packed with 4-byte alignment (info
@@ -804,7 +793,7 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
       emit(std::move(e));
       rescan(emit);
     }
-    if (!last_read_full_) return failed_;
+    if (!pacer_.filled()) return failed_;
   }
 }
 

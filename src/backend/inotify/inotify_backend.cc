@@ -3,7 +3,8 @@
 // Choices (docs/backends.md):
 // - A new directory is watched first, then listed: what is already inside is reported
 //   as created, and a create event for it still queued is dropped (same name, same
-//   directory, before the queue next runs empty).
+//   directory, in the next read that did not fill the buffer, or before the queue next
+//   runs empty).
 // - Renames pair IN_MOVED_FROM with IN_MOVED_TO by cookie. Unpaired, a move out of the
 //   watched trees is reported as delete/rmdir (the destination is unknowable) and a
 //   move in as create/mkdir.
@@ -11,6 +12,7 @@
 //   open for writing without a write is not a modification.
 #include "backend/inotify/inotify_backend.h"
 
+#include <limits.h>
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -27,6 +29,7 @@
 #include <fmt/format.h>
 
 #include "backend/attr_cache.h"
+#include "backend/read_pacer.h"
 #include "backend/tree_walk.h"
 #include "core/clock.h"
 #include "core/unique_fd.h"
@@ -62,6 +65,12 @@ class InotifyBackend final : public Backend {
     if (spec_.kinds.test(static_cast<size_t>(e.kind))) emit(std::move(e));
   }
   Status read_available(const EmitFn& emit);
+  // Which names a later event of the read being handled removes (IN_DELETE, IN_MOVED_FROM):
+  // those are not looked up. The lookup would fail or find another object, and looking up a
+  // missing name takes its directory's lock, which the writer there then waits for (as on
+  // fanotify: docs/backends.md).
+  void note_removals(const char* events, size_t len);
+  bool removed_later(const inotify_event* ev) const;
 
   WatchSpec spec_;
   UniqueFd fd_;
@@ -71,7 +80,19 @@ class InotifyBackend final : public Backend {
   std::unordered_map<std::string, int> path_wds_;
   AttrCache attrs_;
   std::unordered_set<std::string> written_;
-  std::unordered_set<std::string> scanned_;  // paths reported by a scan; see the top of the file
+  // Paths reported by a scan (see the top of the file), with the read being handled then.
+  std::unordered_map<std::string, uint64_t> scanned_;
+  uint64_t reads_ = 0;
+  ReadPacer pacer_;
+  struct NameRef {
+    int wd;
+    std::string_view name;
+    bool operator==(const NameRef&) const = default;
+  };
+  struct NameRefHash {
+    size_t operator()(const NameRef& n) const { return std::hash<std::string_view>{}(n.name) * 31 + n.wd; }
+  };
+  std::unordered_map<NameRef, const char*, NameRefHash> removed_at_;  // the last removal's event
   int64_t batch_time_ = 0;
 };
 
@@ -130,7 +151,7 @@ Status InotifyBackend::watch_tree(const std::string& dir, const EmitFn* emit_fou
           S_ISDIR(st.st_mode) ? EventKind::kMkdir : S_ISLNK(st.st_mode) ? EventKind::kSymlink : EventKind::kCreate;
       Event e = base(kind, path, S_ISDIR(st.st_mode));
       fill_identity(st, e);
-      scanned_.insert(path);
+      scanned_[path] = reads_;
       emit_if_wanted(std::move(e), *emit_found);
     }
     if (!S_ISDIR(st.st_mode) || !failed) return false;
@@ -211,12 +232,16 @@ Status InotifyBackend::handle_event(const inotify_event* ev, const inotify_event
       auto to_dir = wd_paths_.find(next->wd);
       if (to_dir == wd_paths_.end()) return Ok{};
       std::string to = join_path(to_dir->second, next->name);
-      if (is_dir) move_subtree(path, to);
+      // A directory renamed before it could be watched (in the same read as its creation)
+      // is watched now, and what it holds reported.
+      bool unwatched_dir = is_dir && !path_wds_.contains(path);
+      if (is_dir && !unwatched_dir) move_subtree(path, to);
       written_.erase(path);
       Event e = base(EventKind::kRename, to, is_dir);
       e.old_path = std::move(path);
-      if (struct stat st{}; ::lstat(e.path.c_str(), &st) == 0) fill_identity(st, e);
+      if (struct stat st{}; !removed_later(next) && ::lstat(e.path.c_str(), &st) == 0) fill_identity(st, e);
       emit_if_wanted(std::move(e), emit);
+      if (unwatched_dir && !removed_later(next)) return watch_tree(to, &emit);
     } else {
       if (is_dir) forget_subtree(path);
       written_.erase(path);
@@ -227,7 +252,7 @@ Status InotifyBackend::handle_event(const inotify_event* ev, const inotify_event
   if (mask & (IN_CREATE | IN_MOVED_TO)) {
     if (scanned_.erase(path) > 0) return Ok{};
     struct stat st{};
-    bool known = ::lstat(path.c_str(), &st) == 0;
+    bool known = !removed_later(ev) && ::lstat(path.c_str(), &st) == 0;
     if (known) attrs_.remember_created(st);
     Event e = base(is_dir ? EventKind::kMkdir : EventKind::kCreate, path, is_dir);
     if (known) {
@@ -237,12 +262,14 @@ Status InotifyBackend::handle_event(const inotify_event* ev, const inotify_event
     }
     emit_if_wanted(std::move(e), emit);
     // A directory moved in keeps its contents, which are not new; a new one is listed.
-    if (is_dir) return watch_tree(path, (mask & IN_CREATE) ? &emit : nullptr);
+    // Not one that a later event of this read removes: one removed is gone, one renamed is
+    // watched under its new name then (below).
+    if (is_dir && !removed_later(ev)) return watch_tree(path, (mask & IN_CREATE) ? &emit : nullptr);
     return Ok{};
   }
   if (mask & IN_MODIFY) {
     struct stat st{};
-    if (!written_.contains(path) && ::lstat(path.c_str(), &st) == 0 && attrs_.shrank(st)) {
+    if (!written_.contains(path) && !removed_later(ev) && ::lstat(path.c_str(), &st) == 0 && attrs_.shrank(st)) {
       Event e = base(EventKind::kTruncate, path, false);
       fill_identity(st, e);
       emit_if_wanted(std::move(e), emit);
@@ -252,7 +279,7 @@ Status InotifyBackend::handle_event(const inotify_event* ev, const inotify_event
   }
   if (mask & IN_ATTRIB) {
     struct stat st{};
-    if (::lstat(path.c_str(), &st) == 0) {
+    if (!removed_later(ev) && ::lstat(path.c_str(), &st) == 0) {
       Event e = base(EventKind::kChmod, path, S_ISDIR(st.st_mode));
       fill_identity(st, e);
       if (auto kind = attrs_.classify_attrib(st, e)) {
@@ -269,7 +296,7 @@ Status InotifyBackend::handle_event(const inotify_event* ev, const inotify_event
     if (auto it = written_.find(path); it != written_.end()) {
       written_.erase(it);
       Event e = base(EventKind::kModify, path, false);
-      if (struct stat st{}; ::lstat(path.c_str(), &st) == 0) {
+      if (struct stat st{}; !removed_later(ev) && ::lstat(path.c_str(), &st) == 0) {
         fill_identity(st, e);
         attrs_.remember_contents(st);
       }
@@ -283,6 +310,22 @@ Status InotifyBackend::handle_event(const inotify_event* ev, const inotify_event
     emit_if_wanted(base(is_dir ? EventKind::kRmdir : EventKind::kDelete, std::move(path), is_dir), emit);
   }
   return Ok{};
+}
+
+void InotifyBackend::note_removals(const char* events, size_t len) {
+  removed_at_.clear();
+  for (size_t at = 0; at + sizeof(inotify_event) <= len;) {
+    auto* ev = reinterpret_cast<const inotify_event*>(events + at);
+    if ((ev->mask & (IN_DELETE | IN_MOVED_FROM)) && ev->len > 0)
+      removed_at_[NameRef{ev->wd, ev->name}] = events + at;
+    at += sizeof(inotify_event) + ev->len;
+  }
+}
+
+bool InotifyBackend::removed_later(const inotify_event* ev) const {
+  if (ev->len == 0 || ev->name[0] == '\0') return false;
+  auto it = removed_at_.find(NameRef{ev->wd, ev->name});
+  return it != removed_at_.end() && it->second > reinterpret_cast<const char*>(ev);
 }
 
 Status InotifyBackend::read_available(const EmitFn& emit) {
@@ -302,8 +345,12 @@ Status InotifyBackend::read_available(const EmitFn& emit) {
       return Ok{};
     }
     batch_time_ = realtime_now_ns();
+    ++reads_;
     size_t len = carried + static_cast<size_t>(n);
+    // Room for one more event with the longest name.
+    pacer_.read_done(len + sizeof(inotify_event) + NAME_MAX + 1 > sizeof buf);
     carried = 0;
+    note_removals(buf, len);
     size_t at = 0;
     while (at < len) {
       auto* ev = reinterpret_cast<const inotify_event*>(buf + at);
@@ -320,6 +367,14 @@ Status InotifyBackend::read_available(const EmitFn& emit) {
       at += size;
       if (consumed_next) at += sizeof(inotify_event) + next->len;
     }
+    // One read per call, so that the caller flushes its output after each; again at once
+    // when the read filled the buffer or ended in a move whose other half is still queued.
+    if (!carried && !pacer_.filled()) {
+      // This read had every event queued before it: the create events of what earlier
+      // reads' scans found were among them.
+      std::erase_if(scanned_, [&](const auto& entry) { return entry.second < reads_; });
+      return Ok{};
+    }
   }
 }
 
@@ -327,7 +382,11 @@ Status InotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
   pollfd pfd{fd_.get(), POLLIN, 0};
   int ready = ::poll(&pfd, 1, timeout_ms);
   if (ready < 0) return errno == EINTR ? Status(Ok{}) : Status(Error::from_errno("poll inotify"));
-  if (ready == 0) return Ok{};
+  if (ready == 0) {
+    scanned_.clear();  // the queue is empty
+    return Ok{};
+  }
+  pacer_.wait();  // at most one read a millisecond (read_pacer.h)
   return read_available(emit);
 }
 
