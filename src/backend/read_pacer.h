@@ -1,9 +1,10 @@
-// How often a notification queue is read: at most once a millisecond (fanotify).
+// How often fanotify and inotify read their queue: at most once a millisecond.
 //
 // A reader that keeps up with a writer reads a few events at a time, and each read takes
 // the queue's lock the writer needs and leaves the reader to be woken by the writer's next
 // event: a writer inside the tree ran 2.1x as long as without fstrail on fanotify, 1.45x
-// with this (bench/results/fanotify.md). An event that comes over a millisecond after the
+// with this (bench/results/fanotify.md). A read that does not fill the buffer took every
+// event queued then, so a caller that reads until one does still gets every event there is. An event that comes over a millisecond after the
 // last read is read at once (a process that exits quickly must still be in /proc when its
 // event is read, and a lone event is not held back); later ones gather until a millisecond
 // after it. A read that filled the buffer is followed at once: more are waiting.
