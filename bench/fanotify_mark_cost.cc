@@ -17,7 +17,6 @@
 
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <functional>
 #include <string>
 
@@ -37,31 +36,30 @@ int main(int argc, char** argv) {
                           O_RDONLY | O_LARGEFILE | O_CLOEXEC);
   if (fan < 0) return std::perror("fanotify_init"), 1;
   const uint64_t mask = FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_ONDIR;
-  if (mode == "filesystem") {
-    if (fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, dir.c_str()) != 0)
-      return std::perror("fanotify_mark"), 1;
-  } else {
-    auto mark = [&](const std::string& d) {
-      return fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_ONLYDIR, mask | FAN_EVENT_ON_CHILD, AT_FDCWD, d.c_str());
-    };
-    if (mark(dir) != 0) return std::perror("fanotify_mark"), 1;
-    std::error_code ec;
-    for (auto it = std::filesystem::recursive_directory_iterator(dir, ec); !ec && it != decltype(it)(); it.increment(ec))
-      if (it->is_directory(ec) && !it->is_symlink(ec)) mark(it->path());
-  }
-  // A new directory is marked, then listed: what was made in it before the mark (mkdir -p)
-  // is marked too, as fstrail does; else those directories' events would cost nothing.
-  std::function<void(int)> mark_tree = [&](int fd) {
-    fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_ONLYDIR, mask | FAN_EVENT_ON_CHILD, fd, nullptr);
+  // Marks the directory open as `fd`, then lists it and does the same for every directory in
+  // it (and closes `fd`): what a new directory already holds (mkdir -p) is marked too, as
+  // fstrail does; else those directories' events would cost nothing. False: `fd` itself
+  // could not be marked.
+  std::function<bool(int)> mark_tree = [&](int fd) {
+    bool marked = fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_ONLYDIR, mask | FAN_EVENT_ON_CHILD, fd, nullptr) == 0;
     DIR* d = fdopendir(fd);
-    if (!d) return (void)close(fd);
+    if (!d) return close(fd), marked;
     while (dirent* ent = readdir(d)) {
       if (ent->d_type != DT_DIR || std::strcmp(ent->d_name, ".") == 0 || std::strcmp(ent->d_name, "..") == 0) continue;
       int sub = openat(fd, ent->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (sub >= 0) mark_tree(sub);
     }
     closedir(d);
+    return marked;
   };
+  if (mode == "filesystem") {
+    if (fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, dir.c_str()) != 0)
+      return std::perror("fanotify_mark"), 1;
+  } else {
+    int root = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) return std::perror(dir.c_str()), 1;
+    if (!mark_tree(root)) return std::perror("fanotify_mark"), 1;
+  }
   struct sigaction sa{};
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);

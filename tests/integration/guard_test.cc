@@ -59,7 +59,6 @@ class GuardTest : public ::testing::Test {
     backend_ = b;
     actor_in_kernel_ = kBackends.at(backend_).actor_in_kernel;
     ASSERT_EQ(geteuid(), 0u) << "guard integration tests need root; run: sudo ctest -L host";
-    base_ = dir_.path();
     ASSERT_EQ(chmod(base_.c_str(), 0755), 0);
     tree_ = base_ + "/srv";
     outside_ = base_ + "/outside";
@@ -170,7 +169,8 @@ class GuardTest : public ::testing::Test {
   }
 
   TempDir dir_{"guard"};
-  std::string backend_, base_, tree_, outside_;
+  const std::string base_ = dir_.path();
+  std::string backend_, tree_, outside_;
   bool actor_in_kernel_ = false;
   std::unique_ptr<Child> guard_;
   std::vector<Json> alerts_;

@@ -22,8 +22,8 @@
 #include <nlohmann/json.hpp>
 
 #include "child_process.h"
-#include "support/temp_dir.h"
 #include "store/pg_server.h"
+#include "support/temp_dir.h"
 
 namespace {
 
@@ -123,7 +123,6 @@ class RecordTest : public ::testing::Test {
     backend_ = b;
     ASSERT_EQ(geteuid(), 0u) << "record integration tests need root; run: sudo ctest -L host";
     ASSERT_NE(g_server, nullptr) << "PostgreSQL did not start (see the environment failure above)";
-    base_ = dir_.path();
     ASSERT_EQ(chmod(base_.c_str(), 0755), 0);
     root_ = base_ + "/tree";
     ASSERT_EQ(mkdir(root_.c_str(), 0777), 0);
@@ -168,7 +167,8 @@ class RecordTest : public ::testing::Test {
   }
 
   TempDir dir_{"rec"};
-  std::string backend_, base_, root_, pg_, sqlite_;
+  const std::string base_ = dir_.path();
+  std::string backend_, root_, pg_, sqlite_;
   char saved_comm_[16] = {};
 };
 

@@ -25,8 +25,8 @@
 #include <nlohmann/json.hpp>
 
 #include "child_process.h"
-#include "support/temp_dir.h"
 #include "core/text.h"
+#include "support/temp_dir.h"
 
 namespace {
 
@@ -91,7 +91,6 @@ class WatchTest : public ::testing::Test {
     ASSERT_EQ(geteuid(), 0u) << "the host integration tests need root (fanotify, setpriv, chown); run: sudo ctest -L host";
     ASSERT_EQ(access(fstrail_bin().c_str(), X_OK), 0) << "fstrail binary not found: " << fstrail_bin()
                                                      << " (set FSTRAIL_BIN)";
-    base_ = dir_.path();
     ASSERT_EQ(chmod(base_.c_str(), 0755), 0);  // the other user must reach the tree
     root_ = base_ + "/watched";
     outside_ = base_ + "/outside";
@@ -211,7 +210,8 @@ class WatchTest : public ::testing::Test {
 
   const BackendRow* row_ = nullptr;
   TempDir dir_{"it"};
-  std::string base_, root_, outside_;
+  const std::string base_ = dir_.path();
+  std::string root_, outside_;
   std::unique_ptr<Child> watcher_;
   std::vector<Json> events_;
   size_t parsed_ = 0;
