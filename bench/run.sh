@@ -82,6 +82,13 @@ monitor_tracepoint-drop() {
   FSTRAIL_BENCH_TRACEPOINT_FLOOR=drop "$FSTRAIL" watch --backend bpf-tracepoint --json -o "$OUT/$1.out" "$WATCHED" 2>"$OUT/$1.err" &
   MONITOR_PID=$!
 }
+# Below both: one empty program on the tracepoint of a syscall the workload never makes.
+# Enabling any syscall tracepoint sends every syscall of every process through the
+# kernel's tracing path: what any syscall-tracepoint monitor costs before it runs a program.
+monitor_tracepoint-kernel-path() {
+  bpftrace -o "$OUT/$1.out" -e 'tracepoint:syscalls:sys_enter_getppid { @calls = count(); }' 2>"$OUT/$1.err" &
+  MONITOR_PID=$!
+}
 monitor_fstrail-inotify() {
   "$FSTRAIL" watch --backend inotify --json -o "$OUT/$1.out" "$WATCHED" 2>"$OUT/$1.err" &
   MONITOR_PID=$!
@@ -173,7 +180,7 @@ start_monitor() {  # NAME: starts it and waits until it reports a probe file
   [ -z "$MONITOR_PID" ] && return
   if [[ "$1" == tracepoint-* ]]; then  # floors print no events
     for i in $(seq 1 300); do
-      grep -q "fstrail: watching" "$OUT/$1.err" 2>/dev/null && return
+      grep -q "fstrail: watching\|^Attaching" "$OUT/$1.err" "$OUT/$1.out" 2>/dev/null && return
       sleep 0.1
     done
     echo "bench: monitor $1 did not start" >&2; cat "$OUT/$1.err" >&2 2>/dev/null; exit 1
@@ -302,6 +309,7 @@ note_for() {
     dir-marks-reader) echo "per-directory inode marks, events read and dropped" ;;
     tracepoint-dispatchers) echo "bpf-tracepoint floor: the two raw_syscalls dispatchers alone, nothing routed" ;;
     tracepoint-drop) echo "bpf-tracepoint floor: every program attached, user space drops the records unread" ;;
+    tracepoint-kernel-path) echo "below every syscall-tracepoint monitor: one empty program on sys_enter_getppid (bpftrace), no program on the workload's syscalls" ;;
   esac
 }
 
