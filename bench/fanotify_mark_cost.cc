@@ -1,6 +1,9 @@
 // What a fanotify mark costs, without the rest of fstrail: marks DIR's filesystem
 // (FAN_MARK_FILESYSTEM) or every directory under DIR (inode marks), with the flags
-// fstrail uses, then reads and drops events until SIGINT/SIGTERM. Prints only names
+// fstrail uses, then reads and drops events until SIGINT/SIGTERM, reading as often as
+// fstrail does (at most once a millisecond, backend/read_pacer.h): a reader woken for
+// every event, or one that lets the queue grow long (each new event is compared with
+// those queued, to merge), costs the writer more than that. Prints only names
 // starting with "ready-" (for bench/run.sh's start-up probe). With inode marks, a
 // directory created later is marked too, as fstrail must (relative to its parent,
 // opened by handle): without that, directories made by a workload would go unmarked
@@ -19,6 +22,10 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "backend/read_pacer.h"
 
 namespace {
 volatile sig_atomic_t g_stop = 0;
@@ -68,11 +75,17 @@ int main(int argc, char** argv) {
   const int mount_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (mount_fd < 0) return std::perror(dir.c_str()), 1;
   alignas(fanotify_event_metadata) static char buf[64 * 1024];
+  fstrail::ReadPacer pacer;
+  std::vector<std::string> created;      // directories created in one read
+  std::unordered_set<std::string> removed;  // and entries removed in it
   while (!g_stop) {
     pollfd pfd{fan, POLLIN, 0};
     if (poll(&pfd, 1, 200) <= 0) continue;
-    ssize_t len;
-    while ((len = read(fan, buf, sizeof buf)) > 0) {
+    pacer.wait();
+    // One read, and another at once only when it filled the buffer (room for one more
+    // event of any size, as fstrail tests).
+    for (ssize_t len; !g_stop && (len = read(fan, buf, sizeof buf)) > 0;) {
+      pacer.read_done(static_cast<size_t>(len) + 4096 > sizeof buf);
       auto* md = reinterpret_cast<fanotify_event_metadata*>(buf);
       for (; FAN_EVENT_OK(md, len); md = FAN_EVENT_NEXT(md, len)) {
         char* p = reinterpret_cast<char*>(md) + md->metadata_len;
@@ -88,18 +101,35 @@ int main(int argc, char** argv) {
             auto* handle = reinterpret_cast<file_handle*>(fid->handle);
             const char* name = reinterpret_cast<const char*>(handle->f_handle + handle->handle_bytes);
             if (std::strncmp(name, "ready-", 6) == 0) std::printf("%s\n", name), std::fflush(stdout);
-            if (directories && (md->mask & FAN_CREATE) && (md->mask & FAN_ONDIR)) {
-              int parent = open_by_handle_at(mount_fd, handle, O_PATH | O_DIRECTORY | O_CLOEXEC);
-              if (parent >= 0) {
-                int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (fd >= 0) mark_tree(fd);
-                close(parent);
-              }
+            if (directories && (md->mask & (FAN_CREATE | FAN_DELETE)) && (md->mask & FAN_ONDIR)) {
+              // The parent's handle (with its header) and the name: one key per entry.
+              std::string key(reinterpret_cast<const char*>(handle), sizeof *handle + handle->handle_bytes);
+              key.append(name);
+              if (md->mask & FAN_DELETE)
+                removed.insert(std::move(key));
+              else
+                created.push_back(std::move(key));
             }
           }
           p += hdr->len;
         }
       }
+      // New directories are marked after the read, as fstrail does, and not those a later
+      // event of the same read removed (looking up a name that is gone takes the lock on
+      // its directory that the writer needs).
+      for (const std::string& key : created) {
+        if (removed.contains(key)) continue;
+        auto* handle = reinterpret_cast<file_handle*>(const_cast<char*>(key.data()));
+        int parent = open_by_handle_at(mount_fd, handle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (parent < 0) continue;
+        const char* name = key.c_str() + sizeof *handle + handle->handle_bytes;
+        int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) mark_tree(fd);
+        close(parent);
+      }
+      created.clear();
+      removed.clear();
+      if (!pacer.filled()) break;
     }
   }
   return 0;
