@@ -17,6 +17,22 @@ import time
 NOBODY = 65534
 
 
+# argv: PATH FD. Writes PATH through FD (-1: the fd open gives) and exits without a close.
+EXIT_WITHOUT_CLOSE = """
+import os, resource, sys
+path, want = sys.argv[1], int(sys.argv[2])
+fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+if want >= 0:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want + 1), hard))
+    os.dup2(fd, want)
+    os.close(fd)
+    fd = want
+os.write(fd, b"x")
+os._exit(0)
+"""
+
+
 def fail(msg):
     print(f"FAIL: {msg}", file=sys.stderr)
     sys.exit(1)
@@ -73,6 +89,10 @@ def main():
         sh("echo rel > ../watched/rel.txt; cd ../watched/d; touch inner.txt; mkdir sub; cd ..; rm -r d/e",
            cwd=outside)
         sh(f"mkdir {root}/nobody; echo n > {root}/nobody/n.txt; cd {root}/nobody && touch rel_n", as_nobody=True)
+        # Written, never closed: exit closes the file. On a low fd, a high one (exit visits
+        # the process's fds up to the highest it used) and one past that walk's bound.
+        for name, fd in (("exit3.txt", None), ("exit3000.txt", 3000), ("exit5000.txt", 5000)):
+            subprocess.run([sys.executable, "-c", EXIT_WITHOUT_CLOSE, f"{root}/{name}", str(fd or -1)], check=True)
         time.sleep(1.5)
     finally:
         watcher.send_signal(signal.SIGINT)
@@ -112,8 +132,9 @@ def main():
         fail(f"mkdir by uid {NOBODY} reported euid {made['euid']}")
     find("create", f"{root}/nobody/n.txt", uid=NOBODY)
     find("create", f"{root}/nobody/rel_n", uid=NOBODY, comm="touch")
-    if sum(1 for e in events if e["kind"] == "modify" and e["path"] == f"{root}/a.txt") != 1:
-        fail("expected exactly one modify for one open-write-close")
+    for path in (f"{root}/a.txt", f"{root}/exit3.txt", f"{root}/exit3000.txt", f"{root}/exit5000.txt"):
+        if sum(1 for e in events if e["kind"] == "modify" and e["path"] == path) != 1:
+            fail(f"expected exactly one modify of {path} (one open-write-close, or write-exit)")
     for e in events:
         if not (e["path"] == root or e["path"].startswith(root + "/")):
             fail(f"event outside the watched tree: {e}")

@@ -137,6 +137,52 @@ struct {
 	__type(value, struct fst_open_file);
 } fst_open_files SEC(".maps");
 
+/*
+ * Per process with an entry in fst_write_fds or fst_dir_fds: one more than the highest
+ * fd it has had there. Exit and exec visit just those fds; scanning the two maps (80k
+ * slots) instead cost every process on the machine 0.2-1.2 ms at exit and exec.
+ */
+#define FST_FD_WALK_MAX 4096 /* a higher ceiling scans the maps instead */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32); /* tgid */
+	__type(value, __u32);
+} fst_fd_ceiling SEC(".maps");
+
+/* Set once a ceiling could not be stored: from then on exit and exec scan the maps. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} fst_fd_ceiling_lost SEC(".maps");
+
+/* Before an entry for (tgid, fd) goes into fst_write_fds or fst_dir_fds. */
+static __always_inline void fst_raise_fd_ceiling(__u32 tgid, __s32 fd)
+{
+	__u32 ceiling = (__u32)fd + 1;
+	__u32 *known = bpf_map_lookup_elem(&fst_fd_ceiling, &tgid);
+	if (known) {
+		/* Threads of one process racing here could lose the higher fd: the same
+		 * non-atomic update as fst_release_file's (BPF v1 has no compare-and-swap). */
+		if (*known < ceiling)
+			*known = ceiling;
+		return;
+	}
+	if (bpf_map_update_elem(&fst_fd_ceiling, &tgid, &ceiling, BPF_NOEXIST) == 0)
+		return;
+	known = bpf_map_lookup_elem(&fst_fd_ceiling, &tgid); /* another thread's, just now */
+	if (known) {
+		if (*known < ceiling)
+			*known = ceiling;
+		return;
+	}
+	__u32 zero = 0, one = 1;
+	bpf_map_update_elem(&fst_fd_ceiling_lost, &zero, &one, BPF_ANY);
+}
+
 /* Per process: chdir count (kernel-owned) and cwd state (written by user space). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -451,9 +497,10 @@ static __always_inline void fst_send_dirfd(__u32 tgid, __s32 fd, __s32 dirfd, __
 static __always_inline void fst_remember_dir(__u32 tgid, __s32 fd, __u32 scope)
 {
 	struct fst_tp_fd_key key = {.tgid = tgid, .fd = fd};
-	if (scope == FST_INSIDE || scope == FST_OUTSIDE)
+	if (scope == FST_INSIDE || scope == FST_OUTSIDE) {
+		fst_raise_fd_ceiling(tgid, fd);
 		bpf_map_update_elem(&fst_dir_fds, &key, &scope, BPF_ANY);
-	else
+	} else
 		bpf_map_delete_elem(&fst_dir_fds, &key);
 }
 
@@ -488,8 +535,10 @@ static __always_inline void fst_finish_open(struct fst_pending *p, long ret)
 		struct fst_open_file file = {.refs = 1};
 		e->op = FST_OP_MODIFY;
 		p->open_id = (bpf_ktime_get_ns() << 6) | (bpf_get_smp_processor_id() & 63);
-		if (bpf_map_update_elem(&fst_open_files, &p->open_id, &file, BPF_ANY) == 0)
+		if (bpf_map_update_elem(&fst_open_files, &p->open_id, &file, BPF_ANY) == 0) {
+			fst_raise_fd_ceiling(e->actor.pid, ret);
 			bpf_map_update_elem(&fst_write_fds, &key, p, BPF_ANY);
+		}
 	}
 }
 
@@ -1007,6 +1056,7 @@ static __always_inline int fst_exit_dup(long ret)
 	if (ret < 0 || ret == old_fd)
 		return 0;
 	fst_forget_fd(tgid, ret); /* dup2 closed what the new fd named */
+	fst_raise_fd_ceiling(tgid, ret);
 	struct fst_tp_fd_key old_key = {.tgid = tgid, .fd = old_fd};
 	struct fst_tp_fd_key new_key = {.tgid = tgid, .fd = ret};
 	struct fst_pending *written = bpf_map_lookup_elem(&fst_write_fds, &old_key);
@@ -1061,6 +1111,32 @@ static long fst_close_on_exit(struct bpf_map *map, struct fst_tp_fd_key *key, st
 	fst_release_file(p);
 	bpf_map_delete_elem(map, key);
 	return 0;
+}
+
+static long fst_close_fd_on_exit(__u32 fd, __u32 *tgid)
+{
+	fst_forget_fd(*tgid, (__s32)fd);
+	return 0;
+}
+
+static long fst_forget_dir_fd(__u32 fd, __u32 *tgid)
+{
+	struct fst_tp_fd_key key = {.tgid = *tgid, .fd = (__s32)fd};
+	bpf_map_delete_elem(&fst_dir_fds, &key);
+	return 0;
+}
+
+/* The fds of `tgid` that may have entries, or -1: scan the maps instead. */
+static __always_inline long fst_fd_ceiling_of(__u32 tgid)
+{
+	__u32 zero = 0;
+	__u32 *lost = bpf_map_lookup_elem(&fst_fd_ceiling_lost, &zero);
+	if (lost && *lost)
+		return -1;
+	__u32 *ceiling = bpf_map_lookup_elem(&fst_fd_ceiling, &tgid);
+	if (!ceiling)
+		return 0;
+	return *ceiling <= FST_FD_WALK_MAX ? (long)*ceiling : -1;
 }
 
 /* ---- process lifetime: cwd state and open files ---- */
@@ -1176,12 +1252,17 @@ int process_exit(void *ctx)
 		return 0; /* a thread: the process and its files live on */
 	bpf_map_delete_elem(&fst_cwd_state, &tgid);
 	bpf_map_delete_elem(&fst_cwd_epoch, &tgid);
-	/* Exit closes every fd without a close syscall. */
-	if (fst_wanted(FST_OP_MODIFY))
-		bpf_for_each_map_elem(&fst_write_fds, fst_close_on_exit, &tgid, 0);
 	/* fst_parent stays (an LRU map): user space may still need it for this process. */
 	fst_send_dirfd(tgid, FST_DIRFD_EXITED, FST_DIRFD_EXITED, 0);
-	bpf_for_each_map_elem(&fst_dir_fds, fst_forget_dir_of, &tgid, 0);
+	/* Exit closes every fd without a close syscall. */
+	long ceiling = fst_fd_ceiling_of(tgid);
+	if (ceiling > 0) {
+		bpf_loop(ceiling, fst_close_fd_on_exit, &tgid, 0);
+	} else if (ceiling < 0) {
+		bpf_for_each_map_elem(&fst_write_fds, fst_close_on_exit, &tgid, 0);
+		bpf_for_each_map_elem(&fst_dir_fds, fst_forget_dir_of, &tgid, 0);
+	}
+	bpf_map_delete_elem(&fst_fd_ceiling, &tgid);
 	return 0;
 }
 
@@ -1191,7 +1272,11 @@ SEC("tracepoint/sched/sched_process_exec")
 int process_exec_forget_dirs(void *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	bpf_for_each_map_elem(&fst_dir_fds, fst_forget_dir_of, &tgid, 0);
+	long ceiling = fst_fd_ceiling_of(tgid);
+	if (ceiling > 0)
+		bpf_loop(ceiling, fst_forget_dir_fd, &tgid, 0);
+	else if (ceiling < 0)
+		bpf_for_each_map_elem(&fst_dir_fds, fst_forget_dir_of, &tgid, 0);
 	return 0;
 }
 
