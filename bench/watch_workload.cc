@@ -13,8 +13,9 @@
 //
 //   fstrail_watch_workload ops DIR ITERATIONS
 //     ns per operation, each kind timed alone (bench/vm_bench.sh): create+write+close+
-//     unlink, open(O_RDONLY)+close, chmod, mkdir+rmdir, pwrite, and getppid (a syscall no
-//     monitor cares about: what a raw_syscalls dispatcher costs everyone).
+//     unlink, open(O_RDONLY)+close, chmod, mkdir+rmdir, pwrite, getppid (a syscall no
+//     monitor cares about: what a raw_syscalls dispatcher costs everyone), and a process's
+//     fork+exec+exit (ITERATIONS/100 of them, at least 20).
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -188,12 +189,25 @@ int per_operation(const std::string& dir, int iterations) {
   close(fd);
   unlink(file.c_str());
   double getppid_op = ns_per_op(iterations, [&](int) { (void)syscall(SYS_getppid); });
+  // A process's start and end (fork, exec, exit), which a monitor tracking processes
+  // pays for in the kernel: far slower than the rest, so fewer of them.
+  double spawn_op = ns_per_op(std::max(iterations / 100, 20), [&](int) {
+    pid_t pid = fork();
+    if (pid < 0) std::abort();
+    if (pid == 0) {
+      execl("/bin/true", "true", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) std::abort();
+  });
   std::printf("create+write+close+unlink %8.0f ns\n", create_write_close_unlink);
   std::printf("open(O_RDONLY)+close      %8.0f ns\n", open_read_close);
   std::printf("chmod                     %8.0f ns\n", chmod_op);
   std::printf("mkdir+rmdir               %8.0f ns\n", mkdir_rmdir);
   std::printf("pwrite (1 byte)           %8.0f ns\n", write_op);
   std::printf("getppid                   %8.0f ns\n", getppid_op);
+  std::printf("fork+exec+exit /bin/true  %8.0f ns\n", spawn_op);
   return 0;
 }
 
