@@ -573,6 +573,52 @@ TEST_F(WatchTest, UidFilter) {
   for (const auto& e : events_matching([](const Json&) { return true; })) EXPECT_EQ(e["uid"], kOtherUid) << e;
 }
 
+// Two processes renaming at once: each rename is one event with both paths, never a
+// delete and a create (inotify queues a rename as two events, and another process's
+// event can come between them).
+TEST_F(WatchTest, RenamesByTwoProcessesAtOnceStayRenames) {
+  constexpr int kFiles = 1000;
+  auto name = [&](int p, const char* stem, int i) {
+    return in_root("p" + std::to_string(p) + "/" + stem + std::to_string(i));
+  };
+  std::set<std::pair<std::string, std::string>> expected;  // (old_path, path)
+  for (int p = 0; p < 2; ++p) {
+    ASSERT_EQ(mkdir(in_root("p" + std::to_string(p)).c_str(), 0755), 0);
+    for (int i = 0; i < kFiles; ++i) {
+      write_file(name(p, "f", i), "");
+      expected.emplace(name(p, "f", i), name(p, "g", i));
+    }
+  }
+  start();
+  std::vector<pid_t> children;
+  for (int p = 0; p < 2; ++p) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      for (int i = 0; i < kFiles; ++i)
+        if (rename(name(p, "f", i).c_str(), name(p, "g", i).c_str()) != 0) _exit(1);
+      _exit(0);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  for (int p = 0; p < 2; ++p) ASSERT_TRUE(wait_for("rename", name(p, "g", kFiles - 1)));
+  sync_marker();
+  size_t renames = 0, others = 0;
+  for (const Json& e : events_matching([&](const Json& e) { return e["path"].get<std::string>().starts_with(in_root("p")); })) {
+    if (e["kind"] == "rename" && expected.contains({e["old_path"], e["path"]}))
+      ++renames;
+    else
+      ++others;
+  }
+  EXPECT_EQ(renames, expected.size());
+  EXPECT_EQ(others, 0u) << "renames reported as something else (a delete and a create?)";
+}
+
 // Stops fstrail (SIGSTOP) while more changes happen than the kernel queues, then lets
 // it run: the loss must be reported as a `lost` event and in the summary, followed by
 // a rescan after which new directories are watched again.

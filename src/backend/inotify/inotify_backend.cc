@@ -5,9 +5,10 @@
 //   as created, and a create event for it still queued is dropped (same name, same
 //   directory, in the next read that did not fill the buffer, or before the queue next
 //   runs empty).
-// - Renames pair IN_MOVED_FROM with IN_MOVED_TO by cookie. Unpaired, a move out of the
-//   watched trees is reported as delete/rmdir (the destination is unknowable) and a
-//   move in as create/mkdir.
+// - Renames pair IN_MOVED_FROM with the IN_MOVED_TO of the same cookie later in the same
+//   read (another process's events can come between them). Unpaired, a move out of the
+//   watched trees is reported as delete/rmdir (the destination is unknowable) and a move
+//   in as create/mkdir.
 // - IN_CLOSE_WRITE becomes one modify only when an IN_MODIFY came before it, so an
 //   open for writing without a write is not a modification.
 #include "backend/inotify/inotify_backend.h"
@@ -59,7 +60,8 @@ class InotifyBackend final : public Backend {
   Status watch_tree(const std::string& dir, const EmitFn* emit_found);
   void forget_subtree(const std::string& dir);
   void move_subtree(const std::string& from, const std::string& to);
-  Status handle_event(const inotify_event* ev, const inotify_event* next, const EmitFn& emit, bool& consumed_next);
+  // `move_to`: for an IN_MOVED_FROM, its IN_MOVED_TO from the same read (null: none there).
+  Status handle_event(const inotify_event* ev, const inotify_event* move_to, const EmitFn& emit, bool& consumed_to);
   Event base(EventKind kind, std::string path, bool is_dir) const;
   void emit_if_wanted(Event&& e, const EmitFn& emit) const {
     if (spec_.kinds.test(static_cast<size_t>(e.kind))) emit(std::move(e));
@@ -71,11 +73,14 @@ class InotifyBackend final : public Backend {
   // fanotify: docs/backends.md).
   void note_removals(const char* events, size_t len);
   bool removed_later(const inotify_event* ev) const;
+  // The offset of the IN_MOVED_TO with `cookie` in events[from, len), or len.
+  static size_t find_moved_to(const char* events, size_t from, size_t len, uint32_t cookie);
 
   WatchSpec spec_;
   UniqueFd fd_;
   BackendStats stats_;
   uint32_t mask_ = kDirMask;
+  std::vector<size_t> paired_;  // offsets in the read of IN_MOVED_TO events handled with their IN_MOVED_FROM
   std::unordered_map<int, std::string> wd_paths_;
   std::unordered_map<std::string, int> path_wds_;
   AttrCache attrs_;
@@ -192,8 +197,8 @@ void InotifyBackend::move_subtree(const std::string& from, const std::string& to
   }
 }
 
-Status InotifyBackend::handle_event(const inotify_event* ev, const inotify_event* next, const EmitFn& emit,
-                                    bool& consumed_next) {
+Status InotifyBackend::handle_event(const inotify_event* ev, const inotify_event* move_to, const EmitFn& emit,
+                                    bool& consumed_to) {
   const uint32_t mask = ev->mask;
   if (mask & IN_Q_OVERFLOW) {
     // The kernel does not say how many: at least one.
@@ -227,11 +232,11 @@ Status InotifyBackend::handle_event(const inotify_event* ev, const inotify_event
   std::string path = self ? dir_it->second : join_path(dir_it->second, ev->name);
 
   if (mask & IN_MOVED_FROM) {
-    if (next && (next->mask & IN_MOVED_TO) && next->cookie == ev->cookie) {
-      consumed_next = true;
-      auto to_dir = wd_paths_.find(next->wd);
+    if (move_to) {
+      consumed_to = true;
+      auto to_dir = wd_paths_.find(move_to->wd);
       if (to_dir == wd_paths_.end()) return Ok{};
-      std::string to = join_path(to_dir->second, next->name);
+      std::string to = join_path(to_dir->second, move_to->name);
       // A directory renamed before it could be watched (in the same read as its creation)
       // is watched now, and what it holds reported.
       bool unwatched_dir = is_dir && !path_wds_.contains(path);
@@ -239,9 +244,9 @@ Status InotifyBackend::handle_event(const inotify_event* ev, const inotify_event
       written_.erase(path);
       Event e = base(EventKind::kRename, to, is_dir);
       e.old_path = std::move(path);
-      if (struct stat st{}; !removed_later(next) && ::lstat(e.path.c_str(), &st) == 0) fill_identity(st, e);
+      if (struct stat st{}; !removed_later(move_to) && ::lstat(e.path.c_str(), &st) == 0) fill_identity(st, e);
       emit_if_wanted(std::move(e), emit);
-      if (unwatched_dir && !removed_later(next)) return watch_tree(to, &emit);
+      if (unwatched_dir && !removed_later(move_to)) return watch_tree(to, &emit);
     } else {
       if (is_dir) forget_subtree(path);
       written_.erase(path);
@@ -322,6 +327,15 @@ void InotifyBackend::note_removals(const char* events, size_t len) {
   }
 }
 
+size_t InotifyBackend::find_moved_to(const char* events, size_t from, size_t len, uint32_t cookie) {
+  for (size_t at = from; at + sizeof(inotify_event) <= len;) {
+    auto* ev = reinterpret_cast<const inotify_event*>(events + at);
+    if ((ev->mask & IN_MOVED_TO) && ev->cookie == cookie) return at;
+    at += sizeof(inotify_event) + ev->len;
+  }
+  return len;
+}
+
 bool InotifyBackend::removed_later(const inotify_event* ev) const {
   if (ev->len == 0 || ev->name[0] == '\0') return false;
   auto it = removed_at_.find(NameRef{ev->wd, ev->name});
@@ -330,42 +344,56 @@ bool InotifyBackend::removed_later(const inotify_event* ev) const {
 
 Status InotifyBackend::read_available(const EmitFn& emit) {
   alignas(inotify_event) static char buf[64 * 1024];
-  size_t carried = 0;  // an IN_MOVED_FROM kept back until its IN_MOVED_TO is read too
+  // From an IN_MOVED_FROM whose IN_MOVED_TO is not read yet to the end of the read: kept
+  // back, and handled with what the next read brings (or, if the queue is empty, with the
+  // move taken as one out of the watched trees).
+  size_t carried = 0;
+  paired_.clear();
   for (;;) {
     ssize_t n = ::read(fd_.get(), buf + carried, sizeof buf - carried);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) return Error::from_errno("read inotify");
-      if (carried) {  // no IN_MOVED_TO follows: a move out of the watched trees
-        bool unused = false;
-        Status s = handle_event(reinterpret_cast<const inotify_event*>(buf), nullptr, emit, unused);
-        if (!s) return s;
-      }
+    const bool queue_empty = n < 0 && errno == EAGAIN;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && !queue_empty) return Error::from_errno("read inotify");
+    if (queue_empty && !carried) {
       scanned_.clear();
       return Ok{};
     }
-    batch_time_ = realtime_now_ns();
-    ++reads_;
-    size_t len = carried + static_cast<size_t>(n);
-    // Room for one more event with the longest name.
-    pacer_.read_done(len + sizeof(inotify_event) + NAME_MAX + 1 > sizeof buf);
+    size_t len = carried + (queue_empty ? 0 : static_cast<size_t>(n));
+    if (!queue_empty) {
+      batch_time_ = realtime_now_ns();
+      ++reads_;
+      // Room for one more event with the longest name.
+      pacer_.read_done(len + sizeof(inotify_event) + NAME_MAX + 1 > sizeof buf);
+    }
     carried = 0;
     note_removals(buf, len);
     size_t at = 0;
     while (at < len) {
       auto* ev = reinterpret_cast<const inotify_event*>(buf + at);
       size_t size = sizeof(inotify_event) + ev->len;
-      const inotify_event* next = nullptr;
-      if (at + size < len) next = reinterpret_cast<const inotify_event*>(buf + at + size);
-      if ((ev->mask & IN_MOVED_FROM) && !next) {
-        std::memmove(buf, buf + at, size);
-        carried = size;
+      if (auto it = std::find(paired_.begin(), paired_.end(), at); it != paired_.end()) {
+        paired_.erase(it);  // the second half of a rename already handled
+        at += size;
+        continue;
+      }
+      // A rename's IN_MOVED_TO is queued right after its IN_MOVED_FROM, but another
+      // process's events can come between them, and a read can end between them.
+      size_t to_at = (ev->mask & IN_MOVED_FROM) ? find_moved_to(buf, at + size, len, ev->cookie) : len;
+      if (to_at == len && (ev->mask & IN_MOVED_FROM) && !queue_empty && len - at <= sizeof buf / 2) {
+        std::memmove(buf, buf + at, len - at);
+        for (size_t& paired : paired_) paired -= at;  // all after `at`: the rest were erased
+        carried = len - at;
         break;
       }
-      bool consumed_next = false;
-      if (Status s = handle_event(ev, next, emit, consumed_next); !s) return s;
+      const inotify_event* to = to_at < len ? reinterpret_cast<const inotify_event*>(buf + to_at) : nullptr;
+      bool consumed_to = false;
+      if (Status s = handle_event(ev, to, emit, consumed_to); !s) return s;
+      if (consumed_to) paired_.push_back(to_at);
       at += size;
-      if (consumed_next) at += sizeof(inotify_event) + next->len;
+    }
+    if (queue_empty) {
+      scanned_.clear();
+      return Ok{};
     }
     // One read per call, so that the caller flushes its output after each; again at once
     // when the read filled the buffer or ended in a move whose other half is still queued.
