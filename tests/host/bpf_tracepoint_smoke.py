@@ -7,6 +7,7 @@ checks what was reported (and what was not). Usage: bpf_tracepoint_smoke.py FSTR
 """
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -91,6 +92,8 @@ def main():
         sh(f"mkdir {root}/nobody; echo n > {root}/nobody/n.txt; cd {root}/nobody && touch rel_n", as_nobody=True)
         # Written, never closed: exit closes the file. On a low fd, a high one (exit visits
         # the process's fds up to the highest it used) and one past that walk's bound.
+        if resource.getrlimit(resource.RLIMIT_NOFILE)[1] <= 5000:
+            fail("the test needs fd 5000: raise the hard RLIMIT_NOFILE (ulimit -Hn) above 5000")
         for name, fd in (("exit3.txt", None), ("exit3000.txt", 3000), ("exit5000.txt", 5000)):
             subprocess.run([sys.executable, "-c", EXIT_WITHOUT_CLOSE, f"{root}/{name}", str(fd or -1)], check=True)
         time.sleep(1.5)
