@@ -211,7 +211,11 @@ int fst_process_exec(struct fst_sched_process_exec_args *ctx)
 	__u32 size = sizeof(struct fst_exec) + len;
 	fst_fill_header(&rec->hdr, FST_REC_EXEC, size);
 	rec->pid = ctx->pid;
+#ifdef FST_ADAPTIVE_WAKEUPS
+	fst_output_adaptive_or_count(x, size, 0);
+#else
 	fst_output_or_count(x, size, 0);
+#endif
 	bpf_map_delete_elem(&fst_pending_exec, &old_tid);
 	return 0;
 }
