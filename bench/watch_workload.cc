@@ -13,9 +13,12 @@
 //
 //   fstrail_watch_workload ops DIR ITERATIONS
 //     ns per operation, each kind timed alone (bench/vm_bench.sh): create+write+close+
-//     unlink, open(O_RDONLY)+close, chmod, mkdir+rmdir, pwrite, getppid (a syscall no
-//     monitor cares about: what a raw_syscalls dispatcher costs everyone), and a process's
-//     fork+exec+exit (ITERATIONS/100 of them, at least 20).
+//     unlink, open(O_RDONLY)+close, chmod, mkdir+rmdir, pwrite, and getppid (a syscall no
+//     monitor cares about: what a raw_syscalls dispatcher costs everyone).
+//
+//   fstrail_watch_workload spawn COUNT
+//     ns per process started and ended (fork, exec of /bin/true, exit, wait), which a
+//     monitor that follows processes pays for in the kernel (docs/backends.md).
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -189,9 +192,17 @@ int per_operation(const std::string& dir, int iterations) {
   close(fd);
   unlink(file.c_str());
   double getppid_op = ns_per_op(iterations, [&](int) { (void)syscall(SYS_getppid); });
-  // A process's start and end (fork, exec, exit), which a monitor tracking processes
-  // pays for in the kernel: far slower than the rest, so fewer of them.
-  double spawn_op = ns_per_op(std::max(iterations / 100, 20), [&](int) {
+  std::printf("create+write+close+unlink %8.0f ns\n", create_write_close_unlink);
+  std::printf("open(O_RDONLY)+close      %8.0f ns\n", open_read_close);
+  std::printf("chmod                     %8.0f ns\n", chmod_op);
+  std::printf("mkdir+rmdir               %8.0f ns\n", mkdir_rmdir);
+  std::printf("pwrite (1 byte)           %8.0f ns\n", write_op);
+  std::printf("getppid                   %8.0f ns\n", getppid_op);
+  return 0;
+}
+
+int per_process(int count) {
+  double ns = ns_per_op(count, [&](int) {
     pid_t pid = fork();
     if (pid < 0) std::abort();
     if (pid == 0) {
@@ -201,13 +212,7 @@ int per_operation(const std::string& dir, int iterations) {
     int status = 0;
     if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) std::abort();
   });
-  std::printf("create+write+close+unlink %8.0f ns\n", create_write_close_unlink);
-  std::printf("open(O_RDONLY)+close      %8.0f ns\n", open_read_close);
-  std::printf("chmod                     %8.0f ns\n", chmod_op);
-  std::printf("mkdir+rmdir               %8.0f ns\n", mkdir_rmdir);
-  std::printf("pwrite (1 byte)           %8.0f ns\n", write_op);
-  std::printf("getppid                   %8.0f ns\n", getppid_op);
-  std::printf("fork+exec+exit /bin/true  %8.0f ns\n", spawn_op);
+  std::printf("fork+exec+exit /bin/true  %8.0f ns\n", ns);
   return 0;
 }
 
@@ -216,9 +221,13 @@ int per_operation(const std::string& dir, int iterations) {
 int main(int argc, char** argv) {
   if (argc == 4 && std::strcmp(argv[1], "latency") == 0) return latency(argv[2], std::atoi(argv[3]));
   if (argc == 4 && std::strcmp(argv[1], "ops") == 0) return per_operation(argv[2], std::atoi(argv[3]));
-  if (argc != 3 && argc != 4) {
-    std::fprintf(stderr, "usage: %s DIR OPS [PROCESSES] | %s latency DIR SAMPLES | %s ops DIR ITERATIONS\n",
-                 argv[0], argv[0], argv[0]);
+  const bool spawn = argc == 3 && std::strcmp(argv[1], "spawn") == 0;
+  if (spawn && std::atoi(argv[2]) > 0) return per_process(std::atoi(argv[2]));
+  if (spawn || (argc != 3 && argc != 4)) {
+    std::fprintf(stderr,
+                 "usage: %s DIR OPS [PROCESSES] | %s latency DIR SAMPLES | %s ops DIR ITERATIONS"
+                 " | %s spawn COUNT\n",
+                 argv[0], argv[0], argv[0], argv[0]);
     return 2;
   }
   return workload(argv[1], std::atol(argv[2]), argc == 4 ? std::atoi(argv[3]) : 1);
