@@ -164,23 +164,20 @@ static __always_inline void fst_raise_fd_ceiling(__u32 tgid, __s32 fd)
 {
 	__u32 ceiling = (__u32)fd + 1;
 	__u32 *known = bpf_map_lookup_elem(&fst_fd_ceiling, &tgid);
-	if (known) {
-		/* Threads of one process racing here could lose the higher fd: the same
-		 * non-atomic update as fst_release_file's (BPF v1 has no compare-and-swap). */
-		if (*known < ceiling)
-			*known = ceiling;
+	if (!known) {
+		if (bpf_map_update_elem(&fst_fd_ceiling, &tgid, &ceiling, BPF_NOEXIST) == 0)
+			return;
+		known = bpf_map_lookup_elem(&fst_fd_ceiling, &tgid); /* another thread's, just now */
+	}
+	if (!known) {
+		__u32 zero = 0, one = 1;
+		bpf_map_update_elem(&fst_fd_ceiling_lost, &zero, &one, BPF_ANY);
 		return;
 	}
-	if (bpf_map_update_elem(&fst_fd_ceiling, &tgid, &ceiling, BPF_NOEXIST) == 0)
-		return;
-	known = bpf_map_lookup_elem(&fst_fd_ceiling, &tgid); /* another thread's, just now */
-	if (known) {
-		if (*known < ceiling)
-			*known = ceiling;
-		return;
-	}
-	__u32 zero = 0, one = 1;
-	bpf_map_update_elem(&fst_fd_ceiling_lost, &zero, &one, BPF_ANY);
+	/* Threads of one process racing here could lose the higher fd: the same non-atomic
+	 * update as fst_release_file's (BPF v1 has no compare-and-swap). */
+	if (*known < ceiling)
+		*known = ceiling;
 }
 
 /* Per process: chdir count (kernel-owned) and cwd state (written by user space). */
