@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/event.h"
+#include "core/loss.h"
 #include "core/result.h"
 #include "filter/filter.h"
 
@@ -34,7 +35,7 @@ struct WatchSpec {
 };
 
 struct BackendStats {
-  uint64_t lost = 0;     // events known to be lost (queue overflow, ring buffer full)
+  LossCounts lost;       // events known to be lost, by reason
   uint64_t rescans = 0;  // resynchronizations after a loss
 };
 

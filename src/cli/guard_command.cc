@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
-#include "enrich/procfs.h"
 #include "guard/config.h"
 #include "guard/engine.h"
 #include "pipeline/pipeline.h"
@@ -114,8 +113,7 @@ struct GuardCommand {
 
     std::vector<std::unique_ptr<Sink>> sinks;
     sinks.push_back(std::move(engine_owner));
-    Enricher enricher;
-    Pipeline pipeline(Filter(filter), std::move(sinks), &enricher);
+    Pipeline pipeline(Filter(filter), std::move(sinks));
     Status s = run_until_stopped(*selection->backend, pipeline, stop);
     engine.finish();
     const auto& c = engine.counts();

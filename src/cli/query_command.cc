@@ -48,7 +48,9 @@ void print_table(FILE* out, const std::vector<store::StoredEvent>& rows) {
     l.what = escape_for_terminal(e.path);
     if (e.old_path) l.what = escape_for_terminal(*e.old_path) + " -> " + l.what;
     if (e.kind == EventKind::kChmod && e.new_mode) l.what += fmt::format("  mode {:o}", *e.new_mode & 07777);
-    if (e.kind == EventKind::kLost && e.lost) l.what += fmt::format("  {} events lost", *e.lost);
+    if (e.kind == EventKind::kLost)
+      l.what += fmt::format("  {} events lost: {}", e.lost ? std::to_string(*e.lost) : "some",
+                            loss_reason_name(e.lost_reason));
     if (e.error) l.what += fmt::format("  FAILED errno {}", *e.error);
     w_host = std::max(w_host, l.host.size());
     w_kind = std::max(w_kind, l.kind.size());

@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
-#include "enrich/procfs.h"
 #include "pipeline/pipeline.h"
 #include "store/recorder.h"
 
@@ -81,8 +80,7 @@ struct RecordCommand {
       if (json) sinks.push_back(std::make_unique<JsonLinesSink>(stdout));
       else sinks.push_back(make_text_sink(stdout, isatty(STDOUT_FILENO)));
     }
-    Enricher enricher;
-    Pipeline pipeline(Filter(prepared->filter), std::move(sinks), &enricher);
+    Pipeline pipeline(Filter(prepared->filter), std::move(sinks));
     if (watch.backend == "auto") fmt::print(stderr, "fstrail: {}\n", selection->why);
     fmt::print(stderr, "fstrail: recording {} path(s) with {} into {} (spool {})\n", prepared->spec.roots.size(),
                backend.name(), store::redact_url(db), spool_dir);

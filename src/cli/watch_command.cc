@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
-#include "enrich/procfs.h"
 #include "pipeline/pipeline.h"
 
 namespace fstrail::cli {
@@ -52,8 +51,7 @@ struct WatchCommand {
       sinks.push_back(std::make_unique<JsonLinesSink>(out));
     else
       sinks.push_back(make_text_sink(out, output.empty() && isatty(fileno(out))));
-    Enricher enricher;
-    Pipeline pipeline(Filter(prepared->filter), std::move(sinks), &enricher);
+    Pipeline pipeline(Filter(prepared->filter), std::move(sinks));
 
     if (watch.backend == "auto") fmt::print(stderr, "fstrail: {}\n", selection->why);
     fmt::print(stderr, "fstrail: watching {} path(s) with {}\n", prepared->spec.roots.size(), backend.name());

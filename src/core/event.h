@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/loss.h"
+
 namespace fstrail {
 
 // Values match enum fst_op in include/fstrail/wire.h; kLost is user-space only.
@@ -61,6 +63,7 @@ struct Event {
   std::optional<int32_t> error;  // failed operation (--failed): the errno
   bool denied = false;           // denied by fstrail's guard enforcement (error is EPERM)
   std::optional<uint64_t> lost;  // kind == kLost: how many events, when known
+  LossReason lost_reason = LossReason::kUnknown;  // kind == kLost: why
 
   std::string_view backend;  // static string owned by the backend registry
 };

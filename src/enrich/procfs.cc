@@ -162,10 +162,10 @@ std::optional<ProcessInfo> ProcfsReader::read(pid_t pid) const {
 }
 
 void Enricher::enrich(Event& e, int pidfd) {
-  if (!e.pid) return;
+  if (!e.pid || pidfd < 0) return;
   auto info = reader_.read(*e.pid);
   if (!info) return;
-  if (pidfd >= 0 && !process_alive(pidfd)) return;
+  if (!process_alive(pidfd)) return;
   fill_unknown_actor_fields(e, *info);
 }
 

@@ -71,10 +71,11 @@ class Enricher {
  public:
   explicit Enricher(ProcfsReader reader = ProcfsReader()) : reader_(std::move(reader)) {}
 
-  // Fills every unknown actor field of `event` (which has a pid) from /proc. With a
-  // pidfd, the values are kept only if that process is still alive afterwards, so a
-  // recycled pid never lends its identity to an event.
-  void enrich(Event& event, int pidfd = -1);
+  // Fills every unknown actor field of `event` (which has a pid) from /proc, keeping
+  // them only if the process `pidfd` refers to is still alive afterwards, so a recycled
+  // pid never lends its identity to an event. Without a pidfd nothing is filled: a
+  // pid alone cannot tell its process from a newer one.
+  void enrich(Event& event, int pidfd);
 
  private:
   ProcfsReader reader_;

@@ -4,13 +4,11 @@
 
 namespace fstrail {
 
-Pipeline::Pipeline(Filter filter, std::vector<std::unique_ptr<Sink>> sinks, Enricher* enricher)
-    : filter_(std::move(filter)), sinks_(std::move(sinks)), enricher_(enricher) {}
+Pipeline::Pipeline(Filter filter, std::vector<std::unique_ptr<Sink>> sinks)
+    : filter_(std::move(filter)), sinks_(std::move(sinks)) {}
 
 void Pipeline::process(Event&& event) {
-  if (event.kind == EventKind::kLost) counts_.lost += event.lost.value_or(0);
-  // A backend holding a pidfd enriches its events itself (comm is then known): no second read.
-  if (enricher_ && event.actor_source == ActorSource::kProcfs && !event.comm) enricher_->enrich(event);
+  if (event.kind == EventKind::kLost) counts_.lost.add(event.lost_reason, event.lost.value_or(0));
   if (!filter_.accepts(event)) {
     ++counts_.filtered_out;
     return;
@@ -45,8 +43,9 @@ void print_summary(FILE* out, const PipelineCounts& counts, const BackendStats& 
     total += n;
     parts += fmt::format("{}{} {}", parts.empty() ? "" : ", ", kind_name(static_cast<EventKind>(k)), n);
   }
-  uint64_t lost = std::max(counts.lost, stats.lost);
-  fmt::print(out, "fstrail: {} events{}, {} lost", total, parts.empty() ? "" : " (" + parts + ")", lost);
+  LossCounts lost = counts.lost.max_with(stats.lost);
+  fmt::print(out, "fstrail: {} events{}, {} lost", total, parts.empty() ? "" : " (" + parts + ")", lost.total());
+  if (lost.total()) fmt::print(out, " ({})", lost.describe());
   if (stats.rescans) fmt::print(out, ", {} rescans", stats.rescans);
   fmt::print(out, "\n");
 }

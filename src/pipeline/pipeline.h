@@ -1,5 +1,6 @@
-// The pipeline: backend events -> enrichment -> filters -> sinks, with the
-// per-kind counts and losses that the stop summary shows.
+// The pipeline: backend events -> filters -> sinks, with the per-kind counts and
+// losses that the stop summary shows. Actor fields arrive filled by the backend
+// (each knows whether its pid still names the same process: see enrich/procfs.h).
 #pragma once
 
 #include <array>
@@ -9,7 +10,6 @@
 #include <vector>
 
 #include "backend/backend.h"
-#include "enrich/procfs.h"
 #include "filter/filter.h"
 #include "sink/sink.h"
 
@@ -18,12 +18,12 @@ namespace fstrail {
 struct PipelineCounts {
   std::array<uint64_t, kEventKindCount> by_kind{};  // events delivered to the sinks
   uint64_t filtered_out = 0;
-  uint64_t lost = 0;  // sum of `lost` events seen
+  LossCounts lost;  // sum of `lost` events seen, by reason
 };
 
 class Pipeline {
  public:
-  Pipeline(Filter filter, std::vector<std::unique_ptr<Sink>> sinks, Enricher* enricher = nullptr);
+  Pipeline(Filter filter, std::vector<std::unique_ptr<Sink>> sinks);
 
   void process(Event&& event);
   void flush();
@@ -32,7 +32,6 @@ class Pipeline {
  private:
   Filter filter_;
   std::vector<std::unique_ptr<Sink>> sinks_;
-  Enricher* enricher_;
   PipelineCounts counts_;
 };
 
@@ -40,7 +39,9 @@ class Pipeline {
 // backend fails; flushes the sinks after every batch.
 Status run_until_stopped(Backend& backend, Pipeline& pipeline, const std::atomic<bool>& stop);
 
-// "fstrail: 12 events (create 3, modify 9), 0 lost" for stderr at exit.
+// "fstrail: 12 events (create 3, modify 9), 2 lost (kernel-queue-overflow 2), 1 rescans"
+// for stderr at exit. Per reason, the larger of what the `lost` events said and what
+// the backend counted.
 void print_summary(FILE* out, const PipelineCounts& counts, const BackendStats& stats);
 
 }  // namespace fstrail

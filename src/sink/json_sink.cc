@@ -182,7 +182,7 @@ size_t event_json_bound(const Event& e) {
   return kFixed + path_bound(e.path.size()) + path_bound(optional_size(e.old_path)) +
          string_bound(optional_size(e.comm)) + string_bound(optional_size(e.exe)) +
          string_bound(optional_size(e.cgroup)) + string_bound(e.backend.size()) + string_bound(kind_name(e.kind).size()) +
-         string_bound(actor_source_name(e.actor_source).size());
+         string_bound(actor_source_name(e.actor_source).size()) + string_bound(loss_reason_name(e.lost_reason).size());
 }
 
 char* write_event_json(char* p, const Event& e) {
@@ -224,7 +224,11 @@ char* write_event_json(char* p, const Event& e) {
   }
   if (e.error) p = put_field(p, ",\"error\":", e.error);
   if (e.denied) p = put(p, ",\"denied\":true");
-  if (e.kind == EventKind::kLost) p = put_field(p, ",\"lost\":", e.lost);
+  if (e.kind == EventKind::kLost) {
+    p = put_field(p, ",\"lost\":", e.lost);
+    p = put(p, ",\"reason\":");
+    p = put_string(p, loss_reason_name(e.lost_reason));
+  }
   *p++ = '}';
   return p;
 }

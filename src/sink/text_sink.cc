@@ -71,7 +71,8 @@ class TextSink final : public Sink {
       what += fmt::format("  owner {}:{}", e.new_uid ? std::to_string(*e.new_uid) : "-",
                           e.new_gid ? std::to_string(*e.new_gid) : "-");
     if (e.kind == EventKind::kLost)
-      what += e.lost ? fmt::format("  {} events lost, rescanned", *e.lost) : "  events lost, rescanned";
+      what += fmt::format("  {} events lost: {}", e.lost ? std::to_string(*e.lost) : "some",
+                          loss_reason_name(e.lost_reason));
     if (e.denied)
       what += "  DENIED by fstrail guard";
     else if (e.error)

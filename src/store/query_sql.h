@@ -34,7 +34,7 @@ struct SqlQuery {
 inline constexpr const char* kEventColumns =
     "host, event_id, kind, path, old_path, is_dir, dev, ino, actor_source, pid, tid, ppid, uid, gid, euid, "
     "egid, loginuid, sessionid, comm, exe, cgroup, old_mode, new_mode, old_uid, new_uid, old_gid, new_gid, "
-    "error, lost, backend";
+    "error, lost, backend, lost_reason";
 
 // SQLite's path indexes lead with the hour of the event, so inserts land in the current
 // hour's part of them (a few pages) instead of anywhere in an index of all history. A path

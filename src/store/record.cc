@@ -48,6 +48,7 @@ void write_event(Out& o, const Event& e, std::string_view host, int64_t event_id
   for (const auto* v : {&e.old_mode, &e.new_mode, &e.old_uid, &e.new_uid, &e.old_gid, &e.new_gid}) mark(v->has_value());
   mark(e.error.has_value());
   mark(e.lost.has_value());
+  mark(e.kind == EventKind::kLost);  // lost_reason (records written before it lack the bit)
   o.template put<uint32_t>(mask);
   o.put_str(host);
   o.put_str(e.path);
@@ -64,6 +65,7 @@ void write_event(Out& o, const Event& e, std::string_view host, int64_t event_id
     if (*v) o.template put<uint32_t>(**v);
   if (e.error) o.template put<int32_t>(*e.error);
   if (e.lost) o.template put<uint64_t>(*e.lost);
+  if (e.kind == EventKind::kLost) o.template put<uint8_t>(static_cast<uint8_t>(e.lost_reason));
 }
 
 struct Reader {
@@ -130,6 +132,10 @@ bool parse_record(std::string_view bytes, EventRecordView& v) {
     if (has()) *x = r.get<uint32_t>();
   if (has()) v.error = r.get<int32_t>();
   if (has()) v.lost = r.get<uint64_t>();
+  if (has()) {
+    uint8_t reason = r.get<uint8_t>();
+    v.lost_reason = reason < kLossReasonCount ? static_cast<LossReason>(reason) : LossReason::kUnknown;
+  }
   return r.ok && r.in.empty() && kind >= 1 && kind < kEventKindCount;
 }
 
@@ -157,6 +163,7 @@ bool decode_event(std::string_view bytes, StoredEvent& row) {
   e.dev = v.dev;
   e.ino = v.ino;
   e.lost = v.lost;
+  e.lost_reason = v.lost_reason.value_or(LossReason::kUnknown);
   e.pid = v.pid;
   e.tid = v.tid;
   e.ppid = v.ppid;

@@ -31,6 +31,7 @@ struct EventRecordView {
   std::optional<int32_t> pid, tid, ppid, error;
   std::optional<uint32_t> uid, gid, euid, egid, loginuid, sessionid;
   std::optional<uint32_t> old_mode, new_mode, old_uid, new_uid, old_gid, new_gid;
+  std::optional<LossReason> lost_reason;  // lost events only
 };
 bool parse_record(std::string_view bytes, EventRecordView& view);
 

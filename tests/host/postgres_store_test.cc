@@ -77,7 +77,7 @@ TEST_F(PostgresStoreTest, ReplayIsIdempotent) {
 }
 
 TEST_F(PostgresStoreTest, SchemaIsVersionedPartitionedAndIndexed) {
-  EXPECT_EQ(sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM fstrail_schema_version"), "1,2");
+  EXPECT_EQ(sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM fstrail_schema_version"), "1,2,3");
   EXPECT_EQ(sql("SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'fstrail_events'::regclass"), "r");
   std::string today = sql("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM_DD')");
   std::string parts = sql("SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_inherits i JOIN pg_class c "
@@ -105,7 +105,7 @@ TEST_F(PostgresStoreTest, SchemaIsVersionedPartitionedAndIndexed) {
   // A second store (another host starting) finds the schema in place.
   auto again = open_store(conninfo_);
   ASSERT_TRUE(again.ok()) << again.error().message;
-  EXPECT_EQ(sql("SELECT count(*) FROM fstrail_schema_version"), "2");
+  EXPECT_EQ(sql("SELECT count(*) FROM fstrail_schema_version"), "3");
 }
 
 // A database made by the first schema version, with rows in it, is upgraded in place.
@@ -115,6 +115,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersionOneDatabaseKeepingItsRows) {
   auto rows = every_kind_events("old-host");
   auto today = every_kind_events("old-host-today", realtime_now_ns());
   rows.insert(rows.end(), today.begin(), today.end());
+  for (auto& row : rows) row.event.lost_reason = LossReason::kUnknown;  // version 1 had no reason
   {
     PGconn* conn = PQconnectdb(conninfo.c_str());
     ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
@@ -137,7 +138,15 @@ TEST_F(PostgresStoreTest, UpgradesAVersionOneDatabaseKeepingItsRows) {
       encode_event(rec, row);
       EventRecordView view;
       ASSERT_TRUE(parse_record(rec, view));
-      append_copy_row(copy, view);
+      view.lost_reason.reset();
+      // Version 1's tuple: the same fields less the last one (lost_reason, null here).
+      std::string tuple;
+      append_copy_row(tuple, view);
+      ASSERT_EQ(tuple.substr(tuple.size() - 4), std::string(4, '\xff'));
+      tuple.resize(tuple.size() - 4);
+      tuple[0] = 0;  // the field count, big-endian: 32
+      tuple[1] = 32;
+      copy += tuple;
     }
     append_copy_trailer(copy);
     PGresult* r = PQexec(conn, "COPY fstrail_events FROM STDIN (FORMAT binary)");
@@ -155,7 +164,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersionOneDatabaseKeepingItsRows) {
   auto store = open_store(conninfo);
   ASSERT_TRUE(store.ok()) << store.error().message;
   EXPECT_EQ(g_server->psql(conninfo, "SELECT string_agg(version::text, ',' ORDER BY version) FROM fstrail_schema_version"),
-            "1,2");
+            "1,2,3");
   EXPECT_EQ(g_server->psql(conninfo, "SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE "
                                      "tablename = 'fstrail_events'"),
             "fstrail_events_host_id fstrail_events_old_path fstrail_events_path fstrail_events_time "

@@ -70,7 +70,10 @@ inline std::vector<StoredEvent> every_kind_events(const std::string& host, int64
         e.new_gid = 4294967294u;
       }
       if (p == 5) e.error = 13;
-      if (e.kind == EventKind::kLost) e.lost = 18446744073709551615ull;
+      if (e.kind == EventKind::kLost) {
+        e.lost = 18446744073709551615ull;
+        e.lost_reason = LossReason::kSpoolCorrupt;
+      }
       out.push_back(std::move(row));
     }
   }

@@ -136,7 +136,17 @@ TEST_F(FakeBpfProc, ConsumerAppliesExecRecordsInOrderAndCountsMalformed) {
   EXPECT_EQ(events[1].exe, "/usr/bin/touch");
   EXPECT_EQ(events[1].backend, "bpf-test");
   EXPECT_EQ(consumer.stats().records, 5u);
-  EXPECT_EQ(consumer.stats().malformed, 2u);
+  EXPECT_EQ(consumer.stats().lost[LossReason::kMalformedRecord], 2u);
+
+  // Each loss becomes one `lost` event with its reason, once.
+  std::vector<Event> lost;
+  consumer.check_losses([&](Event&& e) { lost.push_back(std::move(e)); });
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].kind, EventKind::kLost);
+  EXPECT_EQ(lost[0].lost, 2u);
+  EXPECT_EQ(lost[0].lost_reason, LossReason::kMalformedRecord);
+  consumer.check_losses([&](Event&& e) { lost.push_back(std::move(e)); });
+  EXPECT_EQ(lost.size(), 1u);
 }
 
 class PretendKernel : public KernelFeatures {

@@ -1,5 +1,6 @@
 #include "enrich/procfs.h"
 
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,12 +30,18 @@ class FakeProc : public ::testing::Test {
   fs::path root;
 };
 
+// A pidfd of a live process (this one): the process an event's pid named is still there.
+int live_pidfd() { return static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0)); }
+
 TEST_F(FakeProc, FillsUnknownActorFields) {
   Enricher enricher{ProcfsReader(root.string())};
   Event e;
   e.pid = 42;
   e.comm = "kept";  // known fields are not overwritten
-  enricher.enrich(e);
+  int pidfd = live_pidfd();
+  ASSERT_GE(pidfd, 0);
+  enricher.enrich(e, pidfd);
+  close(pidfd);
   EXPECT_EQ(e.ppid, 41);
   EXPECT_EQ(e.uid, 0u);
   EXPECT_EQ(e.gid, 10u);
@@ -70,13 +77,41 @@ TEST_F(FakeProc, UnsetLoginUidAndGoneProcessStayNull) {
   Enricher enricher{ProcfsReader(root.string())};
   Event e;
   e.pid = 42;
-  enricher.enrich(e);
+  int pidfd = live_pidfd();
+  ASSERT_GE(pidfd, 0);
+  enricher.enrich(e, pidfd);
   EXPECT_FALSE(e.loginuid.has_value());
   Event gone;
   gone.pid = 43;
-  enricher.enrich(gone);
+  enricher.enrich(gone, pidfd);
   EXPECT_FALSE(gone.uid.has_value());
   EXPECT_FALSE(gone.comm.has_value());
+  close(pidfd);
+}
+
+// Never a guess: without a pidfd, or with one whose process has exited, a pid's /proc
+// entry may belong to a newer process, so nothing is filled.
+TEST_F(FakeProc, NothingWithoutALiveProcessBehindThePid) {
+  Enricher enricher{ProcfsReader(root.string())};
+  Event no_pidfd;
+  no_pidfd.pid = 42;
+  enricher.enrich(no_pidfd, -1);
+  EXPECT_FALSE(no_pidfd.uid.has_value());
+  EXPECT_FALSE(no_pidfd.comm.has_value());
+
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, child, 0));
+  ASSERT_GE(pidfd, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  Event exited;
+  exited.pid = 42;  // /proc/42 exists (the fake one), as a recycled pid's would
+  enricher.enrich(exited, pidfd);
+  EXPECT_FALSE(exited.uid.has_value());
+  EXPECT_FALSE(exited.exe.has_value());
+  close(pidfd);
 }
 
 // The same answers as a fresh read, from a file kept open: for the same process each
@@ -127,7 +162,10 @@ TEST(RealProc, ReadsThisProcess) {
   Enricher enricher;
   Event e;
   e.pid = getpid();
-  enricher.enrich(e);
+  int pidfd = live_pidfd();
+  ASSERT_GE(pidfd, 0);
+  enricher.enrich(e, pidfd);
+  close(pidfd);
   EXPECT_EQ(e.uid, getuid());
   EXPECT_EQ(e.ppid, getppid());
   ASSERT_TRUE(e.exe.has_value());

@@ -99,6 +99,9 @@ TEST(EventJson, ActorFieldsAndLoss) {
   j = json::parse(event_to_json(lost));
   EXPECT_EQ(j["kind"], "lost");
   EXPECT_EQ(j["lost"], 17);
+  EXPECT_EQ(j["reason"], "unknown");
+  lost.lost_reason = LossReason::kRingBufferFull;
+  EXPECT_EQ(json::parse(event_to_json(lost))["reason"], "ring-buffer-full");
 }
 
 
@@ -148,7 +151,10 @@ std::string event_to_json(const Event& e) {
     j["new_gid"] = or_null(e.new_gid);
   }
   if (e.error) j["error"] = *e.error;
-  if (e.kind == EventKind::kLost) j["lost"] = or_null(e.lost);
+  if (e.kind == EventKind::kLost) {
+    j["lost"] = or_null(e.lost);
+    j["reason"] = std::string(loss_reason_name(e.lost_reason));
+  }
   return j.dump(-1, ' ', false, Ordered::error_handler_t::replace);
 }
 }  // namespace reference
@@ -210,6 +216,7 @@ class RandomEvents {
     e.new_gid = maybe<uint32_t>(rng_());
     if (rng_() % 4 == 0) e.error = static_cast<int32_t>(rng_() % 200) - 100;
     e.lost = maybe<uint64_t>(rng_());
+    e.lost_reason = static_cast<LossReason>(rng_() % kLossReasonCount);
     e.backend = rng_() % 2 ? "fanotify" : "bpf-tracepoint";
     return e;
   }

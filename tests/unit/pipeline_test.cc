@@ -24,7 +24,13 @@ class ScriptedBackend final : public Backend {
     batches_.pop_front();
     return Ok{};
   }
-  BackendStats stats() const override { return {3, 1}; }
+  BackendStats stats() const override {
+    BackendStats s;
+    s.lost.add(LossReason::kKernelQueueOverflow, 2);  // the summary takes the larger count per reason
+    s.lost.add(LossReason::kRingBufferFull, 1);
+    s.rescans = 1;
+    return s;
+  }
   int polls = 0;
 
  private:
@@ -54,6 +60,7 @@ TEST(Pipeline, FiltersCountsAndFlushesEveryBatch) {
   std::atomic<bool> stop{false};
   Event lost = make(EventKind::kLost, "/w");
   lost.lost = 3;
+  lost.lost_reason = LossReason::kKernelQueueOverflow;
   ScriptedBackend backend({{make(EventKind::kCreate, "/w/a"), make(EventKind::kOpen, "/w/a")},
                            {make(EventKind::kModify, "/w/a"), make(EventKind::kCreate, "/w/.git/x"), lost}},
                           stop);
@@ -73,14 +80,14 @@ TEST(Pipeline, FiltersCountsAndFlushesEveryBatch) {
   EXPECT_GE(flushes, 3);
   EXPECT_EQ(pipeline.counts().filtered_out, 2u);
   EXPECT_EQ(pipeline.counts().by_kind[static_cast<size_t>(EventKind::kCreate)], 1u);
-  EXPECT_EQ(pipeline.counts().lost, 3u);
+  EXPECT_EQ(pipeline.counts().lost[LossReason::kKernelQueueOverflow], 3u);
 
   char* text = nullptr;
   size_t size = 0;
   FILE* mem = open_memstream(&text, &size);
   print_summary(mem, pipeline.counts(), backend.stats());
   fclose(mem);
-  EXPECT_STREQ(text, "fstrail: 2 events (create 1, modify 1), 3 lost, 1 rescans\n");
+  EXPECT_STREQ(text, "fstrail: 2 events (create 1, modify 1), 4 lost (kernel-queue-overflow 3, ring-buffer-full 1), 1 rescans\n");
   free(text);
 }
 

@@ -130,6 +130,7 @@ TEST(SqliteStore, UpgradesAVersionOneFileKeepingItsRows) {
         "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
         "CREATE TABLE fstrail_schema_version (version INTEGER NOT NULL); BEGIN; {} INSERT INTO "
         "fstrail_schema_version VALUES (1); COMMIT; ATTACH '{}/source.db' AS source;"
+        "ALTER TABLE source.fstrail_events DROP COLUMN lost_reason;"  // version 1 had none
         "INSERT INTO fstrail_events SELECT * FROM source.fstrail_events; DETACH source;",
         sqlite_migrations()[0], dir.path());
     char* err = nullptr;
@@ -142,8 +143,9 @@ TEST(SqliteStore, UpgradesAVersionOneFileKeepingItsRows) {
   ASSERT_TRUE(store.ok()) << store.error().message;
   auto back = (*store)->query({});
   ASSERT_TRUE(back.ok());
+  for (auto& row : rows) row.event.lost_reason = LossReason::kUnknown;
   expect_same_rows(*back, sorted(rows));
-  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2,3");
+  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2,3,4");
   EXPECT_EQ(sqlite_value(file, "PRAGMA page_size"), "65536");
   EXPECT_EQ(sqlite_value(file, "PRAGMA journal_mode"), "wal");
   std::string table = sqlite_value(file, "SELECT sql FROM sqlite_master WHERE name = 'fstrail_events'");
@@ -163,7 +165,7 @@ TEST(SqliteStore, NewFilesUseTheCurrentSchemaAndLargePages) {
   std::string file = dir.path() + "/new.db";
   auto store = open_store("sqlite://" + file);
   ASSERT_TRUE(store.ok());
-  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2,3");
+  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2,3,4");
   EXPECT_EQ(sqlite_value(file, "PRAGMA page_size"), "65536");
 }
 

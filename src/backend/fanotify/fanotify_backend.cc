@@ -784,11 +784,12 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
     close_pidfds();
     if (overflow) {
       // The kernel does not say how many: at least one.
-      ++stats_.lost;
+      stats_.lost.add(LossReason::kKernelQueueOverflow);
       Event e;
       e.time_ns = batch_time_;
       e.backend = name();
       e.kind = EventKind::kLost;
+      e.lost_reason = LossReason::kKernelQueueOverflow;
       e.path = spec_.roots.front();
       emit(std::move(e));
       rescan(emit);

@@ -202,9 +202,10 @@ Status InotifyBackend::handle_event(const inotify_event* ev, const inotify_event
   const uint32_t mask = ev->mask;
   if (mask & IN_Q_OVERFLOW) {
     // The kernel does not say how many: at least one.
-    ++stats_.lost;
+    stats_.lost.add(LossReason::kKernelQueueOverflow);
     ++stats_.rescans;
     Event e = base(EventKind::kLost, spec_.roots.front(), true);
+    e.lost_reason = LossReason::kKernelQueueOverflow;
     emit(std::move(e));
     for (const auto& root : spec_.roots)
       if (Status s = watch_tree(root, nullptr); !s) return s;

@@ -28,6 +28,9 @@ constexpr int64_t kPgEpochUnixUs = 946684800LL * 1'000'000;
 constexpr int64_t kPastDays = 3650;
 constexpr int64_t kFutureDays = 3;
 
+// Columns of fstrail_events, in table order, as binary COPY sends them.
+constexpr uint16_t kCopyColumns = 33;
+
 // Ordered migrations; fstrail_schema_version holds every applied version.
 const char* const kMigrations[] = {
     R"sql(
@@ -69,6 +72,12 @@ CREATE INDEX fstrail_events_time_path ON fstrail_events (time, path);
 CREATE INDEX fstrail_events_path ON fstrail_events (path);
 CREATE INDEX fstrail_events_time_old_path ON fstrail_events (time, old_path) WHERE old_path IS NOT NULL;
 CREATE INDEX fstrail_events_old_path ON fstrail_events (old_path) WHERE old_path IS NOT NULL;
+)sql",
+    // v3: why events were lost (lost events only; docs/events.md lists the reasons). Binary
+    // COPY sends every column in table order: the new one is last.
+    R"sql(
+ALTER TABLE fstrail_events ADD COLUMN lost_reason text;
+ALTER TABLE fstrail_events_template ADD COLUMN lost_reason text;
 )sql",
 };
 
@@ -497,6 +506,7 @@ class PostgresStore final : public EventStore {
     e.error = opt_i4(c++);
     if (auto v = opt_i8(c++)) e.lost = static_cast<uint64_t>(*v);
     e.backend = intern_backend_name(bytes(c++));
+    if (auto reason = opt_bytes(c++)) e.lost_reason = loss_reason_from_name(*reason).value_or(LossReason::kUnknown);
     return row;
   }
 
@@ -581,7 +591,7 @@ void copy_tuple(Out& o, const EventRecordView& e) {
     o.u32(4);
     o.u32(static_cast<uint32_t>(*v));
   };
-  o.u16(32);
+  o.u16(kCopyColumns);
   int64_t us = floor_div(e.time_ns, kNsPerUs);
   int8(static_cast<uint64_t>(us - kPgEpochUnixUs));
   o.u32(2);
@@ -621,6 +631,8 @@ void copy_tuple(Out& o, const EventRecordView& e) {
   opt_int4(e.error);
   opt_int8(e.lost);
   text(e.backend);
+  if (e.lost_reason) text(loss_reason_name(*e.lost_reason));
+  else null();
 }
 
 }  // namespace
@@ -692,7 +704,7 @@ char* transcode_copy_row(std::string_view record, char* out) {
   mask = r.get<uint32_t>();
   std::string_view host = r.str(), path = r.str(), backend = r.str();
   if (!r.ok || kind < 1 || kind >= kEventKindCount) return nullptr;
-  o.u16(32);
+  o.u16(kCopyColumns);
   int64_t us = floor_div(time_ns, kNsPerUs);
   int8(static_cast<uint64_t>(us - kPgEpochUnixUs));
   o.u32(2);
@@ -743,6 +755,12 @@ char* transcode_copy_row(std::string_view record, char* out) {
   if (has()) int8(r.get<uint64_t>());  // lost
   else null();
   text(backend);
+  if (has()) {  // lost_reason
+    uint8_t reason = r.get<uint8_t>();
+    text(loss_reason_name(reason < kLossReasonCount ? static_cast<LossReason>(reason) : LossReason::kUnknown));
+  } else {
+    null();
+  }
   if (!r.ok || r.p != r.end) return nullptr;
   return o.p;
 }

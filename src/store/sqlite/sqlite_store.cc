@@ -79,6 +79,10 @@ CREATE INDEX fstrail_events_hour_path ON fstrail_events (time_ns / 3600000000000
 CREATE INDEX fstrail_events_hour_old_path ON fstrail_events (time_ns / 3600000000000, old_path)
   WHERE old_path IS NOT NULL;
 )sql",
+    // v4: why events were lost (lost events only; docs/events.md lists the reasons).
+    R"sql(
+ALTER TABLE fstrail_events ADD COLUMN lost_reason TEXT;
+)sql",
 };
 static_assert(std::string_view(kSqliteHour) == "time_ns / 3600000000000", "the v3 indexes' expression");
 constexpr int64_t kPageSize = 65536;
@@ -87,8 +91,8 @@ constexpr int64_t kWalCheckpointBytes = 512LL << 20;
 constexpr const char* kInsertSql =
     "INSERT OR IGNORE INTO fstrail_events (time_ns, host, event_id, kind, path, old_path, is_dir, dev, ino, "
     "actor_source, pid, tid, ppid, uid, gid, euid, egid, loginuid, sessionid, comm, exe, cgroup, old_mode, "
-    "new_mode, old_uid, new_uid, old_gid, new_gid, error, lost, backend) VALUES "
-    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    "new_mode, old_uid, new_uid, old_gid, new_gid, error, lost, backend, lost_reason) VALUES "
+    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 bool is_unavailable(int rc) {
   int primary = rc & 0xff;
@@ -323,6 +327,12 @@ class SqliteStore final : public EventStore {
     bind_opt(s, i++, e.error);
     bind_opt(s, i++, e.lost);
     sqlite3_bind_text(s, i++, e.backend.data(), static_cast<int>(e.backend.size()), SQLITE_STATIC);
+    if (e.lost_reason) {
+      auto reason = loss_reason_name(*e.lost_reason);
+      sqlite3_bind_text(s, i++, reason.data(), static_cast<int>(reason.size()), SQLITE_STATIC);
+    } else {
+      sqlite3_bind_null(s, i++);
+    }
     return sqlite3_step(s);
   }
 
@@ -350,6 +360,7 @@ class SqliteStore final : public EventStore {
     e.error = column_opt<int32_t>(s, i++);
     e.lost = column_opt<uint64_t>(s, i++);
     e.backend = intern_backend_name(column_text(s, i++));
+    e.lost_reason = loss_reason_from_name(column_text(s, i++)).value_or(LossReason::kUnknown);
     return row;
   }
 

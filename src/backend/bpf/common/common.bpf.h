@@ -23,19 +23,31 @@ struct {
 	__uint(max_entries, 8 << 20);
 } events SEC(".maps");
 
-/* Records dropped because the ring buffer was full, by op (0: exec records). */
+/* Records lost, by op (0: exec records): slots [0, FST_OP_COUNT) because the ring
+ * buffer was full, [FST_OP_COUNT, 2 * FST_OP_COUNT) because a map that tracks an
+ * operation between its hooks was full (ring_consumer.cc reads both bands). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FST_OP_COUNT);
+	__uint(max_entries, 2 * FST_OP_COUNT);
 	__type(key, __u32);
 	__type(value, __u64);
 } lost_by_op SEC(".maps");
 
-static __always_inline void fst_count_lost(__u32 op)
+static __always_inline void fst_count_lost_slot(__u32 slot)
 {
-	__u64 *lost = bpf_map_lookup_elem(&lost_by_op, &op);
+	__u64 *lost = bpf_map_lookup_elem(&lost_by_op, &slot);
 	if (lost)
 		*lost += 1;
+}
+
+static __always_inline void fst_count_lost(__u32 op)
+{
+	fst_count_lost_slot(op);
+}
+
+static __always_inline void fst_count_map_full(__u32 op)
+{
+	fst_count_lost_slot(FST_OP_COUNT + op);
 }
 
 static __always_inline int fst_is_agent(void)

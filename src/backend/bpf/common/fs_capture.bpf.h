@@ -328,7 +328,7 @@ static __always_inline void fst_hold(struct fst_record *r)
 	struct fst_pending_key key = { .tid = r->ev.actor.tid, .op = r->ev.op };
 
 	if (bpf_map_update_elem(&fst_pending, &key, r, BPF_ANY))
-		fst_count_lost(r->ev.op);
+		fst_count_map_full(r->ev.op);
 }
 
 /* The operation `op` of the current thread ended with `ret` (< 0: -errno). Returns
@@ -463,7 +463,7 @@ static __always_inline void fst_track_open_for_write(struct file *file)
 				   fst_real_mount(BPF_CORE_READ(file, f_path.mnt))))
 		return;
 	if (bpf_map_update_elem(&fst_open_files, &key, &fresh, BPF_ANY))
-		fst_count_lost(FST_OP_MODIFY);
+		fst_count_map_full(FST_OP_MODIFY);
 }
 
 static __always_inline void fst_track_write(struct file *file, int mask)

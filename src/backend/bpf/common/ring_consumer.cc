@@ -127,15 +127,16 @@ void RingConsumer::consume(std::span<const uint8_t> bytes, const EventHandler& h
   if (!record && record.error().err == ESRCH) {
     // Expected, not a fault: an fd-based call (fchmod, ftruncate) the kernel could not
     // place, by a process that has exited. Whether it was in a tree is unknowable.
-    ++stats_.unresolved;
+    stats_.lost.add(LossReason::kUnresolvedPath);
     return;
   }
   if (!record) {
     // Counted always; logged for the first few and then every 1000th, so a flood
     // (say, paths of processes that exited before /proc was read) stays readable.
-    ++stats_.malformed;
-    if (stats_.malformed <= 5 || stats_.malformed % 1000 == 0)
-      fmt::print(stderr, "fstrail: {}: dropped a record ({} so far): {}\n", backend_, stats_.malformed,
+    stats_.lost.add(LossReason::kMalformedRecord);
+    uint64_t malformed = stats_.lost[LossReason::kMalformedRecord];
+    if (malformed <= 5 || malformed % 1000 == 0)
+      fmt::print(stderr, "fstrail: {}: dropped a record ({} so far): {}\n", backend_, malformed,
                  record.error().message);
     return;
   }
@@ -153,18 +154,28 @@ void RingConsumer::consume(std::span<const uint8_t> bytes, const EventHandler& h
 }
 
 void RingConsumer::check_losses(const EmitFn& emit_lost) {
-  if (lost_map_fd_ < 0) return;
-  auto values = read_percpu_counters(lost_map_fd_, FST_OP_COUNT);
-  if (!values) return;
-  uint64_t grown = losses_.update(*values);
-  stats_.lost = losses_.total();
-  if (grown == 0) return;
-  Event lost;
-  lost.kind = EventKind::kLost;
-  lost.time_ns = realtime_now_ns();
-  lost.lost = grown;
-  lost.backend = backend_;
-  emit_lost(std::move(lost));
+  if (lost_map_fd_ >= 0) {
+    // Two bands of FST_OP_COUNT slots (common.bpf.h); each slot holds every CPU's value.
+    if (auto values = read_percpu_counters(lost_map_fd_, 2 * FST_OP_COUNT)) {
+      std::span<const uint64_t> all(*values);
+      size_t band = all.size() / 2;
+      stats_.lost.add(LossReason::kRingBufferFull, ring_full_.update(all.first(band)));
+      stats_.lost.add(LossReason::kBpfMapFull, map_full_.update(all.subspan(band)));
+    }
+  }
+  for (int i = 0; i < kLossReasonCount; ++i) {
+    auto reason = static_cast<LossReason>(i);
+    uint64_t grown = stats_.lost[reason] - reported_[reason];
+    if (grown == 0) continue;
+    reported_.add(reason, grown);
+    Event lost;
+    lost.kind = EventKind::kLost;
+    lost.time_ns = realtime_now_ns();
+    lost.lost = grown;
+    lost.lost_reason = reason;
+    lost.backend = backend_;
+    emit_lost(std::move(lost));
+  }
 }
 
 void RingConsumer::set_polling(bool polling) {

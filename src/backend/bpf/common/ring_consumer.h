@@ -61,9 +61,10 @@ std::optional<std::vector<uint64_t>> read_percpu_counters(int map_fd, uint32_t s
 
 struct RingConsumerStats {
   uint64_t records = 0;
-  uint64_t malformed = 0;   // records the decoder rejected (the first few are logged)
-  uint64_t unresolved = 0;  // relative paths of processes gone before /proc was read
-  uint64_t lost = 0;       // from lost_by_op
+  // ring-buffer-full and bpf-map-full from lost_by_op; malformed-record (records the
+  // decoder rejected, the first few logged); unresolved-path (fd-based changes of
+  // processes gone before their path could be known).
+  LossCounts lost;
 };
 
 class RingConsumer {
@@ -98,7 +99,8 @@ class RingConsumer {
   Status poll(int timeout_ms, const EventHandler& handler, const EmitFn& emit_lost);
   // Decodes one record (what poll does for each); public so tests feed bytes.
   void consume(std::span<const uint8_t> bytes, const EventHandler& handler);
-  // Reads lost_by_op; emits a `lost` event when it grew.
+  // Reads lost_by_op; emits a `lost` event for each reason whose count grew since the
+  // last `lost` events.
   void check_losses(const EmitFn& emit_lost);
 
   // Directory-fd records (backends that see paths only as passed): without a
@@ -122,7 +124,8 @@ class RingConsumer {
   const EventHandler* handler_ = nullptr;  // during poll
   std::function<void(DirFdRecord&&)> dirfd_handler_;
   ExeCache exes_;
-  LossCounter losses_;
+  LossCounter ring_full_, map_full_;
+  LossCounts reported_;  // what `lost` events have said so far
   RingConsumerStats stats_;
   volatile uint32_t* polling_flag_ = nullptr;
   bool polling_ = false;

@@ -444,7 +444,7 @@ static __always_inline int fst_hold(struct fst_pending *p, int scope)
 	fst_fill_actor(&fst_event_of(p)->actor);
 	__u32 tid = fst_event_of(p)->actor.tid;
 	if (bpf_map_update_elem(&fst_in_flight, &tid, p, BPF_ANY))
-		fst_count_lost(fst_event_of(p)->op); /* map full: as lost as a full ring buffer */
+		fst_count_map_full(fst_event_of(p)->op);
 	return 0;
 }
 
@@ -532,9 +532,13 @@ static __always_inline void fst_finish_open(struct fst_pending *p, long ret)
 		struct fst_open_file file = {.refs = 1};
 		e->op = FST_OP_MODIFY;
 		p->open_id = (bpf_ktime_get_ns() << 6) | (bpf_get_smp_processor_id() & 63);
+		/* Either map full: this file's modify would never be reported. */
 		if (bpf_map_update_elem(&fst_open_files, &p->open_id, &file, BPF_ANY) == 0) {
 			fst_raise_fd_ceiling(e->actor.pid, ret);
-			bpf_map_update_elem(&fst_write_fds, &key, p, BPF_ANY);
+			if (bpf_map_update_elem(&fst_write_fds, &key, p, BPF_ANY))
+				fst_count_map_full(FST_OP_MODIFY);
+		} else {
+			fst_count_map_full(FST_OP_MODIFY);
 		}
 	}
 }
@@ -1061,6 +1065,8 @@ static __always_inline int fst_exit_dup(long ret)
 		struct fst_open_file *file = bpf_map_lookup_elem(&fst_open_files, &written->open_id);
 		if (file && bpf_map_update_elem(&fst_write_fds, &new_key, written, BPF_ANY) == 0)
 			__sync_fetch_and_add(&file->refs, 1); /* xadd, no fetch: BPF v1 */
+		else if (file)
+			fst_count_map_full(FST_OP_MODIFY); /* a write through the new fd goes unseen */
 	}
 	__u32 *dir = bpf_map_lookup_elem(&fst_dir_fds, &old_key);
 	if (dir) {
