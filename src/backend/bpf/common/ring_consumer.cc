@@ -165,6 +165,10 @@ void RingConsumer::check_losses(const EmitFn& emit_lost) {
   }
   for (int i = 0; i < kLossReasonCount; ++i) {
     auto reason = static_cast<LossReason>(i);
+    // Counted for the summary, never an event: these are fd-based changes anywhere on the
+    // machine whose file could not be placed, most of them outside every watched tree; a
+    // `lost` event (and the guard's rescan it triggers) would claim a loss nobody knows of.
+    if (reason == LossReason::kUnresolvedPath) continue;
     uint64_t grown = stats_.lost[reason] - reported_[reason];
     if (grown == 0) continue;
     reported_.add(reason, grown);

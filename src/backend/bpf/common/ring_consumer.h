@@ -100,7 +100,7 @@ class RingConsumer {
   // Decodes one record (what poll does for each); public so tests feed bytes.
   void consume(std::span<const uint8_t> bytes, const EventHandler& handler);
   // Reads lost_by_op; emits a `lost` event for each reason whose count grew since the
-  // last `lost` events.
+  // last `lost` events (unresolved-path only counts: see check_losses).
   void check_losses(const EmitFn& emit_lost);
 
   // Directory-fd records (backends that see paths only as passed): without a
