@@ -13,6 +13,17 @@
 namespace fstrail {
 namespace {
 
+// The decoder turns fst_event.op into EventKind by value: the two enums must agree.
+constexpr bool op_is_kind(int op, EventKind kind) { return op == static_cast<int>(kind); }
+static_assert(op_is_kind(FST_OP_CREATE, EventKind::kCreate) && op_is_kind(FST_OP_MKDIR, EventKind::kMkdir) &&
+              op_is_kind(FST_OP_DELETE, EventKind::kDelete) && op_is_kind(FST_OP_RMDIR, EventKind::kRmdir) &&
+              op_is_kind(FST_OP_RENAME, EventKind::kRename) && op_is_kind(FST_OP_MODIFY, EventKind::kModify) &&
+              op_is_kind(FST_OP_CHMOD, EventKind::kChmod) && op_is_kind(FST_OP_CHOWN, EventKind::kChown) &&
+              op_is_kind(FST_OP_TRUNCATE, EventKind::kTruncate) && op_is_kind(FST_OP_LINK, EventKind::kLink) &&
+              op_is_kind(FST_OP_SYMLINK, EventKind::kSymlink) && op_is_kind(FST_OP_XATTR, EventKind::kXattr) &&
+              op_is_kind(FST_OP_OPEN, EventKind::kOpen) && op_is_kind(FST_OP_COUNT, EventKind::kLost),
+              "enum fst_op (include/fstrail/wire.h) and EventKind (core/event.h) disagree");
+
 constexpr uint32_t kNoId = 4294967295U;  // (u32)-1: no login uid / session
 
 std::optional<std::string> readlink_string(const std::string& link) {
