@@ -211,10 +211,10 @@ with open(name, "w") as f:
 
 STORM = r"""
 import os, sys, time
-src, dst, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+src, dst, want, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 done = 0
 end = time.time() + seconds
-while time.time() < end:
+while done < want and time.time() < end:
     try:
         os.rename(src, dst)
         done += 1
@@ -476,8 +476,8 @@ class Suite:
 
     def step_rename_storm(self, s):
         a, bb = os.path.join(s.dir, "a"), os.path.join(s.dir, "b")
-        p1 = s.run(python_step(STORM, a, bb, "2"), prog=sys.executable, wait=False)
-        p2 = s.run(python_step(STORM, bb, a, "2"), prog=sys.executable, wait=False)
+        p1 = s.run(python_step(STORM, a, bb, "2500", "8"), prog=sys.executable, wait=False)
+        p2 = s.run(python_step(STORM, bb, a, "2500", "8"), prog=sys.executable, wait=False)
         s.expect_renames = int(p1.communicate()[0]) + int(p2.communicate()[0])
         s.declare(a, bb)
         s.notes.append(f"{s.expect_renames} renames succeeded")
