@@ -692,16 +692,19 @@ def judge(suite, step):
         truth = step.known.get(e.get("pid"))
         fields = ACTOR_FIELDS if truth else CRED_FIELDS
         truth = truth or step.creds
-        for f in fields:
+        for f in ACTOR_FIELDS:  # nulls are counted on every actor field, values checked on `fields`
             got = e.get(f)
             want = truth.get(f)
-            if f == "loginuid" and want is None:
+            if f == "loginuid" and want is None and f in fields:
                 if got is not None:
                     v.wrong_actors.append((f, got, "null (unset)", e))
                 continue
             if got is None:
-                v.nulls += 1
-                v.null_fields[f] = v.null_fields.get(f, 0) + 1
+                if not (f == "loginuid" and step.creds.get("loginuid") is None):
+                    v.nulls += 1
+                    v.null_fields[f] = v.null_fields.get(f, 0) + 1
+                continue
+            if f not in fields:
                 continue
             ok = got in want if isinstance(want, set) else got == want
             if not ok:
