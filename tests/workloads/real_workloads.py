@@ -887,7 +887,9 @@ def main():
         print(f"took {time.time() - t0:.0f} s; tree {suite.base}" + ("" if args.keep else " (removed)"))
         if suite.stopped_early or suite.status != 0:
             print(f"FAIL: fstrail exited with status {suite.status}"
-                  + (" before it was stopped" if suite.stopped_early else "") + ":\n" + suite.stderr[-2000:])
+                  + (" before it was stopped" if suite.stopped_early else "") + ":\n"
+                  + "\n".join(line if len(line) < 300 else line[:150] + " ... " + line[-120:]
+                              for line in suite.stderr.splitlines()[-10:]))
             failed = True
         if failed:
             print("FAIL: see above")
