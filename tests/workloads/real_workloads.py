@@ -392,7 +392,7 @@ class Suite:
         s.run(["git", "clone", "-q", "--local", os.path.join(self.fix, "repo"), os.path.join(s.dir, "clone")])
         git = os.path.join(s.dir, "clone", ".git")
         # git's lock and temporary files: NAME.lock next to NAME, tmp_* / incoming-* objects.
-        s.pattern(git, r".*\.lock$")
+        s.pattern(git, r"(?P<base>.+)\.lock")
         s.pattern(git, r"(tmp_|incoming-).*")
         # init's probe for symbolic links (a symlink "tXXXXXX", removed at once), and the
         # packed-refs rewrite: both seen with strace -f -e trace=%file git clone --local.
@@ -411,7 +411,7 @@ class Suite:
             argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] + argv
         s.run(argv, prog="rsync", creds=creds, cwd=s.dir)
         # rsync's temporary files: .NAME.XXXXXX in the destination directory.
-        s.pattern(os.path.join(s.dir, "dst"), r"\..+\.[A-Za-z0-9]{6}$")
+        s.pattern(os.path.join(s.dir, "dst"), r"\.(?P<base>.+)\.[A-Za-z0-9]{6}")
 
     def step_rsync_root(self, s):
         self._rsync(s, s.creds)
@@ -669,7 +669,9 @@ def path_existed(path, step, suite):
             return True
         d, name = os.path.split(p)
         for pd, rx in step.patterns:
-            if (d == pd or d.startswith(pd + b"/")) and rx.fullmatch(name):
+            m = (d == pd or d.startswith(pd + b"/")) and rx.fullmatch(name)
+            # a temp name for NAME (rsync's .NAME.XXXXXX, git's NAME.lock) only next to NAME
+            if m and ("base" not in rx.groupindex or d + b"/" + m.group("base") in step.paths):
                 return True
     return False
 
