@@ -776,6 +776,9 @@ def count_missing(v, step, real):
                 # new, or an inode number reused after its file was replaced (sed -i): new content
                 if stat.S_ISREG(st[0]) and st[5] > 0 and st[7] == 1 and "modify" not in kinds:
                     miss("modify", p)
+                # xattrs on a new file were set by the step (cp -a: user.*, ACLs); security.* may be the LSM's
+                if any(not x.startswith("security.") for x, _ in st[8]) and "xattr" not in kinds:
+                    miss("xattr", p)
                 continue
             old = was  # renamed or linked here (its old name is gone): compare with what it was
         if stat.S_ISREG(st[0]) and (old[5] != st[5] or old[6] != st[6]) and \
