@@ -279,7 +279,18 @@ def make_tar(path):
     return len(names)
 
 
-def make_source_tree(path):
+def xattr_namespace(directory):
+    """user.* where the file system takes it; else trusted.* (root only), e.g. on tmpfs
+    before Linux 6.6, where the VM tier's /tmp lives on the 6.1 kernel."""
+    try:
+        os.setxattr(directory, "user.fstrail-probe", b"1")
+        os.removexattr(directory, "user.fstrail-probe")
+        return "user."
+    except OSError:
+        return "trusted."
+
+
+def make_source_tree(path, ns):
     """A tree for cp -a and rsync -a: files, subdirectories, a symlink, a hard link, user
     xattrs and ACLs."""
     os.makedirs(path)
@@ -290,7 +301,7 @@ def make_source_tree(path):
             f.write(f"content {i}\n" * (i % 5 + 1))
     os.symlink("sub0/file0.txt", os.path.join(path, "link"))
     os.link(os.path.join(path, "sub1/file1.txt"), os.path.join(path, "hard"))
-    subprocess.run(["setfattr", "-n", "user.tag", "-v", "v1", os.path.join(path, "sub2/file2.txt")], check=True)
+    subprocess.run(["setfattr", "-n", ns + "tag", "-v", "v1", os.path.join(path, "sub2/file2.txt")], check=True)
     subprocess.run(["setfacl", "-m", "u:65534:r", os.path.join(path, "sub3/file3.txt")], check=True)
     for dp, dn, fn in os.walk(path):
         os.chmod(dp, 0o755)
@@ -332,7 +343,8 @@ class Suite:
     # --- preparation, before fstrail starts (nothing of it is an event)
 
     def prepare(self, names):
-        make_source_tree(os.path.join(self.fix, "src"))
+        self.xattr_ns = xattr_namespace(self.base)
+        make_source_tree(os.path.join(self.fix, "src"), self.xattr_ns)
         for n in names:
             os.makedirs(os.path.join(self.root, n))
         if "git-clone" in names:
@@ -429,7 +441,7 @@ class Suite:
         s.run(["mv", f"{d}/a", f"{d}/b"])
         s.run(["ln", f"{d}/b", f"{d}/hard"])
         s.run(["ln", "-s", "b", f"{d}/soft"])
-        s.run(["setfattr", "-n", "user.misc", "-v", "1", f"{d}/b"])
+        s.run(["setfattr", "-n", self.xattr_ns + "misc", "-v", "1", f"{d}/b"])
         s.run(["truncate", "-s", "100", f"{d}/hard"])
         s.run(["rm", "-rf", f"{d}/tree"])
         s.declare(f"{d}/a", f"{d}/b")
