@@ -860,7 +860,56 @@ def report(suite, verdicts, markdown):
                 f.write("| " + " | ".join(r) + " |\n")
 
 
+def self_test():
+    """The judge against events made up for the purpose: each kind of wrong is caught, each
+    kind of right is let through (no root, no fstrail)."""
+    import types
+    suite = types.SimpleNamespace(root="/w/root", moved_root="/w/root.moved", loginuid=None)
+    step = Step(suite, "st", helpers=False)
+    d = b"/w/root/st"
+    step.paths |= {d, d + b"/real", d + b"/real/f", d + b"/dst", d + b"/dst/f1", d + b"/link"}
+    step.symlinks[d + b"/link"] = b"real"
+    step.pattern("/w/root/st/dst", r"\.(?P<base>.+)\.[A-Za-z0-9]{6}")
+    step.known[100] = {"pid": 100, "ppid": 1, "uid": 0, "euid": 0, "loginuid": None, "comm": "sh",
+                       "exe": {"/usr/bin/dash"}}
+
+    def ev(path, pid=100, **kw):
+        e = {"kind": "create", "time": "2026-01-01T00:00:00.0Z", "path": path, "old_path": None, "pid": pid,
+             "ppid": 1, "uid": 0, "euid": 0, "loginuid": None, "comm": "sh", "exe": "/usr/bin/dash"}
+        e.update(kw)
+        e["_path"], e["_old"] = event_path(e, "path"), event_path(e, "old_path")
+        return e
+
+    cases = [  # (event, wrong paths, wrong actor fields, nulls)
+        (ev("/w/root/st/real/f"), 0, 0, 0),
+        (ev("/w/root/st/link/f"), 0, 0, 0),  # written through the link
+        (ev("/w/root/st/dst/.f1.AbC123"), 0, 0, 0),  # rsync's temp name next to f1
+        (ev("/w/root/st/dst/.f2.AbC123"), 1, 0, 0),  # ... but f2 never existed
+        (ev("/w/root/st/f"), 1, 0, 0),
+        (ev("/w/root/st/real/f", old_path="/w/root/st/real/g", kind="rename"), 1, 0, 0),
+        (ev("/elsewhere/f"), 1, 0, 0),
+        (ev("/w/root/st/real/f", exe="/usr/bin/sh"), 0, 1, 0),
+        (ev("/w/root/st/real/f", exe=None, comm=None), 0, 0, 2),
+        (ev("/w/root/st/real/f", loginuid=1000), 0, 1, 0),  # unset login uid reported as set
+        (ev("/w/root/st/real/f", pid=101), 0, 1, 0),  # every process of this step is known
+        (ev("/w/root/st/real/f", uid=65534, ppid=7), 0, 2, 0),
+    ]
+    bad = 0
+    for e, paths, actors, nulls in cases:
+        step.events = [e]
+        v = judge(suite, step)
+        got = (len(v.wrong_paths), len(v.wrong_actors), v.nulls)
+        if got != (paths, actors, nulls):
+            bad += 1
+            print(f"self-test: {brief(e)}: got (wrong paths, wrong actors, nulls) {got}, "
+                  f"want {(paths, actors, nulls)}")
+    print(f"self-test: {len(cases) - bad} of {len(cases)} cases right")
+    return 1 if bad else 0
+
+
 def main():
+    if sys.argv[1:] == ["--self-test"]:
+        return self_test()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("fstrail")
     ap.add_argument("--backend", required=True)
