@@ -10,6 +10,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests: other users, the VM tier (QEMU and a stock Debian kernel)
   python3 util-linux passwd qemu-system-x86 qemu-system-data busybox-static cpio xz-utils zstd debian-archive-keyring
+  # tests: the real-workload suite (tests/workloads)
+  git rsync attr acl tar
   # benchmarks: the peers
   inotify-tools fatrace auditd bpftrace fswatch
   # store tests and benchmarks: a private PostgreSQL 15 server (initdb/pg_ctl)

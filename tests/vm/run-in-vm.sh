@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs inside the VM (tools/vmtest.sh): every VM-tier test binary against bpf-lsm and
 # bpf-fentry (the guard suite, with in-kernel enforcement, against bpf-lsm: only it can
-# deny), then the backend-choice checks. Exit status: 0 iff everything passed.
+# deny), then the real-workload suite against both, then the backend-choice checks.
+# Exit status: 0 iff everything passed.
 #   run-in-vm.sh BUILD_DIR TEST_BINARY...   (each binary reads FSTRAIL_BACKEND, FSTRAIL_BIN)
 set -u
 build=$1
@@ -19,6 +20,14 @@ for backend in bpf-lsm bpf-fentry; do
 		FSTRAIL_BACKEND=$backend "$binary" "${filter[@]}" || failed+=("$backend:$(basename "$binary")")
 		echo "== $backend: $(basename "$binary") took $((SECONDS - start)) s"
 	done
+done
+# The real-workload suite (tests/workloads): /usr/bin/python3, the guest shares the host's /usr.
+workloads=$(dirname "$(readlink -f "$0")")/../workloads/real_workloads.py
+for backend in bpf-lsm bpf-fentry; do
+	echo "== $backend: real workloads"
+	start=$SECONDS
+	/usr/bin/python3 "$workloads" "$FSTRAIL_BIN" --backend "$backend" || failed+=("$backend:workloads")
+	echo "== $backend: real workloads took $((SECONDS - start)) s"
 done
 echo "== backend choice"
 "$build/tests/fstrail_vm_tests" --gtest_filter='BackendChoiceVmTest.*' || failed+=(backend-choice)
