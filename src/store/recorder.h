@@ -52,6 +52,9 @@ struct RecorderStats {
   uint64_t quarantined = 0;  // rows the store refused, kept in <spool>/quarantine
   uint64_t spool_overflow = 0;
   uint64_t outages = 0;      // times the store became unavailable
+  uint64_t spool_lost = 0;   // spooled events that could not be read back (stored as lost events)
+  bool spool_lost_unknown = false;  // a segment header was unreadable: spool_lost is a lower bound
+  uint64_t spool_bad_bytes = 0;     // damaged spool bytes kept in <spool>/quarantine
 };
 
 // "fstrail: N stored (M replayed from the spool), ..." for stderr at exit.

@@ -146,19 +146,25 @@ EventIdAllocator::EventIdAllocator(std::string state_file) : state_file_(std::mo
 }
 
 int64_t EventIdAllocator::next() {
+  std::lock_guard lock(mutex_);
   int64_t id = std::max(realtime_now_ns(), last_ + 1);
   last_ = id;
   if (!state_file_.empty() && id >= reserved_until_) {
     reserved_until_ = id + kReservationNs;
-    persist();
+    persist_locked();
   }
   return id;
 }
 
 void EventIdAllocator::persist() {
+  std::lock_guard lock(mutex_);
+  persist_locked();
+}
+
+void EventIdAllocator::persist_locked() {
   if (state_file_.empty()) return;
   std::string tmp = state_file_ + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return;
   std::string text = fmt::format("{}\n", std::max(reserved_until_, last_ + 1));
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -94,6 +95,8 @@ class EventIdAllocator {
   void persist();
 
  private:
+  void persist_locked();
+  std::mutex mutex_;  // the event thread and the spool's replay (lost events) both take ids
   std::string state_file_;
   int64_t last_ = 0;
   int64_t reserved_until_ = 0;
