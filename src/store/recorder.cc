@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -297,6 +298,19 @@ void Recorder::run(size_t writer) {
   idle_.notify_all();
 }
 
+std::string event_id_slot_file(const std::string& db_url) {
+  // Every process that writes a SQLite file shares its slot file, whatever path it was given.
+  if (auto file = sqlite_file(db_url); file && *file) {
+    std::string path = **file;
+    if (char* real = ::realpath(path.c_str(), nullptr)) {
+      path = real;
+      std::free(real);
+    }
+    return path + "-fstrail-ids";
+  }
+  return default_state_dir() + "/event-id-slots";
+}
+
 Result<std::unique_ptr<Recorder>> start_recorder(const std::string& db_url, const std::string& spool_dir,
                                                  uint64_t spool_max_bytes, RecorderOptions options) {
   if (Status s = make_private_dirs(spool_dir); !s) return s.error();
@@ -329,9 +343,12 @@ Result<std::unique_ptr<Recorder>> start_recorder(const std::string& db_url, cons
     if (!more) return more.error();
     stores.push_back(std::move(*more));
   }
-  auto ids = std::make_unique<EventIdAllocator>(spool_dir + "/event-id");
+  std::string slot_file = event_id_slot_file(db_url);
+  if (Status s = make_private_dirs(std::filesystem::path(slot_file).parent_path()); !s) return s.error();
+  auto ids = EventIdAllocator::open(spool_dir + "/event-id", slot_file);
+  if (!ids) return ids.error();
   auto recorder = std::make_unique<Recorder>(std::move(stores), std::move(*spool), std::move(*quarantine),
-                                             std::move(ids), std::move(options));
+                                             std::move(*ids), std::move(options));
   recorder->hold_spool_lock(std::move(lock));
   return recorder;
 }

@@ -894,6 +894,72 @@ TEST(EventIds, IncreaseAndSurviveARestartWithAClockStepBack) {
   }
 }
 
+TEST(EventIds, EachHolderOfTheSlotFileHasItsOwnSlot) {
+  TempDir dir;
+  std::string slots = dir.path() + "/slots";
+  std::vector<std::unique_ptr<EventIdAllocator>> held;
+  std::set<int> seen;
+  for (int i = 0; i < EventIdAllocator::kSlots; ++i) {
+    auto ids = EventIdAllocator::open("", slots);
+    ASSERT_TRUE(ids.ok()) << ids.error().message;
+    EXPECT_TRUE(seen.insert((*ids)->slot()).second);
+    int64_t id = (*ids)->next();
+    EXPECT_EQ(id & (EventIdAllocator::kSlots - 1), (*ids)->slot());
+    held.push_back(std::move(*ids));
+  }
+  auto one_too_many = EventIdAllocator::open("", slots);
+  ASSERT_FALSE(one_too_many.ok());
+  EXPECT_NE(one_too_many.error().message.find("already write this database"), std::string::npos);
+  held[7].reset();  // a slot is free again once its holder is gone, and starts above its mark
+  auto again = EventIdAllocator::open("", slots);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->slot(), 7);
+  EXPECT_EQ(std::filesystem::status(slots).permissions(),
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
+// Two recorders on one SQLite file whose id states both say "start above M" (the worst case:
+// before slots, both handed out M+1, M+2, ... and the store kept both events of each id).
+TEST(EventIds, TwoRecordersOnOneSqliteFileNeverShareAnId) {
+  TempDir dir;
+  const std::string db = "sqlite://" + dir.path() + "/events.db";
+  const int64_t mark = realtime_now_ns() + 3600LL * 1'000'000'000;
+  const int n = 20000;
+  std::vector<std::unique_ptr<Recorder>> recorders;
+  for (int r = 0; r < 2; ++r) {
+    std::string spool = dir.path() + "/spool" + std::to_string(r);
+    ASSERT_TRUE(make_private_dirs(spool).ok());
+    FILE* f = std::fopen((spool + "/event-id").c_str(), "w");
+    std::fprintf(f, "%lld\n", static_cast<long long>(mark));
+    std::fclose(f);
+    RecorderOptions o;
+    o.host = "h";
+    o.log = stderr;
+    // The second one names the file by another path: it must still share the slot file.
+    auto rec = start_recorder(r == 0 ? db : dir.path() + "/./events.db", spool, 1ull << 30, o);
+    ASSERT_TRUE(rec.ok()) << rec.error().message;
+    recorders.push_back(std::move(*rec));
+  }
+  std::vector<std::thread> writers;
+  for (int r = 0; r < 2; ++r)
+    writers.emplace_back([&, r] {
+      for (int i = 0; i < n; ++i) recorders[static_cast<size_t>(r)]->write(synthetic_event(i, "h", kBaseTimeNs + r, 1000).event);
+    });
+  for (auto& t : writers) t.join();
+  for (auto& rec : recorders) rec->close();
+  auto store = open_store(db);
+  ASSERT_TRUE(store.ok());
+  auto rows = (*store)->query({});
+  ASSERT_TRUE(rows.ok());
+  std::set<int64_t> ids;
+  for (const auto& row : *rows) {
+    EXPECT_GT(row.event_id, mark);
+    ids.insert(row.event_id);
+  }
+  EXPECT_EQ(rows->size(), 2u * n);
+  EXPECT_EQ(ids.size(), rows->size()) << "two events share an id";
+}
+
 TEST(StoreHelpers, RedactsPasswordsEverywhere) {
   EXPECT_EQ(redact_url("postgresql://bob:s3cret@db:5432/fstrail"), "postgresql://bob:***@db:5432/fstrail");
   EXPECT_EQ(redact_url("host=db password=s3cret dbname=x"), "host=db password=*** dbname=x");
