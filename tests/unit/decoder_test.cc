@@ -67,6 +67,20 @@ class DecoderTest : public ::testing::Test {
   }
 };
 
+// Found by fuzz/decoder_fuzz.cc: a huge boot time overflowed the conversion (UB).
+TEST_F(DecoderTest, ABootTimeBeyondAnyUptimeIsAnErrorNotAnOverflow) {
+  fst_event w = base_event(FST_OP_CREATE);
+  w.path_enc = FST_PATH_ABSOLUTE;
+  for (uint64_t ktime : {uint64_t{1} << 62, uint64_t{8574853691542850837u}, ~uint64_t{0}}) {
+    w.hdr.ktime_ns = ktime;
+    auto r = decode_record(record(w, "/srv/x"), ctx);
+    ASSERT_FALSE(r.ok()) << ktime;
+    EXPECT_NE(r.error().message.find("beyond any uptime"), std::string::npos) << r.error().message;
+  }
+  EXPECT_EQ(clock.to_realtime(~uint64_t{0}), INT64_MAX);
+  EXPECT_EQ(clock.to_realtime(uint64_t{INT64_MAX}), INT64_MAX);
+}
+
 TEST_F(DecoderTest, AbsolutePathAndKernelActor) {
   fst_event w = base_event(FST_OP_CREATE);
   w.flags = FST_EF_HAS_INODE;
