@@ -238,7 +238,10 @@ Result<int64_t> parse_duration(std::string_view text) {
   else if (unit == "d") scale = 86400;
   else if (unit == "w") scale = 7 * 86400;
   else return Error{fmt::format("bad duration '{}': the unit must be s, m, h, d or w", text)};
-  return value * scale * 1'000'000'000;
+  int64_t ns;
+  if (__builtin_mul_overflow(value, scale * 1'000'000'000, &ns))
+    return Error{fmt::format("bad duration '{}': longer than the 292 years a time can span", text)};
+  return ns;
 }
 
 Result<int64_t> parse_time_arg(std::string_view text, int64_t now_ns) {
@@ -264,9 +267,10 @@ Result<int64_t> parse_time_arg(std::string_view text, int64_t now_ns) {
   int64_t offset_s = 0;
   if (*rest == '+' || *rest == '-') {
     int sign = *rest == '-' ? -1 : 1;
-    int hh = 0, mm = 0;
-    if (std::sscanf(rest + 1, "%2d:%2d", &hh, &mm) != 2)
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    if (!digit(rest[1]) || !digit(rest[2]) || rest[3] != ':' || !digit(rest[4]) || !digit(rest[5]))
       return Error{fmt::format("bad time '{}': the offset must be +HH:MM", text)};
+    int hh = (rest[1] - '0') * 10 + (rest[2] - '0'), mm = (rest[4] - '0') * 10 + (rest[5] - '0');
     offset_s = sign * (hh * 3600 + mm * 60);
     rest += 6;
   } else if (*rest == 'Z' || *rest == 'z') {
@@ -274,7 +278,10 @@ Result<int64_t> parse_time_arg(std::string_view text, int64_t now_ns) {
   }
   if (*rest) return Error{fmt::format("bad time '{}': unexpected '{}'", text, rest)};
   int64_t seconds = timegm(&tm) - offset_s;
-  return seconds * 1'000'000'000 + frac_ns;
+  int64_t ns;
+  if (__builtin_mul_overflow(seconds, int64_t{1'000'000'000}, &ns) || __builtin_add_overflow(ns, frac_ns, &ns))
+    return Error{fmt::format("bad time '{}': outside the years 1678 to 2262 that nanoseconds can hold", text)};
+  return ns;
 }
 
 }  // namespace fstrail::store

@@ -980,6 +980,12 @@ TEST(StoreHelpers, ParsesDurationsAndTimes) {
   EXPECT_EQ(*parse_time_arg("1h", now), now - 3600LL * 1'000'000'000);
   EXPECT_EQ(*parse_time_arg("2026-11-23T16:13:20.5Z", now), 1795450400LL * 1'000'000'000 + 500'000'000);
   EXPECT_EQ(*parse_time_arg("2026-11-23T17:13:20+01:00", now), 1795450400LL * 1'000'000'000);
+  // Found by fuzz/query_filter_fuzz.cc: these overflowed (UB) or read past the offset's end.
+  EXPECT_FALSE(parse_duration("9223372036854775807s").ok());
+  EXPECT_FALSE(parse_duration("200000w").ok());
+  EXPECT_FALSE(parse_time_arg("26-11-23T16:00:00Z", now).ok());
+  EXPECT_FALSE(parse_time_arg("9999-11-23T16:00:00Z", now).ok());
+  EXPECT_FALSE(parse_time_arg("2026-11-23T16:00:00+1:2", now).ok());
   EXPECT_FALSE(parse_time_arg("2026-11-23T16:13:20Zjunk", now).ok());
 }
 
