@@ -33,7 +33,13 @@ class BootClock {
  public:
   BootClock() { refresh(); }
   void refresh() { offset_ns_ = realtime_now_ns() - boottime_now_ns(); }
-  int64_t to_realtime(uint64_t boot_ns) const { return static_cast<int64_t>(boot_ns) + offset_ns_; }
+  // A stamp no kernel gives (a corrupt record) saturates instead of overflowing.
+  int64_t to_realtime(uint64_t boot_ns) const {
+    int64_t t;
+    if (boot_ns > static_cast<uint64_t>(INT64_MAX) || __builtin_add_overflow(static_cast<int64_t>(boot_ns), offset_ns_, &t))
+      return INT64_MAX;
+    return t;
+  }
 
  private:
   int64_t offset_ns_ = 0;

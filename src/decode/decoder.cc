@@ -92,6 +92,11 @@ Result<Record> decode_event(std::span<const uint8_t> bytes, const fst_event& w, 
   if (size_t{w.path_len} + w.old_path_len > payload)
     return Error{fmt::format("event path lengths {}+{} exceed record payload {}", w.path_len, w.old_path_len, payload)};
   if (w.op == 0 || w.op >= FST_OP_COUNT) return Error{fmt::format("unknown op {}", w.op)};
+  // 2^62 ns is 146 years of uptime: a larger boot time is a corrupt record, not a time.
+  // The kernel's errors are -1..-4095 (MAX_ERRNO); anything else (-2^31 would not even negate).
+  if (w.error > 0 || w.error < -4095) return Error{fmt::format("error {} is not a negative errno", w.error)};
+  if (w.hdr.ktime_ns >= (uint64_t{1} << 62))
+    return Error{fmt::format("boot time {} ns is beyond any uptime", w.hdr.ktime_ns)};
 
   Event e;
   e.time_ns = ctx.clock.to_realtime(w.hdr.ktime_ns);

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -123,6 +124,9 @@ RecorderStats Recorder::stats() const {
   s.replayed = replayed_;
   s.quarantined = quarantined_;
   s.spool_overflow = spool_->overflow();
+  s.spool_lost = spool_->lost();
+  s.spool_lost_unknown = spool_->lost_unknown();
+  s.spool_bad_bytes = spool_->quarantined_bytes();
   s.outages = outages_;
   return s;
 }
@@ -200,17 +204,44 @@ bool Recorder::replay_some() {
     fmt::print(options_.log, "fstrail: {}\n", rows.error().message);
     return false;
   }
+  const size_t replayed = rows->size();
+  if (next.damaged()) {
+    // What could not be read is stored as a lost event in the same transaction as the rows
+    // read with it, so it lands exactly when they do.
+    auto mark = spool_->pending_lost();
+    if (!mark) {
+      int64_t now = realtime_now_ns();
+      mark = Spool::LostMark{ids_ ? ids_->next() : now, now};
+      if (Status s = spool_->set_pending_lost(*mark); !s) {
+        fmt::print(options_.log, "fstrail: {}\n", s.error().message);
+        return false;
+      }
+    }
+    Event lost;
+    lost.kind = EventKind::kLost;
+    lost.time_ns = mark->time_ns;
+    lost.path = spool_->dir();
+    if (!next.lost_unknown) lost.lost = next.lost;
+    lost.backend = "spool";
+    // TODO(lead): lost.lost_reason = kSpoolCorruptLostReason once Event has it.
+    rows->add(lost, options_.host, mark->event_id);
+  }
   auto views = rows->views();
   if (!insert_resilient(*stores_[0], views)) {
     mark_unavailable();
     return false;
   }
-  replayed_ += rows->size();
+  replayed_ += replayed;
   if (Status s = spool_->commit(next); !s) {
     fmt::print(options_.log, "fstrail: {}\n", s.error().message);
     return false;
   }
-  return !rows->empty();
+  if (next.damaged())
+    fmt::print(options_.log, "fstrail: spool {} is damaged: {} event(s) could not be read, {} bad byte(s) kept in {}; "
+                             "stored as a lost event\n",
+               spool_->dir(), next.lost_unknown ? fmt::format("at least {}", next.lost) : std::to_string(next.lost),
+               next.bad_bytes, spool_->quarantine_dir());
+  return replayed > 0 || next.damaged();
 }
 
 void Recorder::store_batch(size_t writer, const RecordBatch& batch) {
@@ -267,13 +298,22 @@ void Recorder::run(size_t writer) {
   idle_.notify_all();
 }
 
+std::string event_id_slot_file(const std::string& db_url) {
+  // Every process that writes a SQLite file shares its slot file, whatever path it was given.
+  if (auto file = sqlite_file(db_url); file && *file) {
+    std::string path = **file;
+    if (char* real = ::realpath(path.c_str(), nullptr)) {
+      path = real;
+      std::free(real);
+    }
+    return path + "-fstrail-ids";
+  }
+  return default_state_dir() + "/event-id-slots";
+}
+
 Result<std::unique_ptr<Recorder>> start_recorder(const std::string& db_url, const std::string& spool_dir,
                                                  uint64_t spool_max_bytes, RecorderOptions options) {
-  std::error_code ec;
-  std::filesystem::create_directories(spool_dir, ec);
-  if (ec)
-    return Error{fmt::format("cannot create spool directory {}: {} (choose another with --spool DIR)", spool_dir,
-                             ec.message()), ec.value()};
+  if (Status s = make_private_dirs(spool_dir); !s) return s.error();
   std::string lock_path = spool_dir + "/lock";
   UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!lock.valid()) return Error::from_errno("cannot open " + lock_path);
@@ -303,17 +343,22 @@ Result<std::unique_ptr<Recorder>> start_recorder(const std::string& db_url, cons
     if (!more) return more.error();
     stores.push_back(std::move(*more));
   }
-  auto ids = std::make_unique<EventIdAllocator>(spool_dir + "/event-id");
+  std::string slot_file = event_id_slot_file(db_url);
+  if (Status s = make_private_dirs(std::filesystem::path(slot_file).parent_path()); !s) return s.error();
+  auto ids = EventIdAllocator::open(spool_dir + "/event-id", slot_file);
+  if (!ids) return ids.error();
   auto recorder = std::make_unique<Recorder>(std::move(stores), std::move(*spool), std::move(*quarantine),
-                                             std::move(ids), std::move(options));
+                                             std::move(*ids), std::move(options));
   recorder->hold_spool_lock(std::move(lock));
   return recorder;
 }
 
 void print_recorder_summary(FILE* out, const RecorderStats& st) {
   fmt::print(out, "fstrail: {} stored ({} replayed from the spool), {} spooled, {} quarantined, {} dropped "
-                  "(spool full), {} outages\n",
-             st.stored, st.replayed, st.spooled, st.quarantined, st.spool_overflow, st.outages);
+                  "(spool full), {} outages, {} unreadable in the spool ({} bad bytes quarantined)\n",
+             st.stored, st.replayed, st.spooled, st.quarantined, st.spool_overflow, st.outages,
+             st.spool_lost_unknown ? fmt::format("at least {}", st.spool_lost) : std::to_string(st.spool_lost),
+             st.spool_bad_bytes);
 }
 
 }  // namespace fstrail::store

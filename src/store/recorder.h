@@ -52,6 +52,9 @@ struct RecorderStats {
   uint64_t quarantined = 0;  // rows the store refused, kept in <spool>/quarantine
   uint64_t spool_overflow = 0;
   uint64_t outages = 0;      // times the store became unavailable
+  uint64_t spool_lost = 0;   // spooled events that could not be read back (stored as lost events)
+  bool spool_lost_unknown = false;  // a segment header was unreadable: spool_lost is a lower bound
+  uint64_t spool_bad_bytes = 0;     // damaged spool bytes kept in <spool>/quarantine
 };
 
 // "fstrail: N stored (M replayed from the spool), ..." for stderr at exit.
@@ -131,6 +134,10 @@ class Recorder final : public Sink {
 // Opens everything `fstrail record` needs (store, spool, quarantine, id state) and starts the writer.
 // The spool directory is locked: two processes appending to one spool (or sharing its event-id
 // state) would corrupt it, so a second recorder on the same directory is refused.
+// Where the processes writing `db_url` from this host take their event-id slots: next to a
+// SQLite file (its real path + "-fstrail-ids"), else <state dir>/event-id-slots.
+std::string event_id_slot_file(const std::string& db_url);
+
 Result<std::unique_ptr<Recorder>> start_recorder(const std::string& db_url, const std::string& spool_dir,
                                                  uint64_t spool_max_bytes, RecorderOptions options);
 

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <set>
@@ -130,37 +132,88 @@ std::string default_state_dir() {
 std::string default_db_url() { return "sqlite://" + default_state_dir() + "/events.db"; }
 
 namespace {
-constexpr int64_t kReservationNs = 60'000'000'000;  // persist the high-water mark once a minute of ids
+// Persist the high-water mark once a minute of ids.
+constexpr int64_t kReservationUnits = 60'000'000'000 >> EventIdAllocator::kSlotBits;
+
+int64_t read_mark(int fd, off_t offset) {
+  char buf[32] = {};
+  ssize_t n = ::pread(fd, buf, sizeof buf - 1, offset);
+  int64_t mark = 0;
+  if (n > 0) std::from_chars(buf, buf + n, mark);
+  return mark;
 }
+}  // namespace
 
 EventIdAllocator::EventIdAllocator(std::string state_file) : state_file_(std::move(state_file)) {
   if (state_file_.empty()) return;
   int fd = ::open(state_file_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
-  char buf[32] = {};
-  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  last_units_ = read_mark(fd, 0) >> kSlotBits;
   ::close(fd);
-  int64_t mark = 0;
-  if (n > 0) std::from_chars(buf, buf + n, mark);
-  last_ = mark;
+}
+
+EventIdAllocator::~EventIdAllocator() {
+  if (slot_fd_ >= 0) ::close(slot_fd_);
+}
+
+Result<std::unique_ptr<EventIdAllocator>> EventIdAllocator::open(std::string state_file, const std::string& slot_file) {
+  auto ids = std::make_unique<EventIdAllocator>(std::move(state_file));
+  int fd = ::open(slot_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Error::from_errno("cannot open the event-id slot file " + slot_file);
+  for (int slot = 0; slot < kSlots; ++slot) {
+    struct flock lock{};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = slot * 24;
+    lock.l_len = 24;
+    if (::fcntl(fd, F_OFD_SETLK, &lock) == 0) {
+      ids->slot_fd_ = fd;
+      ids->slot_ = slot;
+      ids->last_units_ = std::max(ids->last_units_, read_mark(fd, slot * 24) >> kSlotBits);
+      return ids;
+    }
+    if (errno != EAGAIN && errno != EACCES) {
+      int err = errno;
+      ::close(fd);
+      return Error{fmt::format("cannot lock the event-id slot file {}: {}", slot_file, std::strerror(err)), err};
+    }
+  }
+  ::close(fd);
+  return Error{fmt::format("{} fstrail processes already write this database from this host (slot file {})", kSlots,
+                           slot_file),
+               EBUSY};
 }
 
 int64_t EventIdAllocator::next() {
-  int64_t id = std::max(realtime_now_ns(), last_ + 1);
-  last_ = id;
-  if (!state_file_.empty() && id >= reserved_until_) {
-    reserved_until_ = id + kReservationNs;
-    persist();
+  std::lock_guard lock(mutex_);
+  int64_t units = std::max(realtime_now_ns() >> kSlotBits, last_units_ + 1);
+  last_units_ = units;
+  if ((!state_file_.empty() || slot_fd_ >= 0) && units >= reserved_until_units_) {
+    reserved_until_units_ = units + kReservationUnits;
+    persist_locked();
   }
-  return id;
+  return (units << kSlotBits) | slot_;
 }
 
 void EventIdAllocator::persist() {
+  std::lock_guard lock(mutex_);
+  persist_locked();
+}
+
+void EventIdAllocator::persist_locked() {
+  // A mark above every id handed out (ids are units << kSlotBits | slot).
+  int64_t mark = (std::max(reserved_until_units_, last_units_) + 1) << kSlotBits;
+  if (slot_fd_ >= 0) {
+    // The slot's record: the mark as 22 decimal digits and a newline, in its 24 bytes.
+    std::string text = fmt::format("{:022}\n", mark);
+    if (::pwrite(slot_fd_, text.data(), text.size(), slot_ * 24) == static_cast<ssize_t>(text.size()))
+      ::fdatasync(slot_fd_);
+  }
   if (state_file_.empty()) return;
   std::string tmp = state_file_ + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return;
-  std::string text = fmt::format("{}\n", std::max(reserved_until_, last_ + 1));
+  std::string text = fmt::format("{}\n", mark);
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
   ::close(fd);
   if (ok) ::rename(tmp.c_str(), state_file_.c_str());
@@ -185,7 +238,10 @@ Result<int64_t> parse_duration(std::string_view text) {
   else if (unit == "d") scale = 86400;
   else if (unit == "w") scale = 7 * 86400;
   else return Error{fmt::format("bad duration '{}': the unit must be s, m, h, d or w", text)};
-  return value * scale * 1'000'000'000;
+  int64_t ns;
+  if (__builtin_mul_overflow(value, scale * 1'000'000'000, &ns))
+    return Error{fmt::format("bad duration '{}': longer than the 292 years a time can span", text)};
+  return ns;
 }
 
 Result<int64_t> parse_time_arg(std::string_view text, int64_t now_ns) {
@@ -211,9 +267,10 @@ Result<int64_t> parse_time_arg(std::string_view text, int64_t now_ns) {
   int64_t offset_s = 0;
   if (*rest == '+' || *rest == '-') {
     int sign = *rest == '-' ? -1 : 1;
-    int hh = 0, mm = 0;
-    if (std::sscanf(rest + 1, "%2d:%2d", &hh, &mm) != 2)
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    if (!digit(rest[1]) || !digit(rest[2]) || rest[3] != ':' || !digit(rest[4]) || !digit(rest[5]))
       return Error{fmt::format("bad time '{}': the offset must be +HH:MM", text)};
+    int hh = (rest[1] - '0') * 10 + (rest[2] - '0'), mm = (rest[4] - '0') * 10 + (rest[5] - '0');
     offset_s = sign * (hh * 3600 + mm * 60);
     rest += 6;
   } else if (*rest == 'Z' || *rest == 'z') {
@@ -221,7 +278,10 @@ Result<int64_t> parse_time_arg(std::string_view text, int64_t now_ns) {
   }
   if (*rest) return Error{fmt::format("bad time '{}': unexpected '{}'", text, rest)};
   int64_t seconds = timegm(&tm) - offset_s;
-  return seconds * 1'000'000'000 + frac_ns;
+  int64_t ns;
+  if (__builtin_mul_overflow(seconds, int64_t{1'000'000'000}, &ns) || __builtin_add_overflow(ns, frac_ns, &ns))
+    return Error{fmt::format("bad time '{}': outside the years 1678 to 2262 that nanoseconds can hold", text)};
+  return ns;
 }
 
 }  // namespace fstrail::store

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -82,21 +83,35 @@ std::string redact_url(std::string_view url);
 // Replaces every occurrence of the password of `url` in `message` (libpq errors may echo it).
 std::string redact_message(std::string_view message, std::string_view url);
 
-// Event ids: nanosecond-clock based, strictly increasing within the run, and starting
-// above the high-water mark persisted by earlier runs, so ids never repeat on a host
-// even when the clock steps back.
+// Event ids: (time in 256 ns units << 8) | slot, strictly increasing within the run and
+// starting above the high-water mark persisted by earlier runs, so ids never repeat on a host
+// even when the clock steps back. The slot (0..255) tells the processes that write one
+// database on one host apart: each holds an OFD lock on its own 8 bytes of a shared slot
+// file, where it also keeps the slot's high-water mark (the next holder of the slot starts
+// above it). Two processes that share the slot file can never hand out the same id.
 class EventIdAllocator {
  public:
-  // `state_file` keeps the high-water mark ("" = none, clock only).
+  static constexpr int kSlotBits = 8;
+  static constexpr int kSlots = 1 << kSlotBits;
+  // `state_file` keeps the high-water mark ("" = none, clock only); slot 0, shared with nobody.
   explicit EventIdAllocator(std::string state_file);
+  // Takes the first free slot of `slot_file` (created 0600); an error when all are held.
+  static Result<std::unique_ptr<EventIdAllocator>> open(std::string state_file, const std::string& slot_file);
+  ~EventIdAllocator();
   int64_t next();
   // Persists a mark above every id handed out so far (and the next reservation).
   void persist();
+  int slot() const { return slot_; }
 
  private:
+  void persist_locked();
+
+  std::mutex mutex_;  // the event thread and the spool's replay (lost events) both take ids
   std::string state_file_;
-  int64_t last_ = 0;
-  int64_t reserved_until_ = 0;
+  int slot_fd_ = -1;
+  int slot_ = 0;
+  int64_t last_units_ = 0;
+  int64_t reserved_until_units_ = 0;
 };
 
 std::string local_host_name();

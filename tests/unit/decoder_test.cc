@@ -67,6 +67,34 @@ class DecoderTest : public ::testing::Test {
   }
 };
 
+// Found by fuzz/decoder_fuzz.cc: a huge boot time overflowed the conversion (UB).
+TEST_F(DecoderTest, ABootTimeBeyondAnyUptimeIsAnErrorNotAnOverflow) {
+  fst_event w = base_event(FST_OP_CREATE);
+  w.path_enc = FST_PATH_ABSOLUTE;
+  for (uint64_t ktime : {uint64_t{1} << 62, uint64_t{8574853691542850837u}, ~uint64_t{0}}) {
+    w.hdr.ktime_ns = ktime;
+    auto r = decode_record(record(w, "/srv/x"), ctx);
+    ASSERT_FALSE(r.ok()) << ktime;
+    EXPECT_NE(r.error().message.find("beyond any uptime"), std::string::npos) << r.error().message;
+  }
+  EXPECT_EQ(clock.to_realtime(~uint64_t{0}), INT64_MAX);
+  EXPECT_EQ(clock.to_realtime(uint64_t{INT64_MAX}), INT64_MAX);
+}
+
+// Found by fuzz/decoder_fuzz.cc: error = INT32_MIN was negated (UB).
+TEST_F(DecoderTest, AnErrorThatIsNoErrnoIsRefused) {
+  fst_event w = base_event(FST_OP_CREATE);
+  w.path_enc = FST_PATH_ABSOLUTE;
+  for (int32_t error : {INT32_MIN, -4096, 1, INT32_MAX}) {
+    w.error = error;
+    auto r = decode_record(record(w, "/srv/x"), ctx);
+    ASSERT_FALSE(r.ok()) << error;
+    EXPECT_NE(r.error().message.find("is not a negative errno"), std::string::npos) << r.error().message;
+  }
+  w.error = -4095;
+  EXPECT_EQ(decode(record(w, "/srv/x")).error, 4095);
+}
+
 TEST_F(DecoderTest, AbsolutePathAndKernelActor) {
   fst_event w = base_event(FST_OP_CREATE);
   w.flags = FST_EF_HAS_INODE;
