@@ -119,6 +119,22 @@ std::vector<DispatchedProgram> prepare_programs(bpf_object* obj) {
   return dispatched;
 }
 
+// Kernel-read mode: one exit program serves these syscalls (kread.bpf.c kr_exit),
+// another the dups (kr_exit_dup); their sections name one syscall each.
+constexpr std::string_view kKernelReadExits[] = {
+    "open", "openat", "openat2", "creat", "mkdir", "mkdirat", "unlink", "unlinkat", "rmdir", "truncate",
+    "ftruncate", "symlink", "symlinkat", "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
+    "fremovexattr", "setxattrat", "removexattrat", "chmod", "fchmod", "fchmodat", "fchmodat2", "chown",
+    "lchown", "fchown", "fchownat", "rename", "renameat", "renameat2", "link", "linkat"};
+constexpr std::string_view kKernelReadDupExits[] = {"dup", "dup2", "dup3", "fcntl"};
+
+void add_shared_exits(std::vector<DispatchedProgram>& dispatched, bpf_program* exit, bpf_program* dup_exit) {
+  for (auto name : kKernelReadExits)
+    if (auto nr = syscall_nr(name); nr && *nr < FST_TP_MAX_SYSCALL_NR) dispatched.push_back({exit, true, *nr});
+  for (auto name : kKernelReadDupExits)
+    if (auto nr = syscall_nr(name); nr && *nr < FST_TP_MAX_SYSCALL_NR) dispatched.push_back({dup_exit, true, *nr});
+}
+
 // FSTRAIL_BENCH_TRACEPOINT_FLOOR (bench/tracepoint_floors.sh only): what the mechanism
 // costs with nothing of fstrail's own work. "dispatchers": the two raw_syscalls
 // dispatchers attached alone, no syscall routed; "drop": every program attached, user
@@ -269,6 +285,7 @@ class TracepointBackend final : public Backend {
     bpf_program__set_autoload(kskel_->progs.fst_enter_execveat, false);
     bpf_program__set_autoload(kskel_->progs.fst_process_exec, false);
     auto dispatched = prepare_programs(kskel_->obj);
+    add_shared_exits(dispatched, kskel_->progs.kr_exit, kskel_->progs.kr_exit_dup);
     if (int err = fst_kread__load(kskel_); err != 0)
       return Error{fmt::format("loading the kernel-read programs failed: {} (kernel reads refused: lockdown="
                                "confidentiality?)", std::strerror(-err)), -err};
@@ -634,10 +651,11 @@ const Availability& probe_kernel_read_mode() {
       a.detail = fmt::format("cannot open the kernel-read BPF object: {}", std::strerror(errno));
       return a;
     }
-    bpf_program__set_autoload(skel->progs.fst_enter_execve, false);
-    bpf_program__set_autoload(skel->progs.fst_enter_execveat, false);
-    bpf_program__set_autoload(skel->progs.fst_process_exec, false);
-    prepare_programs(skel->obj);
+    // One small program that reads kernel memory (the fd table, an inode: CO-RE and
+    // bpf_probe_read_kernel) stands for all: the verifier refuses the helper under
+    // lockdown=confidentiality.
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(prog, prog == skel->progs.kr_enter_fchmod);
     int err = fst_kread__load(skel);
     fst_kread__destroy(skel);
     if (err != 0) {
