@@ -145,7 +145,8 @@ RunFn add_guard_command(CLI::App& app) {
       "guard", "Keep directory trees owned by their service user: alert on (and optionally undo) violations");
   sub->add_option("--config", cmd->config_file, "TOML file with [[guard]] blocks")->capture_default_str();
   sub->add_option("--backend", cmd->backend, "Event source, as for `watch`")->capture_default_str();
-  sub->add_option("--tracepoint-mode", cmd->tracepoint_mode, "auto|kernel|strings: bpf-tracepoint's mode, as for `watch`")
+  sub->add_option("--tracepoint-mode", cmd->tracepoint_mode,
+                  "auto|kernel|strings: bpf-tracepoint's mode, as for `watch`")
       ->check(CLI::IsMember({"auto", "kernel", "strings"}))
       ->capture_default_str();
   sub->add_flag("--json", cmd->json, "One JSON object per alert");
