@@ -154,6 +154,11 @@ Result<Record> decode_event(std::span<const uint8_t> bytes, const fst_event& w, 
   if (w.error) e.error = -w.error;
   if (w.flags & FST_EF_DENIED) e.denied = true;
 
+  // A start directory deeper than the kernel's walk lacks its top: joined, it would
+  // name a path that does not exist. Rejected (counted), never emitted.
+  if ((w.path_enc == FST_PATH_ARG_AT_DIR && (w.flags & FST_EF_PATH_TRUNCATED)) ||
+      (w.old_path_enc == FST_PATH_ARG_AT_DIR && (w.flags & FST_EF_OLD_PATH_TRUNCATED)))
+    return Error{"start directory deeper than the kernel walk: the path cannot be named"};
   const char* data = reinterpret_cast<const char*>(bytes.data()) + sizeof(fst_event);
   auto path = decode_path(w.path_enc, {data, w.path_len}, w.dirfd, static_cast<pid_t>(a.pid), ctx);
   if (!path) return path.error();

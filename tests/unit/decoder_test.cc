@@ -279,6 +279,13 @@ TEST_F(DecoderTest, AbsoluteArgumentStartsFromTheProcessRoot) {
   EXPECT_EQ(e.old_path, "/watched/d/old");
 }
 
+TEST_F(DecoderTest, ArgumentUnderATruncatedDirectoryIsNeverNamed) {
+  fst_event w = base_event(FST_OP_CREATE);
+  w.path_enc = FST_PATH_ARG_AT_DIR;
+  w.flags = FST_EF_PATH_TRUNCATED;
+  EXPECT_FALSE(decode_record(record(w, std::string("x\0deep\0", 8)), ctx).ok());
+}
+
 TEST_F(DecoderTest, ArgumentWithoutItsDirectoryIsMalformed) {
   fst_event w = base_event(FST_OP_DELETE);
   w.path_enc = FST_PATH_ARG_AT_DIR;
