@@ -64,6 +64,12 @@ monitor_fstrail-bpf-tracepoint() {
   "$FSTRAIL" watch --backend bpf-tracepoint --json -o "$OUT/$1.out" "$WATCHED" 2>"$OUT/$1.err" &
   MONITOR_PID=$!
 }
+# bpf-tracepoint's string mode (the plain monitor is `auto`: kernel-read mode where
+# tracepoint programs may read kernel memory), so both modes run in the same rounds.
+monitor_fstrail-bpf-tracepoint-strings() {
+  "$FSTRAIL" watch --backend bpf-tracepoint --tracepoint-mode strings --json -o "$OUT/$1.out" "$WATCHED" 2>"$OUT/$1.err" &
+  MONITOR_PID=$!
+}
 # Another fstrail binary (FSTRAIL_BASELINE=PATH, say one built from main) in the same
 # rounds: before/after comparisons alternate within each round like every monitor.
 monitor_fstrail-bpf-tracepoint-baseline() {
@@ -158,6 +164,7 @@ count_lines() { grep -c "$WATCHED/burst" || true; }
 count_fstrail-fanotify() { count_lines; }
 count_fstrail-bpf-tracepoint() { count_lines; }
 count_fstrail-bpf-tracepoint-baseline() { count_lines; }
+count_fstrail-bpf-tracepoint-strings() { count_lines; }
 count_fstrail-inotify() { count_lines; }
 count_inotifywait() { count_lines; }
 count_fatrace() { count_lines; }
@@ -169,6 +176,7 @@ declare -A PER_ITERATION=(
   [fstrail-fanotify]=7         # create modify chmod rename delete mkdir rmdir
   [fstrail-bpf-tracepoint]=7
   [fstrail-bpf-tracepoint-baseline]=7
+  [fstrail-bpf-tracepoint-strings]=7
   [fstrail-inotify]=7
   [inotifywait]=9              # + MODIFY and CLOSE_WRITE apart, MOVED_FROM and MOVED_TO apart
   [auditd]=6                   # open(O_CREAT) chmod rename unlink mkdir rmdir (write() is not audited)
@@ -280,7 +288,9 @@ for m in "${MONITORS[@]}"; do
   rm -f "$OUT/latency.pipe"; mkfifo "$OUT/latency.pipe"
   binary=$FSTRAIL; backend=${m#fstrail-}
   [[ "$m" == *-baseline ]] && binary=$FSTRAIL_BASELINE && backend=${backend%-baseline}
-  "$binary" watch --backend "$backend" --json "$WATCHED" >"$OUT/latency.pipe" 2>"$OUT/$m.latency.err" &
+  mode=()
+  [[ "$m" == *-strings ]] && backend=${backend%-strings} && mode=(--tracepoint-mode strings)
+  "$binary" watch --backend "$backend" "${mode[@]}" --json "$WATCHED" >"$OUT/latency.pipe" 2>"$OUT/$m.latency.err" &
   fstrail_pid=$!
   if read -r p50 p99 seen missed < <("$WORKLOAD" latency "$WATCHED/latency" "$LATENCY_SAMPLES" <"$OUT/latency.pipe"); then
     LATENCY[$m]="| $m | $p50 | $p99 | $seen | $missed |"
@@ -297,7 +307,8 @@ note_for() {
   case $1 in
     none) echo "baseline" ;;
     fstrail-fanotify) echo "per-directory inode marks, --json to a file" ;;
-    fstrail-bpf-tracepoint) echo "syscall tracepoints, path-prefix filter in the kernel, --json to a file" ;;
+    fstrail-bpf-tracepoint) echo "syscall tracepoints, auto mode (kernel-read where it loads), --json to a file" ;;
+    fstrail-bpf-tracepoint-strings) echo "syscall tracepoints, --tracepoint-mode strings (path-prefix filter on syscall strings)" ;;
     fstrail-bpf-tracepoint-baseline) echo "the same, binary \$FSTRAIL_BASELINE ($FSTRAIL_BASELINE)" ;;
     fstrail-inotify) echo "inotify backend, --json to a file" ;;
     inotifywait) echo "inotifywait -mr, 7 event types; no attribution" ;;

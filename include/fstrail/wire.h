@@ -25,6 +25,7 @@ enum fst_record_type {
 	FST_REC_EVENT = 1, /* struct fst_event */
 	FST_REC_EXEC = 2,  /* struct fst_exec: a process image changed */
 	FST_REC_DIRFD = 3, /* struct fst_dirfd: a process opened a directory as an fd */
+	FST_REC_EXE = 4,   /* struct fst_exe: the executable file of a process, from the kernel */
 };
 
 /* File operations (fst_event.op). Values are part of the wire format. */
@@ -86,6 +87,10 @@ enum fst_path_encoding {
 	 * dirfd (AT_FDCWD = -100 for the working directory) when not
 	 * absolute; resolved in user space. */
 	FST_PATH_AS_PASSED = 3,
+	/* The path as the process passed it, NUL, then the directory it starts from
+	 * (the dirfd's file, the cwd, or the process's root for an absolute path) as
+	 * FST_PATH_REVERSED_COMPONENTS: joined and normalised lexically in user space. */
+	FST_PATH_ARG_AT_DIR = 4,
 };
 
 struct fst_header {
@@ -167,6 +172,17 @@ struct fst_dirfd {
 	char path[];
 };
 
+/* The executable file of process `pid` (mm->exe_file), sent before the first event of a
+ * process that was not reported since load or since its last exec. */
+struct fst_exe {
+	struct fst_header hdr;
+	__u32 pid;
+	__u8 path_enc; /* enum fst_path_encoding: FST_PATH_REVERSED_COMPONENTS */
+	__u8 truncated;
+	__u16 path_len;
+	char path[];
+};
+
 #ifdef __cplusplus
 #define FST_STATIC_ASSERT static_assert
 #else
@@ -178,5 +194,6 @@ FST_STATIC_ASSERT(sizeof(struct fst_actor) == 64, "fst_actor layout");
 FST_STATIC_ASSERT(sizeof(struct fst_event) == 144, "fst_event layout");
 FST_STATIC_ASSERT(sizeof(struct fst_exec) == 32, "fst_exec layout");
 FST_STATIC_ASSERT(sizeof(struct fst_dirfd) == 32, "fst_dirfd layout");
+FST_STATIC_ASSERT(sizeof(struct fst_exe) == 24, "fst_exe layout");
 
 #endif /* FSTRAIL_WIRE_H */

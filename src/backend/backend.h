@@ -32,6 +32,9 @@ struct WatchSpec {
   // Non-empty with an enforcing tree: deny violating operations in the kernel and
   // report each denial (Event::denied). Only bpf-lsm can; every other backend refuses.
   std::vector<GuardedTree> guarded_trees;
+  // bpf-tracepoint: "kernel" (paths and actors read from kernel objects), "strings"
+  // (syscall strings, resolved in user space), "auto" (kernel where it loads).
+  std::string tracepoint_mode = "auto";
 };
 
 struct BackendStats {

@@ -28,6 +28,7 @@ struct WatchOptions {
   std::vector<std::string> excludes;
   std::string user;
   bool failed = false;
+  std::string tracepoint_mode = "auto";
 };
 void add_watch_options(CLI::App& app, WatchOptions& options);
 

@@ -15,6 +15,7 @@ namespace {
 struct GuardCommand {
   std::string config_file = guard::kDefaultConfigPath;
   std::string backend = "auto";
+  std::string tracepoint_mode = "auto";
   bool json = false;
   bool dry_run = false;
   bool check_config = false;
@@ -69,6 +70,7 @@ struct GuardCommand {
     // whole history of the trees (the engine still checks only those kinds).
     if (db.empty()) filter.kinds = *parse_kinds("create,mkdir,chmod,chown,rename,link,symlink");
     spec.kinds = filter.kinds;
+    spec.tracepoint_mode = tracepoint_mode;
     for (const auto& rule : config->rules) spec.roots.push_back(rule.path);
     if (enforcing)
       for (const auto& rule : config->rules) spec.guarded_trees.push_back(guard::guarded_tree_of(rule));
@@ -141,6 +143,10 @@ RunFn add_guard_command(CLI::App& app) {
       "guard", "Keep directory trees owned by their service user: alert on (and optionally undo) violations");
   sub->add_option("--config", cmd->config_file, "TOML file with [[guard]] blocks")->capture_default_str();
   sub->add_option("--backend", cmd->backend, "Event source, as for `watch`")->capture_default_str();
+  sub->add_option("--tracepoint-mode", cmd->tracepoint_mode,
+                  "auto|kernel|strings: bpf-tracepoint's mode, as for `watch`")
+      ->check(CLI::IsMember({"auto", "kernel", "strings"}))
+      ->capture_default_str();
   sub->add_flag("--json", cmd->json, "One JSON object per alert");
   sub->add_flag("--dry-run", cmd->dry_run, "Show what remediation would do, change nothing");
   sub->add_flag("--check-config", cmd->check_config, "Validate the configuration and exit");

@@ -35,6 +35,12 @@ void add_watch_options(CLI::App& app, WatchOptions& o) {
                  "*.swp); with '/': the whole path")
       ->type_name("GLOB");
   app.add_option("--uid", o.user, "Only operations by this user (name or uid)")->type_name("UID|NAME");
+  app.add_option("--tracepoint-mode", o.tracepoint_mode,
+                 "bpf-tracepoint only: kernel (paths and actors read from kernel objects; needs "
+                 "lockdown other than confidentiality), strings (syscall arguments resolved in user "
+                 "space, works everywhere), auto (kernel where it loads)")
+      ->check(CLI::IsMember({"auto", "kernel", "strings"}))
+      ->capture_default_str();
   app.add_flag("--failed", o.failed, "Also report failed or denied operations, with their error (eBPF backends)");
 }
 
@@ -62,6 +68,7 @@ Result<PreparedWatch> prepare_watch(const WatchOptions& o) {
   }
   p.spec.kinds = p.filter.kinds;
   p.spec.report_failed = o.failed;
+  p.spec.tracepoint_mode = o.tracepoint_mode;
   p.filter.exclude_globs = o.excludes;
   if (!o.user.empty()) {
     auto uid = parse_user(o.user);

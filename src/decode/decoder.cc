@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -58,6 +59,36 @@ std::string from_reversed_components(std::string_view bytes) {
   return path.empty() ? "/" : path;
 }
 
+}  // namespace
+
+std::string join_lexically(std::string_view dir, std::string_view arg) {
+  std::vector<std::string_view> parts;
+  auto add = [&parts](std::string_view text) {
+    while (!text.empty()) {
+      size_t slash = text.find('/');
+      std::string_view part = text.substr(0, slash);
+      text = slash == std::string_view::npos ? std::string_view() : text.substr(slash + 1);
+      if (part.empty() || part == ".") continue;
+      if (part == "..") {
+        if (!parts.empty()) parts.pop_back();
+        continue;
+      }
+      parts.push_back(part);
+    }
+  };
+  add(dir);
+  add(arg);
+  if (parts.empty()) return "/";
+  std::string path;
+  for (auto part : parts) {
+    path += '/';
+    path.append(part);
+  }
+  return path;
+}
+
+namespace {
+
 Result<std::string> decode_path(uint8_t encoding, std::string_view bytes, int dirfd, pid_t pid,
                                 const DecodeContext& ctx) {
   switch (encoding) {
@@ -68,6 +99,11 @@ Result<std::string> decode_path(uint8_t encoding, std::string_view bytes, int di
     }
     case FST_PATH_REVERSED_COMPONENTS:
       return from_reversed_components(bytes);
+    case FST_PATH_ARG_AT_DIR: {
+      size_t nul = bytes.find('\0');
+      if (nul == std::string_view::npos) return Error{"argument path without its start directory"};
+      return join_lexically(from_reversed_components(bytes.substr(nul + 1)), bytes.substr(0, nul));
+    }
     case FST_PATH_AS_PASSED: {
       size_t nul = bytes.find('\0');
       bytes = bytes.substr(0, nul);
@@ -134,6 +170,11 @@ Result<Record> decode_event(std::span<const uint8_t> bytes, const fst_event& w, 
   if (w.error) e.error = -w.error;
   if (w.flags & FST_EF_DENIED) e.denied = true;
 
+  // A start directory deeper than the kernel's walk lacks its top: joined, it would
+  // name a path that does not exist. Rejected (counted), never emitted.
+  if ((w.path_enc == FST_PATH_ARG_AT_DIR && (w.flags & FST_EF_PATH_TRUNCATED)) ||
+      (w.old_path_enc == FST_PATH_ARG_AT_DIR && (w.flags & FST_EF_OLD_PATH_TRUNCATED)))
+    return Error{"start directory deeper than the kernel walk: the path cannot be named"};
   const char* data = reinterpret_cast<const char*>(bytes.data()) + sizeof(fst_event);
   auto path = decode_path(w.path_enc, {data, w.path_len}, w.dirfd, static_cast<pid_t>(a.pid), ctx);
   if (!path) return path.error();
@@ -182,6 +223,18 @@ Result<Record> decode_record(std::span<const uint8_t> bytes, const DecodeContext
       std::string_view name(reinterpret_cast<const char*>(bytes.data()) + sizeof(fst_exec), w.filename_len);
       name = name.substr(0, name.find('\0'));
       return Record(ExecRecord{static_cast<pid_t>(w.pid), std::string(name)});
+    }
+    case FST_REC_EXE: {
+      if (bytes.size() < sizeof(fst_exe)) return Error{"exe record too short"};
+      fst_exe w;
+      std::memcpy(&w, bytes.data(), sizeof w);
+      if (w.path_len > bytes.size() - sizeof(fst_exe)) return Error{"exe path exceeds record"};
+      ExecRecord exec{static_cast<pid_t>(w.pid), {}, true};
+      // A truncated walk does not name the file: unknown, never a wrong path.
+      if (w.path_enc == FST_PATH_REVERSED_COMPONENTS && !w.truncated)
+        exec.filename = from_reversed_components(
+            {reinterpret_cast<const char*>(bytes.data()) + sizeof(fst_exe), w.path_len});
+      return Record(std::move(exec));
     }
     case FST_REC_DIRFD: {
       if (bytes.size() < sizeof(fst_dirfd)) return Error{"dirfd record too short"};

@@ -35,11 +35,19 @@ class ProcfsPathResolver final : public PathResolver {
   std::string root_;
 };
 
-// A process image changed (FST_REC_EXEC).
+// A process image changed (FST_REC_EXEC), or the kernel named a process's
+// executable file (FST_REC_EXE: `from_kernel`, filename absolute or empty = unknown).
 struct ExecRecord {
   pid_t pid = 0;
   std::string filename;
+  bool from_kernel = false;
 };
+
+// `arg` as a process passed it, joined to the absolute directory it starts from
+// (an absolute `arg` starts from `dir` too: the process's root), then normalised
+// lexically: no filesystem access, so a symbolic link in `arg` stays as written.
+// "." and empty components go; ".." removes the previous component (never above "/").
+std::string join_lexically(std::string_view dir, std::string_view arg);
 
 // A process opened a directory as `fd` (FST_REC_DIRFD); `path` as passed, relative
 // to `dirfd` when not absolute. Left unresolved: the backend keeps its own fd table.

@@ -16,6 +16,8 @@ import tempfile
 import time
 
 NOBODY = 65534
+# FSTRAIL_TRACEPOINT_MODE=auto|kernel|strings: which bpf-tracepoint mode to test (default auto).
+MODE_ARGS = ["--tracepoint-mode", os.environ["FSTRAIL_TRACEPOINT_MODE"]] if os.environ.get("FSTRAIL_TRACEPOINT_MODE") else []
 
 
 # argv: PATH FD. Writes PATH through FD (-1: the fd open gives) and exits without a close.
@@ -62,7 +64,7 @@ def main():
     out_path = os.path.join(base, "events.jsonl")
     err_path = os.path.join(base, "stderr.txt")
     with open(out_path, "w") as out, open(err_path, "w") as err:
-        watcher = subprocess.Popen([fstrail, "watch", "--backend", "bpf-tracepoint", "--json", root],
+        watcher = subprocess.Popen([fstrail, "watch", "--backend", "bpf-tracepoint", *MODE_ARGS, "--json", root],
                                    stdout=out, stderr=err)
     try:
         deadline = time.time() + 60
@@ -157,7 +159,7 @@ def check_ring_overflow(fstrail, base, root):
     out_path = os.path.join(base, "overflow.jsonl")
     err_path = os.path.join(base, "overflow.err")
     with open(out_path, "w") as out, open(err_path, "w") as err:
-        watcher = subprocess.Popen([fstrail, "watch", "--backend", "bpf-tracepoint", "--json", root],
+        watcher = subprocess.Popen([fstrail, "watch", "--backend", "bpf-tracepoint", *MODE_ARGS, "--json", root],
                                    stdout=out, stderr=err)
     try:
         while "watching" not in open(err_path).read():

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -19,10 +20,25 @@ using namespace std::chrono_literals;
 // alone can take several seconds.
 inline constexpr auto kChildDeadline = std::chrono::seconds(30);
 
+// FSTRAIL_TRACEPOINT_MODE=auto|kernel|strings: every command line that selects
+// `--backend bpf-tracepoint` also gets `--tracepoint-mode` (the suites run in both modes).
+inline std::vector<std::string> with_tracepoint_mode(std::vector<std::string> argv) {
+  const char* mode = std::getenv("FSTRAIL_TRACEPOINT_MODE");
+  if (!mode || !*mode) return argv;
+  for (size_t i = 0; i + 1 < argv.size(); ++i) {
+    if (argv[i] == "--backend" && argv[i + 1] == "bpf-tracepoint") {
+      argv.insert(argv.begin() + static_cast<long>(i) + 2, {"--tracepoint-mode", mode});
+      break;
+    }
+  }
+  return argv;
+}
+
 // A child process with its stdout and stderr read through pipes.
 class Child {
  public:
-  Child(const std::vector<std::string>& argv, bool stdin_pipe = false) {
+  Child(const std::vector<std::string>& given_argv, bool stdin_pipe = false) {
+    std::vector<std::string> argv = with_tracepoint_mode(given_argv);
     int out[2], err[2], in[2] = {-1, -1};
     if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || (stdin_pipe && pipe2(in, O_CLOEXEC))) return;
     pid_ = fork();

@@ -1,4 +1,6 @@
 #include <fcntl.h>
+#include <linux/types.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -7,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "backend/bpf/tracepoint/kread.bpf.h"
 #include "backend/bpf/tracepoint/path_tracker.h"
 #include "fstrail/wire.h"
 
@@ -222,6 +225,70 @@ TEST(PathViewSetTest, AgreesWithStdSetThroughInsertsAndErases) {
     EXPECT_EQ(set.contains(probe), reference.contains(probe)) << probe;
   }
   for (const auto& name : names) EXPECT_EQ(set.contains(name), reference.contains(name)) << name;
+}
+
+
+// The kernel's walk over an argument (kread.bpf.c fst_kr_scan_byte), byte by byte:
+// whether a normalised prefix of `arg` relative to (dev, ino) hits one of `hashes`.
+// -1: a ".." makes it undecided.
+int kernel_scan(uint64_t dev, uint64_t ino, std::string_view arg, const std::set<uint64_t>& hashes) {
+  uint64_t committed = fst_kr_dir_seed(dev, ino), work = committed;
+  size_t comp_len = 0, components = 0;
+  bool all_dots = true;
+  for (size_t i = 0; i <= arg.size(); ++i) {
+    char c = i < arg.size() ? arg[i] : '/';
+    if (c == '/') {
+      if (comp_len == 0) continue;
+      if (all_dots && comp_len == 2) return -1;
+      if (all_dots && comp_len == 1) {
+        work = committed;
+      } else {
+        committed = work;
+        ++components;
+        if (hashes.contains(committed)) return 1;
+      }
+      comp_len = 0;
+      all_dots = true;
+      continue;
+    }
+    if (comp_len == 0) {
+      work = committed;
+      if (components) work = fst_kr_hash_byte(work, '/');
+    }
+    work = fst_kr_hash_byte(work, static_cast<uint8_t>(c));
+    ++comp_len;
+    if (c != '.') all_dots = false;
+  }
+  return 0;
+}
+
+TEST(AncestorPrefixTest, EveryAncestorOfARootHashesItsWayDown) {
+  auto base = std::filesystem::temp_directory_path() / ("fstrail-prefix-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(base / "a" / "b");
+  std::string root = (base / "a" / "b").string();
+  auto entries = ancestor_prefixes(root);
+  // "/", then every directory down to the root's parent
+  size_t depth = 0;
+  for (char c : root) depth += c == '/';
+  ASSERT_EQ(entries.size(), depth);
+  std::set<uint64_t> hashes;
+  for (const auto& e : entries) hashes.insert(e.hash);
+  struct stat st{};
+  ASSERT_EQ(::stat(base.c_str(), &st), 0);
+  uint64_t dev = st.st_dev, ino = st.st_ino;
+  EXPECT_EQ(kernel_scan(dev, ino, "a/b", hashes), 1);
+  EXPECT_EQ(kernel_scan(dev, ino, "./a//b/new-file", hashes), 1);
+  EXPECT_EQ(kernel_scan(dev, ino, "a/b/", hashes), 1);
+  EXPECT_EQ(kernel_scan(dev, ino, "a", hashes), 0);      // above the root: outside
+  EXPECT_EQ(kernel_scan(dev, ino, "a/bc/x", hashes), 0);  // a sibling with the root's prefix
+  EXPECT_EQ(kernel_scan(dev, ino, "a/c/../b/x", hashes), -1);
+  // From "/": the whole absolute path.
+  ASSERT_EQ(::stat("/", &st), 0);
+  EXPECT_EQ(kernel_scan(st.st_dev, st.st_ino, root + "/x", hashes), 1);
+  EXPECT_EQ(kernel_scan(st.st_dev, st.st_ino, "/etc/passwd", hashes), 0);
+  EXPECT_EQ(kread_prefix_hash(dev, ino, "a/b"), entries[1].hash);  // deepest ancestor first
+  EXPECT_EQ(entries[1].dir.ino, ino);
+  std::filesystem::remove_all(base);
 }
 
 }  // namespace

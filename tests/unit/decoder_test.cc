@@ -284,5 +284,80 @@ TEST_F(DecoderTest, DirFdRecordPathPastItsEndIsAnError) {
   EXPECT_FALSE(decode_record(dirfd_record("src", 200), ctx).ok());
 }
 
+
+// Kernel-read mode: the argument as written, NUL, the start directory leaf first.
+TEST_F(DecoderTest, ArgumentJoinedToItsStartDirectoryLexically) {
+  fst_event w = base_event(FST_OP_MKDIR);
+  w.path_enc = FST_PATH_ARG_AT_DIR;
+  w.actor.valid = FST_AF_PPID;
+  std::string path("../b/./c//d\0work\0srv\0", 21);
+  Event e = decode(record(w, path));
+  EXPECT_EQ(e.path, "/srv/b/c/d");
+  EXPECT_EQ(resolver.last_pid, 0);  // no resolver, no /proc
+}
+
+TEST_F(DecoderTest, AbsoluteArgumentStartsFromTheProcessRoot) {
+  fst_event w = base_event(FST_OP_RENAME);
+  w.path_enc = FST_PATH_ARG_AT_DIR;
+  w.old_path_enc = FST_PATH_ARG_AT_DIR;
+  std::string path("/data/new\0jail\0srv\0", 19);    // chroot at /srv/jail
+  std::string old_path("old\0d\0watched\0", 14);      // relative to the cwd /watched/d
+  Event e = decode(record(w, path, old_path));
+  EXPECT_EQ(e.path, "/srv/jail/data/new");
+  EXPECT_EQ(e.old_path, "/watched/d/old");
+}
+
+TEST_F(DecoderTest, ArgumentUnderATruncatedDirectoryIsNeverNamed) {
+  fst_event w = base_event(FST_OP_CREATE);
+  w.path_enc = FST_PATH_ARG_AT_DIR;
+  w.flags = FST_EF_PATH_TRUNCATED;
+  EXPECT_FALSE(decode_record(record(w, std::string("x\0deep\0", 8)), ctx).ok());
+}
+
+TEST_F(DecoderTest, ArgumentWithoutItsDirectoryIsMalformed) {
+  fst_event w = base_event(FST_OP_DELETE);
+  w.path_enc = FST_PATH_ARG_AT_DIR;
+  EXPECT_FALSE(decode_record(record(w, "x"), ctx).ok());
+}
+
+std::vector<uint8_t> exe_record(uint32_t pid, std::string_view path, uint8_t truncated = 0) {
+  fst_exe x{};
+  x.hdr.type = FST_REC_EXE;
+  x.hdr.version = FST_WIRE_VERSION;
+  x.hdr.size = static_cast<uint32_t>(sizeof x + path.size());
+  x.pid = pid;
+  x.path_enc = FST_PATH_REVERSED_COMPONENTS;
+  x.truncated = truncated;
+  x.path_len = static_cast<uint16_t>(path.size());
+  std::vector<uint8_t> bytes(x.hdr.size);
+  std::memcpy(bytes.data(), &x, sizeof x);
+  std::copy(path.begin(), path.end(), bytes.begin() + sizeof x);
+  return bytes;
+}
+
+TEST_F(DecoderTest, KernelExeRecordNamesTheFileItself) {
+  auto r = decode_record(exe_record(42, std::string("dash\0bin\0usr\0", 13)), ctx);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const auto& exec = std::get<ExecRecord>(r.value());
+  EXPECT_EQ(exec.pid, 42);
+  EXPECT_TRUE(exec.from_kernel);
+  EXPECT_EQ(exec.filename, "/usr/bin/dash");
+  // A truncated walk does not name the file: unknown.
+  auto t = decode_record(exe_record(43, std::string("dash\0bin\0", 9), 1), ctx);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(std::get<ExecRecord>(t.value()).filename, "");
+}
+
+TEST(JoinLexicallyTest, NormalisesWithoutTheFilesystem) {
+  EXPECT_EQ(join_lexically("/", "/etc/passwd"), "/etc/passwd");
+  EXPECT_EQ(join_lexically("/w", ""), "/w");
+  EXPECT_EQ(join_lexically("/w", "."), "/w");
+  EXPECT_EQ(join_lexically("/w/d", "../../../x"), "/x");
+  EXPECT_EQ(join_lexically("/w", "link/../y"), "/w/y");  // a link is taken as written
+  EXPECT_EQ(join_lexically("/w", "a//b/./c/"), "/w/a/b/c");
+  EXPECT_EQ(join_lexically("/", ".."), "/");
+  EXPECT_EQ(join_lexically("/w", "..."), "/w/...");
+}
+
 }  // namespace
 }  // namespace fstrail

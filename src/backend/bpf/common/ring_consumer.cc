@@ -72,8 +72,13 @@ void ExeCache::on_exec(pid_t pid, const std::string& filename, PathResolver* res
   put(pid, std::move(exe));
 }
 
+void ExeCache::on_kernel_exe(pid_t pid, const std::string& path) {
+  put(pid, path.empty() ? std::nullopt : std::optional<std::string>(path));
+}
+
 std::optional<std::string> ExeCache::exe(pid_t pid) {
   if (auto it = by_pid_.find(pid); it != by_pid_.end()) return it->second;
+  if (kernel_only_) return std::nullopt;
   auto exe = read_proc_exe(pid);
   put(pid, exe);  // once: a pid whose /proc entry is gone stays unknown
   return exe;
@@ -141,7 +146,10 @@ void RingConsumer::consume(std::span<const uint8_t> bytes, const EventHandler& h
     return;
   }
   if (auto* exec = std::get_if<ExecRecord>(&record.value())) {
-    exes_.on_exec(exec->pid, exec->filename, resolver_);
+    if (exec->from_kernel)
+      exes_.on_kernel_exe(exec->pid, exec->filename);
+    else
+      exes_.on_exec(exec->pid, exec->filename, resolver_);
     return;
   }
   if (auto* dirfd = std::get_if<DirFdRecord>(&record.value())) {

@@ -44,6 +44,12 @@ class ExeCache {
 
   // `filename` as passed to execve: absolute, relative to the cwd, or empty (unknown).
   void on_exec(pid_t pid, const std::string& filename, PathResolver* resolver);
+  // The kernel named the executable file itself (FST_REC_EXE; empty: unknown).
+  void on_kernel_exe(pid_t pid, const std::string& path);
+  // The process exited: a later process with its pid is not lent its exe.
+  void forget(pid_t pid) { by_pid_.erase(pid); }
+  // Only what the kernel said: never /proc (bpf-tracepoint kernel-read mode).
+  void kernel_only() { kernel_only_ = true; }
   std::optional<std::string> exe(pid_t pid);
   size_t size() const { return by_pid_.size(); }
 
@@ -53,6 +59,7 @@ class ExeCache {
 
   std::string proc_root_;
   size_t max_entries_;
+  bool kernel_only_ = false;
   std::unordered_map<pid_t, std::optional<std::string>> by_pid_;
 };
 

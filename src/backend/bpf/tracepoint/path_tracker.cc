@@ -1,6 +1,8 @@
 #include "backend/bpf/tracepoint/path_tracker.h"
 
 #include <fcntl.h>
+#include <linux/types.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -8,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "backend/bpf/tracepoint/kread.bpf.h"
 #include "fstrail/wire.h"
 
 namespace fstrail::bpf {
@@ -178,6 +181,31 @@ void PathTracker::apply(const DirFdRecord& d) {
 
 void PathTracker::remember_cwd(pid_t pid, std::string cwd) {
   if (!cwds_.contains(pid)) bounded_put(cwds_, pid, std::move(cwd));
+}
+
+uint64_t kread_prefix_hash(uint64_t dev, uint64_t ino, std::string_view rel) {
+  uint64_t h = fst_kr_dir_seed(dev, ino);
+  for (char c : rel) h = fst_kr_hash_byte(h, static_cast<uint8_t>(c));
+  return h;
+}
+
+std::vector<AncestorPrefix> ancestor_prefixes(const std::string& root) {
+  std::vector<AncestorPrefix> entries;
+  std::string normal = lexically_normal_path(root);
+  if (normal == "/") return entries;
+  for (size_t slash = normal.rfind('/'); slash != std::string::npos;
+       slash = slash == 0 ? std::string::npos : normal.rfind('/', slash - 1)) {
+    std::string dir = slash == 0 ? "/" : normal.substr(0, slash);
+    std::string_view rel = std::string_view(normal).substr(slash + 1);
+    struct stat st{};
+    if (::stat(dir.c_str(), &st) != 0) continue;
+    AncestorPrefix e{};
+    e.dir.dev = st.st_dev;
+    e.dir.ino = st.st_ino;
+    e.hash = kread_prefix_hash(st.st_dev, st.st_ino, rel);
+    entries.push_back(e);
+  }
+  return entries;
 }
 
 }  // namespace fstrail::bpf

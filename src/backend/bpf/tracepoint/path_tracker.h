@@ -50,6 +50,21 @@ class PathViewSet {
   size_t size_ = 0;
 };
 
+// Kernel-read mode's filter above the roots (kread.bpf.h): for each ancestor directory
+// A of `root` (a canonical absolute path), A's (dev, ino) and the hash of A's key with
+// the relative path from A to the root. Ancestors that cannot be stat'ed are left out
+// (the kernel then sends nothing from there: it cannot name them either).
+struct AncestorPrefix {
+  struct {
+    uint64_t dev, ino;  // struct fst_root_key
+  } dir;
+  uint64_t hash;
+};
+std::vector<AncestorPrefix> ancestor_prefixes(const std::string& root);
+// The hash the kernel computes for `rel` (normalised, components joined by one '/')
+// relative to the directory (dev, ino).
+uint64_t kread_prefix_hash(uint64_t dev, uint64_t ino, std::string_view rel);
+
 // "/a/./b//c/../d" -> "/a/b/d": paths as processes pass them, made comparable.
 std::string lexically_normal_path(std::string_view path);
 // True when lexically_normal_path(path) == path.

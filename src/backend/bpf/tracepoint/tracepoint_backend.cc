@@ -28,6 +28,9 @@
 #include "fstrail/wire.h"
 #include "backend/bpf/tracepoint/tracepoint.bpf.h"
 #include "backend/bpf/tracepoint/path_tracker.h"
+#include "backend/bpf/common/subtree_backend.h"
+#include "backend/bpf/tracepoint/kread.bpf.h"
+#include "fst_kread.skel.h"
 #include "fst_tracepoint.skel.h"
 
 namespace fstrail {
@@ -116,6 +119,22 @@ std::vector<DispatchedProgram> prepare_programs(bpf_object* obj) {
   return dispatched;
 }
 
+// Kernel-read mode: one exit program serves these syscalls (kread.bpf.c kr_exit),
+// another the dups (kr_exit_dup); their sections name one syscall each.
+constexpr std::string_view kKernelReadExits[] = {
+    "open", "openat", "openat2", "creat", "mkdir", "mkdirat", "unlink", "unlinkat", "rmdir", "truncate",
+    "ftruncate", "symlink", "symlinkat", "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
+    "fremovexattr", "setxattrat", "removexattrat", "chmod", "fchmod", "fchmodat", "fchmodat2", "chown",
+    "lchown", "fchown", "fchownat", "rename", "renameat", "renameat2", "link", "linkat"};
+constexpr std::string_view kKernelReadDupExits[] = {"dup", "dup2", "dup3", "fcntl"};
+
+void add_shared_exits(std::vector<DispatchedProgram>& dispatched, bpf_program* exit, bpf_program* dup_exit) {
+  for (auto name : kKernelReadExits)
+    if (auto nr = syscall_nr(name); nr && *nr < FST_TP_MAX_SYSCALL_NR) dispatched.push_back({exit, true, *nr});
+  for (auto name : kKernelReadDupExits)
+    if (auto nr = syscall_nr(name); nr && *nr < FST_TP_MAX_SYSCALL_NR) dispatched.push_back({dup_exit, true, *nr});
+}
+
 // FSTRAIL_BENCH_TRACEPOINT_FLOOR (bench/tracepoint_floors.sh only): what the mechanism
 // costs with nothing of fstrail's own work. "dispatchers": the two raw_syscalls
 // dispatchers attached alone, no syscall routed; "drop": every program attached, user
@@ -136,6 +155,7 @@ class TracepointBackend final : public Backend {
   ~TracepointBackend() override {
     consumer_.reset();
     fst_tracepoint__destroy(skel_);
+    fst_kread__destroy(kskel_);
   }
 
   std::string_view name() const override { return kName; }
@@ -143,6 +163,19 @@ class TracepointBackend final : public Backend {
   Status start(const WatchSpec& spec) override {
     spec_ = spec;
     for (auto& root : spec_.roots) root = lexically_normal_path(root);
+    if (spec_.tracepoint_mode != "strings") {
+      Status s = start_kernel_read();
+      if (s) return s;
+      if (spec_.tracepoint_mode == "kernel") return s;
+      fmt::print(stderr, "fstrail: {}: kernel-read mode unavailable ({}); using string mode\n", kName,
+                 s.error().message);
+      consumer_.reset();
+      fst_kread__destroy(kskel_);
+      kskel_ = nullptr;
+      spec_ = spec;
+      for (auto& root : spec_.roots) root = lexically_normal_path(root);
+    }
+    fmt::print(stderr, "fstrail: {}: string mode (paths from syscall arguments, actor ids from /proc)\n", kName);
     if (spec_.roots.size() > FST_TP_MAX_ROOTS)
       return Error{fmt::format("{} watches at most {} roots, {} given", kName, FST_TP_MAX_ROOTS, spec_.roots.size())};
     if (Status s = prepare_bpf_runtime(); !s) return s;
@@ -234,6 +267,72 @@ class TracepointBackend final : public Backend {
   }
 
  private:
+  // Kernel-read mode (kread.bpf.c): paths and actors from kernel objects.
+  Status start_kernel_read() {
+    if (Status s = prepare_bpf_runtime(); !s) return s;
+    // The kernel names real paths: the exact user-space check compares against those.
+    for (auto& root : spec_.roots) {
+      char real[PATH_MAX];
+      if (::realpath(root.c_str(), real)) root = real;
+    }
+    kskel_ = fst_kread__open();
+    if (!kskel_) return Error::from_errno("cannot open the kernel-read BPF object");
+    kskel_->rodata->fst_agent_tgid = static_cast<uint32_t>(::getpid());
+    kskel_->rodata->fst_ops_wanted = wanted_ops(spec_.kinds);
+    kskel_->rodata->fst_report_failed = spec_.report_failed ? 1 : 0;
+    // common.bpf.h's exec tracking sends names as passed; here the kernel sends the file.
+    bpf_program__set_autoload(kskel_->progs.fst_enter_execve, false);
+    bpf_program__set_autoload(kskel_->progs.fst_enter_execveat, false);
+    bpf_program__set_autoload(kskel_->progs.fst_process_exec, false);
+    auto dispatched = prepare_programs(kskel_->obj);
+    add_shared_exits(dispatched, kskel_->progs.kr_exit, kskel_->progs.kr_exit_dup);
+    if (int err = fst_kread__load(kskel_); err != 0)
+      return Error{fmt::format("loading the kernel-read programs failed: {} (kernel reads refused: lockdown="
+                               "confidentiality?)", std::strerror(-err)), -err};
+    for (const auto& d : dispatched) {
+      int table = bpf_map__fd(d.at_exit ? kskel_->maps.fst_exit_by_nr : kskel_->maps.fst_enter_by_nr);
+      uint32_t key = static_cast<uint32_t>(d.nr);
+      int prog_fd = bpf_program__fd(d.prog);
+      if (bpf_map_update_elem(table, &key, &prog_fd, BPF_ANY) != 0)
+        return Error::from_errno(fmt::format("cannot route syscall {} to {}", d.nr, bpf_program__name(d.prog)));
+    }
+    if (Status s = fill_kernel_roots(); !s) return s;
+    if (int err = fst_kread__attach(kskel_); err != 0)
+      return Error{fmt::format("attaching the syscall tracepoints failed: {}", std::strerror(-err)), -err};
+    consumer_ = std::make_unique<RingConsumer>(kName, nullptr, bpf_map__fd(kskel_->maps.lost_by_op));
+    consumer_->use_adaptive_polling(&kskel_->bss->fst_consumer_polling);
+    consumer_->limit_batch(kBatchLimit);
+    consumer_->exe_cache().kernel_only();
+    consumer_->on_dirfd([this](DirFdRecord&& d) {
+      if (d.fd == FST_DIRFD_EXITED) consumer_->exe_cache().forget(d.pid);
+    });
+    if (Status s = consumer_->open(bpf_map__fd(kskel_->maps.events)); !s) return s;
+    kernel_ = true;
+    fmt::print(stderr, "fstrail: {}: kernel-read mode (paths and actors from kernel objects)\n", kName);
+    scan_roots();
+    return Ok{};
+  }
+
+  // Roots by (dev, ino); their ancestors and the prefix hashes (kread.bpf.h).
+  Status fill_kernel_roots() {
+    int roots_fd = bpf_map__fd(kskel_->maps.fst_roots);
+    int ancestors_fd = bpf_map__fd(kskel_->maps.fst_kr_ancestors);
+    int prefixes_fd = bpf_map__fd(kskel_->maps.fst_kr_prefixes);
+    uint8_t one = 1;
+    for (const auto& root : spec_.roots) {
+      auto key = root_key_of(root);
+      if (!key) return key.error();
+      if (bpf_map_update_elem(roots_fd, &*key, &one, BPF_ANY) != 0)
+        return Error::from_errno(fmt::format("cannot watch {}: the root map is full", root));
+      for (const auto& entry : ancestor_prefixes(root)) {
+        if (bpf_map_update_elem(ancestors_fd, &entry.dir, &one, BPF_ANY) != 0 ||
+            bpf_map_update_elem(prefixes_fd, &entry.hash, &one, BPF_ANY) != 0)
+          return Error::from_errno(fmt::format("cannot watch {}: the ancestor maps are full", root));
+      }
+    }
+    return Ok{};
+  }
+
   void configure(fst_tracepoint::fst_tracepoint__rodata& rodata) {
     rodata.fst_agent_tgid = static_cast<uint32_t>(::getpid());
     uint32_t mask = 0;
@@ -372,11 +471,13 @@ class TracepointBackend final : public Backend {
           // A create's state is read when its event is handled, maybe after this very
           // chmod: a remembered mode equal to the new one may be this chmod's own, so
           // the old mode is then unknown.
-          if ((owner.mode & 07777) != (*event.new_mode & 07777)) event.old_mode = owner.mode;
+          if (!event.old_mode && (owner.mode & 07777) != (*event.new_mode & 07777)) event.old_mode = owner.mode;
           owner.mode = (owner.mode & S_IFMT) | (*event.new_mode & 07777);
         } else if (event.kind == EventKind::kChown) {
-          event.old_uid = owner.uid;
-          event.old_gid = owner.gid;
+          if (!event.old_uid) {  // the kernel's, when it read them (fchown)
+            event.old_uid = owner.uid;
+            event.old_gid = owner.gid;
+          }
           if (event.new_uid) owner.uid = *event.new_uid;
           if (event.new_gid) owner.gid = *event.new_gid;
         }
@@ -473,6 +574,7 @@ class TracepointBackend final : public Backend {
   // the file there now, if any, is another one, so it is not looked up.
   // `forget_attrs`: a rename of a file changed unseen (renamed_unseen_changes).
   void finish(Event&& event, bool removed_later, bool forget_attrs, const EmitFn& emit) {
+    if (kernel_) return finish_kernel_read(std::move(event), removed_later, forget_attrs, emit);
     if (event.pid) relearn_if_stale(static_cast<uint32_t>(*event.pid));
     if (!inside(event)) return;
     std::optional<struct statx> st;
@@ -490,7 +592,31 @@ class TracepointBackend final : public Backend {
     emit(std::move(event));
   }
 
+  // Kernel-read mode: the path is exact (joined lexically), the actor complete; what a
+  // path-based call did not read in the kernel (dev, ino, old mode/owner) is looked up
+  // and tracked as in string mode. A create is exact (FMODE_CREATED): no birth check.
+  void finish_kernel_read(Event&& event, bool removed_later, bool forget_attrs, const EmitFn& emit) {
+    if (!inside(event)) return;
+    std::optional<struct statx> st;
+    bool from_file = event.dev.has_value();
+    bool tracks = event.kind == EventKind::kCreate || event.kind == EventKind::kMkdir ||
+                  event.kind == EventKind::kSymlink || event.kind == EventKind::kChmod ||
+                  event.kind == EventKind::kChown;
+    if (wants_lookup(event) && !removed_later && (!from_file || tracks)) {
+      st = stat_now(event.path);
+      if (st) {
+        if (!from_file) fill_from_stat(event, *st);
+        track_attributes(event, *st);
+      }
+    }
+    if (forget_attrs && st) attrs_.erase({makedev(st->stx_dev_major, st->stx_dev_minor), st->stx_ino});
+    if (event.kind == EventKind::kMkdir || event.kind == EventKind::kRmdir) event.is_dir = true;
+    emit(std::move(event));
+  }
+
   WatchSpec spec_;
+  bool kernel_ = false;
+  fst_kread* kskel_ = nullptr;
   fst_tracepoint* skel_ = nullptr;
   PathTracker resolver_;
   ProcfsReader procfs_;
@@ -509,7 +635,54 @@ class TracepointBackend final : public Backend {
 }  // namespace
 }  // namespace bpf
 
-Availability probe_bpf_tracepoint() { return bpf::probe_syscall_tracepoints(); }
+namespace bpf {
+
+// Whether the kernel-read object loads here (never attached): what `auto` picks.
+// Cached: loading it costs the verifier's time.
+const Availability& probe_kernel_read_mode() {
+  static const Availability result = [] {
+    Availability a;
+    if (Status s = prepare_bpf_runtime(); !s) {
+      a.detail = s.error().message;
+      return a;
+    }
+    fst_kread* skel = fst_kread__open();
+    if (!skel) {
+      a.detail = fmt::format("cannot open the kernel-read BPF object: {}", std::strerror(errno));
+      return a;
+    }
+    // One small program that reads kernel memory (the fd table, an inode: CO-RE and
+    // bpf_probe_read_kernel) stands for all: the verifier refuses the helper under
+    // lockdown=confidentiality.
+    bpf_program* prog;
+    bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(prog, prog == skel->progs.kr_enter_fchmod);
+    int err = fst_kread__load(skel);
+    fst_kread__destroy(skel);
+    if (err != 0) {
+      a.detail = fmt::format("its programs do not load ({}): kernel reads from tracepoint programs are refused "
+                             "(lockdown=confidentiality refuses bpf_probe_read_kernel)",
+                             std::strerror(-err));
+      return a;
+    }
+    a.usable = true;
+    a.detail = "kernel reads (bpf_probe_read_kernel, CO-RE) load in tracepoint programs";
+    return a;
+  }();
+  return result;
+}
+
+}  // namespace bpf
+
+Availability probe_bpf_tracepoint() {
+  Availability a = bpf::probe_syscall_tracepoints();
+  if (!a.usable) return a;
+  const Availability& kernel = bpf::probe_kernel_read_mode();
+  a.detail += kernel.usable ? fmt::format("; --tracepoint-mode auto uses kernel-read mode ({})", kernel.detail)
+                            : fmt::format("; --tracepoint-mode auto uses string mode: kernel-read mode {} (string "
+                                          "mode: paths rebuilt from syscall strings, actor ids from /proc)",
+                                          kernel.detail);
+  return a;
+}
 
 std::unique_ptr<Backend> create_bpf_tracepoint_backend() { return std::make_unique<bpf::TracepointBackend>(); }
 
