@@ -812,8 +812,16 @@ TEST_F(WatchTest, OutOfWatchesNeverStopsFstrail) {
   EXPECT_TRUE(events_matching([&](const Json& e) { return e["path"] == in_root("a/b/c/below"); }).empty());
   EXPECT_NE(watcher_->stderr_.find(in_root("a/b/c") + " cannot be watched: out of inotify watches"), std::string::npos)
       << watcher_->stderr_;
+  // Removed and made again: another directory, reported again.
+  ASSERT_EQ(rmdir(in_root("a/new").c_str()), 0);
+  ASSERT_TRUE(wait_for("rmdir", in_root("a/new"))) << dump();
+  ASSERT_EQ(mkdir(in_root("a/new").c_str(), 0755), 0);
+  sync_marker();
+  losses = events_matching([](const Json& e) { return e["kind"] == "lost"; });
+  ASSERT_EQ(losses.size(), 3u) << dump();
+  EXPECT_EQ(losses[2]["path"], in_root("a/new"));
   stop_and_expect_summary();
-  EXPECT_NE(watcher_->stderr_.find("unwatched-directory 2"), std::string::npos) << watcher_->stderr_;
+  EXPECT_NE(watcher_->stderr_.find("unwatched-directory 3"), std::string::npos) << watcher_->stderr_;
 }
 
 // Stops fstrail (SIGSTOP) while more changes happen than the kernel queues, then lets

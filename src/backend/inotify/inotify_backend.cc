@@ -263,6 +263,8 @@ Status InotifyBackend::watch_tree(const std::string& dir, const EmitFn* emit_fou
 }
 
 void InotifyBackend::forget_subtree(const std::string& dir) {
+  // A directory made again there later is another one: reported again if it cannot be watched.
+  std::erase_if(unwatched_, [&](const std::string& path) { return path_is_under(path, dir); });
   for (auto it = path_wds_.begin(); it != path_wds_.end();) {
     if (path_is_under(it->first, dir)) {
       ::inotify_rm_watch(fd_.get(), it->second);
