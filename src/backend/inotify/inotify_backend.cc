@@ -11,6 +11,11 @@
 //   in as create/mkdir.
 // - IN_CLOSE_WRITE becomes one modify only when an IN_MODIFY came before it, so an
 //   open for writing without a write is not a modification.
+// - A directory below a root that cannot be watched (a path of PATH_MAX bytes or more, out
+//   of watches) is a counted `lost` naming it, never an exit: anyone who can write in the
+//   tree could otherwise stop the monitor.
+// - A root moved away is no longer reported: IN_MOVE_SELF does not say where it went, and
+//   its old path would name something else.
 #include "backend/inotify/inotify_backend.h"
 
 #include <limits.h>
