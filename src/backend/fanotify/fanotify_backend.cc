@@ -125,7 +125,6 @@ class FanotifyBackend final : public Backend {
     // would fail or find another object.
     bool name_gone = false;
     bool object_gone = false;
-    int new_dir = -1;  // a created directory, opened and marked before the read is handled
   };
   struct Parsed {
     fanotify_event_metadata md;
@@ -152,7 +151,6 @@ class FanotifyBackend final : public Backend {
   static UniqueFd open_mount_fd(const std::string& dir);
   int dir_fd_for(const fanotify_event_info_fid* dir);
   void prepare_batch();
-  void mark_new_dirs_first();
   void close_pidfds();
   // The path of a marked directory, or of any object the kernel still has (slower).
   std::string resolve_fid(const fanotify_event_info_fid* fid, bool use_cache = true);
@@ -225,7 +223,6 @@ class FanotifyBackend final : public Backend {
   std::vector<char> buf_;       // one read: as many events as fit
   std::vector<Parsed> parsed_;  // the events of one read, parsed before any is handled
   std::vector<int> pidfds_;     // theirs, closed together once all are handled
-  std::vector<UniqueFd> new_dirs_;  // Record::new_dir of the read
   std::unordered_map<NameRef, size_t, NameRefHash> removed_at_;  // last removal of a name, by event index
   std::unordered_map<std::string_view, size_t> deleted_at_;     // last delete of an object (fid key)
   pid_t self_ = ::getpid();
@@ -765,16 +762,11 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
     // A new directory is opened once, relative to its directory, then examined, marked
     // and listed through that fd. Not when a later event of this read deletes it or
     // renames it: its contents would be reported under this name; the rename marks it.
-    UniqueFd opened;
-    int new_dir = -1;
+    UniqueFd new_dir;
     if (is_dir && !duplicate && !r.object_gone && !r.name_gone && !self) {
-      new_dir = r.new_dir;
-      if (new_dir < 0) {
-        if (int parent = dir_fd_for(r.dir); parent >= 0)
-          opened.reset(::openat(parent, r.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        new_dir = opened.get();
-      }
-      if (new_dir >= 0) stat_state = ::fstat(new_dir, &st) == 0 ? 1 : -1;
+      if (int parent = dir_fd_for(r.dir); parent >= 0)
+        new_dir.reset(::openat(parent, r.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (new_dir.valid()) stat_state = ::fstat(new_dir.get(), &st) == 0 ? 1 : -1;
     }
     bool known = stat_once();
     if (known) attrs_.remember_created(st);
@@ -789,10 +781,10 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
       }
       if (is_dir) {
         emit_event(std::move(e), r.pidfd, emit);
-        if (new_dir >= 0) {
+        if (new_dir.valid()) {
           // A new directory is on its parent's filesystem: the event's fsid is its own.
           std::string key = r.target ? std::string(fid_key(r.target)) : std::string();
-          mark_new_dir(new_dir, path, r.dir->fsid, std::move(key), emit);
+          mark_new_dir(new_dir.get(), path, r.dir->fsid, std::move(key), emit);
         }
       } else {
         emit_event(std::move(e), r.pidfd, emit);
@@ -958,7 +950,6 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
       at += md.event_len;
     }
     prepare_batch();
-    mark_new_dirs_first();
     for (const Parsed& ev : parsed_) {
       if (ev.md.mask & FAN_Q_OVERFLOW) {
         overflow = true;
@@ -969,7 +960,6 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
       }
     }
     close_pidfds();
-    new_dirs_.clear();
     if (overflow) {
       // The kernel does not say how many: at least one.
       stats_.lost.add(LossReason::kKernelQueueOverflow);
@@ -1018,27 +1008,6 @@ void FanotifyBackend::prepare_batch() {
       auto it = deleted_at_.find(fid_key(r.target));
       r.object_gone = it != deleted_at_.end() && it->second > i;
     }
-  }
-}
-
-// Files made in a new directory before its mark are known only from its listing (no
-// modify, no actor): every new directory of the read is marked before any event of the
-// read is handled, so that window is the time to read the queue, not also to handle what
-// came before the mkdir. The directory is examined and listed in its turn (handle_event).
-void FanotifyBackend::mark_new_dirs_first() {
-  for (auto& [md, r] : parsed_) {
-    if (!(md.mask & FAN_CREATE) || !(md.mask & FAN_ONDIR) || !r.dir || !r.name || r.name_gone || r.object_gone ||
-        std::strcmp(r.name, ".") == 0)
-      continue;
-    if (r.target && scanned_.contains(fid_key(r.target))) continue;  // reported by a listing already
-    int parent = dir_fd_for(r.dir);
-    if (parent < 0) continue;
-    UniqueFd fd(::openat(parent, r.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd.valid()) continue;
-    // A failure is found again, and reported, when the directory is marked in its turn.
-    (void)::fanotify_mark(fan_.get(), FAN_MARK_ADD | FAN_MARK_ONLYDIR, mask_, fd.get(), nullptr);
-    r.new_dir = fd.get();
-    new_dirs_.push_back(std::move(fd));
   }
 }
 
