@@ -28,6 +28,8 @@ class AttrCache {
   // meanwhile is not taken for the state before it.
   void remember_contents(const struct stat& st);
   void forget(uint64_t dev, uint64_t ino) { attrs_.erase(Key{dev, ino}); }
+  // Whether this inode was seen before (by a scan or an event).
+  bool knows(const struct stat& st) const { return attrs_.contains(Key{st.st_dev, st.st_ino}); }
 
   // For an attribute-change notification on a file whose current state is `now`:
   // returns chmod or chown with old/new values (old null when not known), or

@@ -43,4 +43,8 @@ void warn_root_removed(const std::string& root) {
   fmt::print(stderr, "fstrail: {} was removed: it is no longer watched (run fstrail again once it exists)\n", root);
 }
 
+void warn_root_moved(const std::string& from, const std::string& to) {
+  fmt::print(stderr, "fstrail: {} was moved to {}: watched there now (a new {} is not watched)\n", from, to, from);
+}
+
 }  // namespace fstrail

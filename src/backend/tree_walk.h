@@ -23,4 +23,8 @@ bool path_is_under(std::string_view path, std::string_view root);
 // directories by inode, so a new directory made at that path is not watched.
 void warn_root_removed(const std::string& root);
 
+// Tells the user (stderr) that a watched root was renamed: it is followed to its new
+// path, and a directory made under the old name is not watched.
+void warn_root_moved(const std::string& from, const std::string& to);
+
 }  // namespace fstrail

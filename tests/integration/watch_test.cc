@@ -3,9 +3,14 @@
 // Needs root, util-linux (setpriv) and nothing else from the machine: no users are
 // created (the other user is the numeric 65534), so /etc may be read-only.
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -15,6 +20,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <functional>
 #include <optional>
 #include <set>
@@ -681,6 +687,245 @@ TEST_F(WatchTest, UidFilter) {
 // Two processes renaming at once: each rename is one event with both paths, never a
 // delete and a create (inotify queues a rename as two events, and another process's
 // event can come between them).
+// A process that exited before its event was read never lends the identity of another
+// process that had the same pid: the second process gets the first one's pid at once
+// (clone3 with set_tid), writes and exits while fstrail is stopped.
+TEST_F(WatchTest, ReusedPidNeverLendsAnotherProcesssIdentity) {
+  start();
+  int go[2];
+  ASSERT_EQ(pipe2(go, O_CLOEXEC), 0);
+  std::string first_file = in_root("by-first"), second_file = in_root("by-second");
+  pid_t first = fork();
+  ASSERT_GE(first, 0);
+  if (first == 0) {
+    prctl(PR_SET_NAME, "first-owner");
+    int fd = open(first_file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) _exit(1);
+    close(fd);
+    char c;
+    _exit(read(go[0], &c, 1) == 1 ? 0 : 2);  // alive until its event has been read
+  }
+  close(go[0]);
+  auto seen = wait_for("create", first_file);
+  ASSERT_TRUE(seen) << dump();
+  if (row_->knows_actor) {
+    EXPECT_EQ(seen->at("comm"), "first-owner") << *seen;
+  }
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  close(go[1]);
+  int status = 0;
+  ASSERT_EQ(waitpid(first, &status, 0), first);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+  ASSERT_EQ(kill(watcher_->pid(), SIGSTOP), 0);
+  pid_t want = first;
+  clone_args args{};
+  args.exit_signal = SIGCHLD;
+  args.set_tid = reinterpret_cast<uintptr_t>(&want);
+  args.set_tid_size = 1;
+  long second = syscall(SYS_clone3, &args, sizeof args);
+  if (second == 0) {
+    prctl(PR_SET_NAME, "second-owner");
+    int fd = open(second_file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    _exit(fd < 0 ? 1 : 0);
+  }
+  int clone_errno = errno;
+  if (second > 0) {
+    EXPECT_EQ(waitpid(static_cast<pid_t>(second), &status, 0), second);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  ASSERT_EQ(kill(watcher_->pid(), SIGCONT), 0);
+  ASSERT_EQ(second, first) << "clone3 with the first process's pid: " << strerror(clone_errno);
+  auto e = wait_for("create", second_file);
+  ASSERT_TRUE(e) << dump();
+  // The kernel backends know the second process; fanotify cannot (no pidfd once it has
+  // exited) and leaves it unknown; none may name the first process.
+  EXPECT_NE(e->at("comm"), "first-owner") << *e;
+  if (row_->actor_source == "kernel") {
+    EXPECT_EQ(e->at("comm"), "second-owner") << *e;
+  }
+  if (row_->actor_source == "procfs") {
+    EXPECT_EQ(e->at("pid"), first) << *e;
+    for (const char* field : {"comm", "exe", "uid", "euid", "loginuid", "ppid", "cgroup"})
+      EXPECT_TRUE(e->at(field).is_null()) << field << ": " << *e;
+  }
+}
+
+// fanotify only (host.inotify and host.bpf-tracepoint filter FanotifyWatchTest out):
+// behaviour that the other backends' owners follow in their own issues.
+class FanotifyWatchTest : public WatchTest {};
+
+// The root is followed by its identity: renamed, its events carry the new path, the rename
+// is reported and said on stderr, and a directory made under the old name is not watched.
+TEST_F(FanotifyWatchTest, RenamedRootIsFollowedToItsNewPath) {
+  ASSERT_EQ(row_->name, "fanotify");
+  ASSERT_EQ(mkdir(in_root("sub").c_str(), 0755), 0);
+  start();
+  write_file(in_root("before"), "x");
+  ASSERT_TRUE(wait_for("create", in_root("before"))) << dump();
+  const std::string moved = base_ + "/moved";
+  ASSERT_EQ(rename(root_.c_str(), moved.c_str()), 0);
+  auto renamed = wait_for([&](const Json& e) { return e["kind"] == "rename" && e["path"] == moved; });
+  ASSERT_TRUE(renamed) << dump();
+  EXPECT_EQ(renamed->at("old_path"), root_);
+  EXPECT_EQ(renamed->at("is_dir"), true);
+  expect_our_actor(*renamed);
+  EXPECT_NE(watcher_->stderr_.find(root_ + " was moved to " + moved), std::string::npos) << watcher_->stderr_;
+
+  write_file(moved + "/after", "x");
+  write_file(moved + "/sub/deeper", "x");
+  ASSERT_TRUE(wait_for("create", moved + "/after")) << dump();
+  ASSERT_TRUE(wait_for("create", moved + "/sub/deeper")) << dump();
+  ASSERT_EQ(mkdir((moved + "/newdir").c_str(), 0755), 0);
+  write_file(moved + "/newdir/inner", "x");
+  ASSERT_TRUE(wait_for("create", moved + "/newdir/inner")) << dump();
+
+  // The old name, made again: not the watched tree.
+  ASSERT_EQ(mkdir(root_.c_str(), 0755), 0);
+  write_file(in_root("ghost"), "x");
+  write_file(moved + "/marker", "x");
+  ASSERT_TRUE(wait_for("create", moved + "/marker")) << dump();
+  EXPECT_TRUE(events_matching([&](const Json& e) {
+                return e["path"].get<std::string>().starts_with(root_ + "/") && e["path"] != in_root("before");
+              }).empty())
+      << dump();
+  stop_and_expect_summary();
+}
+
+// A tmpfs and a bind mount made inside the tree after start: the tmpfs is watched (or a
+// counted lost/unwatched-mount names it), the bind mount's changes come under the real path.
+TEST_F(FanotifyWatchTest, MountsMadeInsideTheTreeAreWatched) {
+  ASSERT_EQ(row_->name, "fanotify");
+  for (const char* d : {"mnt", "app", "bm"}) ASSERT_EQ(mkdir(in_root(d).c_str(), 0755), 0);
+  write_file(in_root("mnt/covered"), "");
+  start();
+  struct Unmount {
+    std::vector<std::string> points;
+    ~Unmount() {
+      for (auto it = points.rbegin(); it != points.rend(); ++it) umount2(it->c_str(), MNT_DETACH);
+    }
+  } unmount;
+  ASSERT_EQ(mount("fstrail-test", in_root("mnt").c_str(), "tmpfs", 0, "size=1m"), 0) << strerror(errno);
+  unmount.points.push_back(in_root("mnt"));
+  auto noticed = [&](const std::string& text) {
+    auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (watcher_->stderr_.find(text) == std::string::npos && std::chrono::steady_clock::now() < until)
+      watcher_->pump(50ms);
+    return watcher_->stderr_.find(text) != std::string::npos;
+  };
+  ASSERT_TRUE(noticed("mounted at " + in_root("mnt"))) << watcher_->stderr_;
+  write_file(in_root("mnt/in-tmpfs"), "x");
+  auto seen = wait_for([&](const Json& e) {
+    return (e["kind"] == "create" && e["path"] == in_root("mnt/in-tmpfs")) ||
+           (e["kind"] == "lost" && e["reason"] == "unwatched-mount" && e["path"] == in_root("mnt"));
+  });
+  ASSERT_TRUE(seen) << dump();
+  // This kernel's tmpfs has file handles: it is watched.
+  EXPECT_EQ(seen->at("kind"), "create") << *seen;
+  if (seen->at("kind") == "create") {
+    expect_our_actor(*seen);
+  }
+
+  ASSERT_EQ(mount(in_root("app").c_str(), in_root("bm").c_str(), nullptr, MS_BIND, nullptr), 0) << strerror(errno);
+  unmount.points.push_back(in_root("bm"));
+  ASSERT_TRUE(noticed(in_root("bm") + " is a bind mount of " + in_root("app"))) << watcher_->stderr_;
+  write_file(in_root("bm/y"), "x");
+  EXPECT_TRUE(wait_for("create", in_root("app/y"))) << dump();
+
+  // fstrail holds the mount open only while events come (file handles need it): busy
+  // for a moment at most.
+  int unmounted = -1;
+  for (auto until = std::chrono::steady_clock::now() + kDeadline;
+       (unmounted = umount2(in_root("mnt").c_str(), 0)) != 0 && errno == EBUSY && std::chrono::steady_clock::now() < until;)
+    watcher_->pump(50ms);
+  ASSERT_EQ(unmounted, 0) << strerror(errno);
+  unmount.points.erase(unmount.points.begin());
+  ASSERT_TRUE(noticed(in_root("mnt") + " was unmounted")) << watcher_->stderr_;
+  write_file(in_root("mnt/under"), "x");
+  EXPECT_TRUE(wait_for("create", in_root("mnt/under"))) << dump();
+  EXPECT_TRUE(events_matching([&](const Json& e) { return e["path"] == in_root("bm/y"); }).empty()) << dump();
+}
+
+// Two processes renaming one file back and forth: every rename is reported, or where the
+// kernel merged identical queued renames (fanotify), a counted `lost` says so.
+// Not yet shared: inotify reports about 85 % of these renames and says nothing of the rest
+// (issue 14, the inotify branch); bpf-tracepoint reports all of them (2026-12-07).
+TEST_F(FanotifyWatchTest, RenameStormReportsEveryRenameOrSaysWhatWasMerged) {
+  ASSERT_EQ(row_->name, "fanotify");
+  constexpr int kAttempts = 5000;
+  const std::string a = in_root("a"), b = in_root("b");
+  write_file(a, "");
+  start();
+  auto* done = static_cast<int*>(mmap(nullptr, 2 * sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(done, MAP_FAILED);
+  done[0] = done[1] = 0;
+  std::vector<pid_t> children;
+  for (int p = 0; p < 2; ++p) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int ok = 0;
+      for (int i = 0; i < kAttempts; ++i) {
+        bool forth = (i + p) % 2 == 0;
+        if (rename((forth ? a : b).c_str(), (forth ? b : a).c_str()) == 0) ++ok;
+      }
+      done[p] = ok;
+      _exit(0);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  const size_t succeeded = static_cast<size_t>(done[0] + done[1]);
+  munmap(done, 2 * sizeof(int));
+  ASSERT_GT(succeeded, 0u);
+  sync_marker();
+  size_t renames = 0, wrong = 0;
+  for (const Json& e : events_matching([&](const Json& e) { return e["path"] == a || e["path"] == b; })) {
+    if (e["kind"] != "rename") continue;
+    bool right = (e["old_path"] == a && e["path"] == b) || (e["old_path"] == b && e["path"] == a);
+    right ? ++renames : ++wrong;
+  }
+  size_t merged = events_matching([](const Json& e) {
+                    return e["kind"] == "lost" && e["reason"] == "merged-by-kernel";
+                  }).size();
+  std::cerr << row_->name << ": " << succeeded << " renames, " << renames << " rename events, " << merged
+            << " merged-by-kernel notices\n";
+  EXPECT_EQ(wrong, 0u) << dump();
+  EXPECT_LE(renames, succeeded);
+  if (renames < succeeded) {
+    EXPECT_GE(merged, 1u) << succeeded - renames << " renames missing, and nothing said so";
+    stop_and_expect_summary();
+    EXPECT_NE(watcher_->stderr_.find("merged-by-kernel"), std::string::npos) << watcher_->stderr_;
+  } else {
+    EXPECT_EQ(merged, 0u);
+  }
+}
+
+// A hard link made in a directory before its mark (found by the directory's listing) is
+// a `link`, not a `create`: its inode was seen before under another name.
+TEST_F(FanotifyWatchTest, HardLinkFoundByListingIsALink) {
+  ASSERT_EQ(row_->name, "fanotify");
+  start();
+  write_file(in_root("object.tmp"), "x");
+  ASSERT_TRUE(wait_for("create", in_root("object.tmp"))) << dump();
+  ASSERT_TRUE(wait_for("modify", in_root("object.tmp"))) << dump();
+  ASSERT_EQ(kill(watcher_->pid(), SIGSTOP), 0);  // the new directory is marked only afterwards
+  ASSERT_EQ(mkdir(in_root("ab").c_str(), 0755), 0);
+  ASSERT_EQ(link(in_root("object.tmp").c_str(), in_root("ab/cdef").c_str()), 0);
+  write_file(in_root("ab/plain"), "y");
+  ASSERT_EQ(kill(watcher_->pid(), SIGCONT), 0);
+  auto linked = wait_for([&](const Json& e) { return e["path"] == in_root("ab/cdef"); });
+  ASSERT_TRUE(linked) << dump();
+  EXPECT_EQ(linked->at("kind"), "link") << *linked;
+  auto plain = wait_for([&](const Json& e) { return e["path"] == in_root("ab/plain"); });
+  ASSERT_TRUE(plain) << dump();
+  EXPECT_EQ(plain->at("kind"), "create") << *plain;
+}
+
 TEST_F(WatchTest, RenamesByTwoProcessesAtOnceStayRenames) {
   constexpr int kFiles = 1000;
   auto name = [&](int p, const char* stem, int i) {

@@ -35,6 +35,7 @@
 #include <fmt/format.h>
 
 #include "backend/attr_cache.h"
+#include "backend/fanotify/mount_table.h"
 #include "backend/read_pacer.h"
 #include "backend/tree_walk.h"
 #include "core/clock.h"
@@ -163,6 +164,13 @@ class FanotifyBackend final : public Backend {
   int mount_fd_for(const fanotify_event_info_fid* fid) const;
   // The object with handle `fid`, opened with `flags` (invalid: not found).
   UniqueFd open_handle(const fanotify_event_info_fid* fid, int flags) const;
+  // Reports a rename that the kernel merged away (see last_name_).
+  void check_rename_sequence(const Record& r, const std::string& source, bool single_name, const EmitFn& emit);
+  // A root renamed (FAN_MOVE_SELF): followed by its handle to its new path.
+  void move_root(const std::string& from, const Record& r, const fanotify_event_metadata* md, const EmitFn& emit);
+  // Mounts that appeared or went inside the trees since the last look (POLLPRI on
+  // /proc/self/mountinfo): see mounts_.
+  void check_mounts(const EmitFn& emit);
   void forget_subtree(const std::string& dir);
   void move_subtree(const std::string& from, const std::string& to);
   void rescan(const EmitFn& emit);
@@ -180,7 +188,16 @@ class FanotifyBackend final : public Backend {
   BytesMap<std::string> dir_paths_;  // fid key -> absolute path of each marked directory
   // path -> fid key, ordered: a subtree is one range ("dir/" up to "dir0").
   std::map<std::string, std::string, std::less<>> dir_keys_;
-  std::vector<std::pair<__kernel_fsid_t, UniqueFd>> mount_fds_;
+  struct MountFd {
+    __kernel_fsid_t fsid;
+    UniqueFd fd;
+    std::string dir;
+    // A mount made after start is not held open while fstrail is idle: it could not be
+    // unmounted (EBUSY) while fstrail runs.
+    bool held;
+  };
+  mutable std::vector<MountFd> mount_fds_;  // for open_by_handle_at, one per file system
+  bool marking_new_mount_ = false;
   // O_PATH fds of recently seen directories: a stat relative to one walks one path
   // component instead of the whole absolute path.
   BytesMap<UniqueFd> dir_fds_;
@@ -209,6 +226,19 @@ class FanotifyBackend final : public Backend {
   std::unordered_map<NameRef, size_t, NameRefHash> removed_at_;  // last removal of a name, by event index
   std::unordered_map<std::string_view, size_t> deleted_at_;     // last delete of an object (fid key)
   pid_t self_ = ::getpid();
+  // Object fid key -> (directory fid key + name) its last reported rename left it at.
+  // The kernel merges a queued rename into an identical one still queued (same process,
+  // object, directories and names: a -> b repeated while b -> a by another process comes
+  // between), so one `rename` can stand for several; the next rename of the object then
+  // starts from a name that none reported left it at.
+  BytesMap<std::string> last_name_;
+  // Inode marks do not see into a file system mounted inside a tree after start: each
+  // new mount point below a root is found here and marked (its root directory and what
+  // is below). A bind mount of a directory already marked is the same inodes: its
+  // changes come already, under the directory's real path. Unmounted, the directory it
+  // covered is mapped again.
+  UniqueFd mountinfo_;
+  std::unordered_map<int, std::string> mounts_;  // mount id -> mount point, of the whole table
 };
 
 Status FanotifyBackend::start(const WatchSpec& spec) {
@@ -216,11 +246,15 @@ Status FanotifyBackend::start(const WatchSpec& spec) {
   if (spec.kinds.test(static_cast<size_t>(EventKind::kOpen))) mask_ |= FAN_OPEN;
   fan_.reset(::fanotify_init(kInitFlags, O_RDONLY | O_LARGEFILE | O_CLOEXEC));
   if (!fan_.valid()) return Error::from_errno("fanotify_init");
+  // Read before the trees are marked: a mount made in between is then seen as new.
+  mountinfo_.reset(::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
+  if (!mountinfo_.valid()) return Error::from_errno("open /proc/self/mountinfo");
+  check_mounts(nullptr);
   for (const auto& root : spec.roots) {
     if (Status s = mark_tree(root); !s) return s;
-    // A root's own removal: its parent is not marked, so nothing else reports it.
-    if (::fanotify_mark(fan_.get(), FAN_MARK_ADD | FAN_MARK_ONLYDIR, FAN_DELETE_SELF | FAN_ONDIR, AT_FDCWD,
-                        root.c_str()) != 0)
+    // A root's own removal or rename: its parent is not marked, so nothing else reports it.
+    if (::fanotify_mark(fan_.get(), FAN_MARK_ADD | FAN_MARK_ONLYDIR, FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR,
+                        AT_FDCWD, root.c_str()) != 0)
       return mark_error(root);
   }
   return Ok{};
@@ -234,8 +268,9 @@ Status FanotifyBackend::mark_dir(const std::string& dir) {
   __kernel_fsid_t fsid;
   std::memcpy(&fsid, &sfs.f_fsid, sizeof fsid);
   bool have_mount = false;
-  for (const auto& [id, fd] : mount_fds_) have_mount |= std::memcmp(&id, &fsid, sizeof fsid) == 0;
-  if (!have_mount) mount_fds_.emplace_back(fsid, open_mount_fd(dir));
+  for (const auto& m : mount_fds_) have_mount |= std::memcmp(&m.fsid, &fsid, sizeof fsid) == 0;
+  if (!have_mount)
+    mount_fds_.push_back(MountFd{fsid, marking_new_mount_ ? UniqueFd() : open_mount_fd(dir), dir, !marking_new_mount_});
   std::string key = key_at(AT_FDCWD, dir.c_str(), fsid);
   if (key.empty()) return Ok{};
   if (auto old = dir_keys_.find(dir); old != dir_keys_.end() && old->second != key) dir_paths_.erase(old->second);
@@ -288,6 +323,9 @@ void FanotifyBackend::mark_new_dir(int dirfd, const std::string& path, const __k
     if (std::strcmp(ent->d_name, ".") == 0 || std::strcmp(ent->d_name, "..") == 0) continue;
     struct stat st{};
     if (::fstatat(dirfd, ent->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    // Another name of an inode already seen in the trees (git links each object from
+    // its temporary file into a directory made moments before): made by link(2).
+    bool linked = !S_ISDIR(st.st_mode) && st.st_nlink > 1 && attrs_.knows(st);
     attrs_.remember(st);
     std::string child = join_path(path, ent->d_name);
     std::string child_key = key_at(dirfd, ent->d_name, fsid);
@@ -296,7 +334,10 @@ void FanotifyBackend::mark_new_dir(int dirfd, const std::string& path, const __k
     Event e;
     e.time_ns = batch_time_;
     e.backend = name();
-    e.kind = S_ISDIR(st.st_mode) ? EventKind::kMkdir : S_ISLNK(st.st_mode) ? EventKind::kSymlink : EventKind::kCreate;
+    e.kind = S_ISDIR(st.st_mode)   ? EventKind::kMkdir
+             : linked              ? EventKind::kLink
+             : S_ISLNK(st.st_mode) ? EventKind::kSymlink
+                                   : EventKind::kCreate;
     e.path = child;
     fill_identity(st, e);
     if (spec_.kinds.test(static_cast<size_t>(e.kind))) emit(std::move(e));
@@ -335,8 +376,11 @@ std::string FanotifyBackend::resolve_fid(const fanotify_event_info_fid* fid, boo
 }
 
 int FanotifyBackend::mount_fd_for(const fanotify_event_info_fid* fid) const {
-  for (const auto& [id, mount] : mount_fds_)
-    if (std::memcmp(&id, &fid->fsid, sizeof id) == 0) return mount.get();
+  for (auto& m : mount_fds_) {
+    if (std::memcmp(&m.fsid, &fid->fsid, sizeof m.fsid) != 0) continue;
+    if (!m.fd.valid() && !m.held) m.fd.reset(::open(m.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    return m.fd.get();
+  }
   return -1;
 }
 
@@ -429,15 +473,17 @@ void FanotifyBackend::fill_actor(Event& e, int pidfd) {
     e.ppid = a.ppid, e.uid = a.uid, e.gid = a.gid, e.euid = a.euid, e.egid = a.egid;
     e.loginuid = a.loginuid, e.sessionid = a.sessionid, e.comm = a.comm, e.exe = a.exe, e.cgroup = a.cgroup;
   };
-  // Events of one read were all queued before it: within it, one reading per pid.
-  if (auto it = actors_.find(*e.pid); it != actors_.end() && it->second.batch == batch_seq_) {
-    copy_fields(it->second.fields);
-    return;
-  }
+  // The process behind the pidfd, not the pid number: one read may hold events of two
+  // processes that had the same pid one after the other.
   struct stat pst{};
   uint64_t process_id = ::fstat(pidfd, &pst) == 0 ? pst.st_ino : 0;
   auto it = actors_.find(*e.pid);
   bool same_process = it != actors_.end() && process_id != 0 && it->second.process_id == process_id;
+  // Events of one read were all queued before it: within it, one reading per process.
+  if (same_process && it->second.batch == batch_seq_) {
+    copy_fields(it->second.fields);
+    return;
+  }
   bool reuse = same_process && batch_time_ - it->second.read_ns < kActorReuseNs;
   if (!reuse) {
     // A process found gone keeps what was read from it before (or stays unknown):
@@ -480,17 +526,139 @@ void FanotifyBackend::emit_event(Event&& e, int pidfd, const EmitFn& emit) {
   if (!spec_.kinds.test(static_cast<size_t>(e.kind)) || e.pid == self_) return;
   if (e.pid) {
     e.actor_source = ActorSource::kProcfs;
-    if (pidfd >= 0) {
-      fill_actor(e, pidfd);
-    } else if (auto it = actors_.find(*e.pid); it != actors_.end() && batch_time_ - it->second.read_ns < kActorReuseNs) {
-      // Exited before this event was read (FAN_EPIDFD) but read moments ago: the pid
-      // cannot have been reused that fast (pid_max wraps in far more than 100 ms).
-      const Event& a = it->second.fields;
-      e.ppid = a.ppid, e.uid = a.uid, e.gid = a.gid, e.euid = a.euid, e.egid = a.egid;
-      e.loginuid = a.loginuid, e.sessionid = a.sessionid, e.comm = a.comm, e.exe = a.exe, e.cgroup = a.cgroup;
-    }
+    // Without a pidfd (FAN_EPIDFD: exited before the event was read) nothing says which
+    // process had this pid: what was read for the same pid number may be another
+    // process (pids are reused at once when pid_max is small or a pid is asked for,
+    // clone3 set_tid). The fields stay null.
+    if (pidfd >= 0) fill_actor(e, pidfd);
   }
   emit(std::move(e));
+}
+
+// A name of an object is left only by a rename or a delete (a second name, a link, stops
+// the check): a rename from a name other than the one the object's last reported rename
+// left it at means renames in between were merged by the kernel (or done where no mark
+// saw them). How many is unknown: at least one.
+void FanotifyBackend::check_rename_sequence(const Record& r, const std::string& source, bool single_name,
+                                            const EmitFn& emit) {
+  if (!r.target) return;
+  std::string_view object = fid_key(r.target);
+  auto it = last_name_.find(object);
+  if (single_name && it != last_name_.end() && r.old_dir && r.old_name) {
+    std::string_view dir = fid_key(r.old_dir);
+    std::string_view last = it->second;
+    if (!(last.size() == dir.size() + std::strlen(r.old_name) && last.starts_with(dir) &&
+          last.substr(dir.size()) == r.old_name)) {
+      stats_.lost.add(LossReason::kMergedByKernel);
+      Event e;
+      e.time_ns = batch_time_;
+      e.backend = name();
+      e.kind = EventKind::kLost;
+      e.lost_reason = LossReason::kMergedByKernel;
+      e.path = source;
+      emit(std::move(e));
+    }
+  }
+  if (!single_name || !r.dir || !r.name) {
+    if (it != last_name_.end()) last_name_.erase(it);
+    return;
+  }
+  std::string name_now = std::string(fid_key(r.dir)) + r.name;
+  if (it != last_name_.end()) {
+    it->second = std::move(name_now);
+    return;
+  }
+  if (last_name_.size() >= 65536) last_name_.clear();
+  last_name_.emplace(std::string(object), std::move(name_now));
+}
+
+// The root is the directory its handle names, wherever it is now: the handle->path map,
+// the roots and the pending writes move with it, and the rename is reported (the old
+// name is the root's, the new one the kernel's path of the handle). A directory made
+// under the old name later is outside the trees.
+void FanotifyBackend::move_root(const std::string& from, const Record& r, const fanotify_event_metadata* md,
+                                const EmitFn& emit) {
+  auto root = std::find(spec_.roots.begin(), spec_.roots.end(), from);
+  if (root == spec_.roots.end()) return;
+  std::string to = resolve_fid(r.dir, /*use_cache=*/false);
+  if (to.empty() || to == from || to.ends_with(" (deleted)")) return;  // removed: FAN_DELETE_SELF follows
+  *root = to;
+  move_subtree(from, to);
+  std::vector<std::string> pending;
+  for (auto it = written_.begin(); it != written_.end();) {
+    if (path_is_under(*it, from)) {
+      pending.push_back(to + it->substr(from.size()));
+      it = written_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  written_.insert(pending.begin(), pending.end());
+  warn_root_moved(from, to);
+  Event e;
+  e.time_ns = batch_time_;
+  e.backend = name();
+  e.kind = EventKind::kRename;
+  e.is_dir = true;
+  e.old_path = from;
+  e.path = to;
+  if (md->pid > 0) e.pid = md->pid;
+  if (struct stat st{}; stat_by_handle(r.dir, st)) fill_identity(st, e);
+  emit_event(std::move(e), r.pidfd, emit);
+}
+
+void FanotifyBackend::check_mounts(const EmitFn& emit) {
+  std::string text;
+  char chunk[8192];
+  ssize_t n;
+  for (off_t at = 0; (n = ::pread(mountinfo_.get(), chunk, sizeof chunk, at)) > 0; at += n) text.append(chunk, n);
+  std::unordered_map<int, std::string> now;
+  for (auto& m : parse_mountinfo(text)) now.emplace(m.id, std::move(m.mount_point));
+  auto inside = [&](const std::string& mount_point) {
+    for (const auto& root : spec_.roots)
+      if (mount_point != root && path_is_under(mount_point, root)) return true;
+    return false;
+  };
+  if (emit) {
+    for (const auto& [id, mount_point] : mounts_) {
+      if (now.contains(id) || !inside(mount_point)) continue;
+      // Unmounted: the directory it covered is mapped again (its marks stayed).
+      std::erase_if(mount_fds_, [&](const MountFd& m) { return !m.held && path_is_under(m.dir, mount_point); });
+      forget_subtree(mount_point);
+      note_failure(mark_tree(mount_point));
+      fmt::print(stderr, "fstrail: {} was unmounted\n", mount_point);
+    }
+    for (const auto& [id, mount_point] : now) {
+      if (mounts_.contains(id) || !inside(mount_point)) continue;
+      struct statfs sfs{};
+      __kernel_fsid_t fsid{};
+      if (::statfs(mount_point.c_str(), &sfs) == 0) std::memcpy(&fsid, &sfs.f_fsid, sizeof fsid);
+      std::string key = key_at(AT_FDCWD, mount_point.c_str(), fsid);
+      if (auto it = dir_paths_.find(key); !key.empty() && it != dir_paths_.end()) {
+        fmt::print(stderr, "fstrail: {} is a bind mount of {}: its changes are reported under {}\n", mount_point,
+                   it->second, it->second);
+        continue;
+      }
+      marking_new_mount_ = true;
+      Status marked = mark_tree(mount_point);
+      marking_new_mount_ = false;
+      if (marked && !key.empty()) {
+        fmt::print(stderr, "fstrail: a file system was mounted at {}: watched from now on\n", mount_point);
+        continue;
+      }
+      fmt::print(stderr, "fstrail: a file system was mounted at {} and cannot be watched: {}\n", mount_point,
+                 marked ? "it has no file handles" : marked.error().message);
+      stats_.lost.add(LossReason::kUnwatchedMount);
+      Event e;
+      e.time_ns = realtime_now_ns();
+      e.backend = name();
+      e.kind = EventKind::kLost;
+      e.lost_reason = LossReason::kUnwatchedMount;
+      e.path = mount_point;
+      emit(std::move(e));
+    }
+  }
+  mounts_ = std::move(now);
 }
 
 void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Record& r, const EmitFn& emit) {
@@ -545,9 +713,9 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
       e.old_path = std::move(from);
     }
     struct stat st{};
-    if (e.kind != EventKind::kDelete && e.kind != EventKind::kRmdir && stat_object(e.path, r, false, st)) {
-      fill_identity(st, e);
-    }
+    bool known = e.kind != EventKind::kDelete && e.kind != EventKind::kRmdir && stat_object(e.path, r, false, st);
+    if (known) fill_identity(st, e);
+    if (e.old_path) check_rename_sequence(r, *e.old_path, known && st.st_nlink == 1, emit);
     emit_event(std::move(e), r.pidfd, emit);
     return;
   }
@@ -570,6 +738,7 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
     if (ours) e.pid.reset();
     emit_event(std::move(e), ours ? -1 : r.pidfd, emit);
   }
+  if ((mask & FAN_MOVE_SELF) && self) move_root(path, r, md, emit);  // only the roots ask for it
   // One stat serves every kind merged into this event (the kernel merges the queued
   // create, modify, close and attrib of one file by one process).
   struct stat st{};
@@ -579,6 +748,9 @@ void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Reco
     return stat_state == 1;
   };
 
+  if ((mask & (FAN_CREATE | FAN_DELETE)) && r.target && !last_name_.empty()) {
+    if (auto it = last_name_.find(fid_key(r.target)); it != last_name_.end()) last_name_.erase(it);
+  }
   if (mask & FAN_CREATE) {
     bool duplicate = false;
     if (r.target) {
@@ -685,13 +857,19 @@ void FanotifyBackend::rescan(const EmitFn& emit) {
 }
 
 Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
-  pollfd pfd{fan_.get(), POLLIN, 0};
-  int ready = ::poll(&pfd, 1, timeout_ms);
+  pollfd pfds[2] = {{fan_.get(), POLLIN, 0}, {mountinfo_.get(), POLLPRI, 0}};
+  int ready = ::poll(pfds, 2, timeout_ms);
   if (ready < 0) return errno == EINTR ? Status(Ok{}) : Status(Error::from_errno("poll fanotify"));
+  if (pfds[1].revents & (POLLPRI | POLLERR)) {
+    check_mounts(emit);
+    if (!(pfds[0].revents & POLLIN)) return failed_;
+  }
   if (ready == 0) {
     // Idle: let go of the directories held open for lookups. An open directory keeps a
     // removed one alive, and a removed root's FAN_DELETE_SELF comes only once it is let go.
     dir_fds_.clear();
+    for (auto& m : mount_fds_)
+      if (!m.held) m.fd.reset();
     scanned_.clear();
     return Ok{};
   }
