@@ -13,6 +13,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "core/text.h"
+
 namespace fstrail::guard {
 namespace {
 
@@ -77,7 +79,11 @@ Result<GuardRule> parse_rule(const toml::table& t, const std::string& file) {
   auto path = t["path"].value<std::string>();
   if (!path || path->empty() || path->front() != '/') return fail(*t.get("path"), "path must be an absolute path");
   rule.path = *path;
+  rule.path_line = static_cast<int>(t.get("path")->source().begin.line);
   while (rule.path.size() > 1 && rule.path.back() == '/') rule.path.pop_back();
+  if (rule.path == "/")
+    return fail(*t.get("path"), "path = \"/\" is refused: a rule for the whole file system would hand every file "
+                                "on the host to its owner; name the service's own tree");
 
   auto owner = resolve_id<uid_t>(*t.get("owner"), true);
   if (!owner) return fail(*t.get("owner"), owner.error().message);
@@ -156,6 +162,27 @@ Result<GuardConfig> load_config(const std::string& file) {
   std::stringstream text;
   text << in.rdbuf();
   return parse_config(text.str(), file);
+}
+
+Status check_paths(const GuardConfig& config) {
+  for (const auto& rule : config.rules) {
+    std::string at = fmt::format("{}:{}: guard '{}': path {}", config.file, rule.path_line ? rule.path_line : rule.line,
+                                 escape_for_terminal(rule.name), escape_for_terminal(rule.path));
+    struct stat st{};
+    if (stat(rule.path.c_str(), &st) != 0) return Error{fmt::format("{}: {}", at, std::strerror(errno)), errno};
+    if (!S_ISDIR(st.st_mode)) return Error{fmt::format("{} is not a directory", at)};
+    // Watches and remediation act on the path as written; a symbolic link on the way could
+    // be changed later to send them elsewhere.
+    char* real = realpath(rule.path.c_str(), nullptr);
+    if (!real) return Error{fmt::format("{}: {}", at, std::strerror(errno)), errno};
+    std::string resolved = real;
+    free(real);
+    if (resolved != rule.path) {
+      return Error{fmt::format("{} goes through a symbolic link (or . or ..); write the real path instead: path = {}",
+                               at, "\"" + escape_for_terminal(resolved) + "\"")};
+    }
+  }
+  return Ok{};
 }
 
 mode_t allowed_mode(const GuardRule& rule, bool is_dir) {
