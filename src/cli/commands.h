@@ -25,6 +25,7 @@ struct WatchOptions {
   std::vector<std::string> paths;
   std::string backend = "auto";
   std::string events;
+  bool events_given = false;  // --events "" is an error, not "every kind"
   std::vector<std::string> excludes;
   std::string user;
   bool failed = false;
@@ -37,6 +38,10 @@ struct PreparedWatch {
 };
 // Checks paths (exist, directories, canonical) and filters; errors say what to do.
 Result<PreparedWatch> prepare_watch(const WatchOptions& options);
+
+// query --path: a relative path made absolute against the current directory (lexically:
+// recorded paths are absolute and normalised); a trailing '/' (the whole tree) is kept.
+Result<std::string> absolute_query_path(const std::string& path);
 
 // "1G", "512M", "100k", "4096" → bytes (--spool-max).
 Result<uint64_t> parse_size(const std::string& text);

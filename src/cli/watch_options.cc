@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "core/text.h"
 
 namespace fstrail::cli {
 namespace {
@@ -27,9 +28,14 @@ void add_watch_options(CLI::App& app, WatchOptions& o) {
                  "auto|bpf-lsm|bpf-fentry|bpf-tracepoint|fanotify|inotify (auto: the best that works "
                  "here; see `fstrail doctor`)")
       ->capture_default_str();
-  app.add_option("--events", o.events,
-                 "Only these kinds, comma-separated: create,mkdir,delete,rmdir,rename,modify,chmod,"
-                 "chown,truncate,link,symlink,xattr,open (open only when asked for)");
+  app.add_option_function<std::string>(
+      "--events",
+      [&o](const std::string& v) {
+        o.events = v;
+        o.events_given = true;
+      },
+      "Only these kinds, comma-separated: create,mkdir,delete,rmdir,rename,modify,chmod,"
+      "chown,truncate,link,symlink,xattr,open (open only when asked for)");
   app.add_option("--exclude", o.excludes,
                  "Skip paths matching GLOB (repeatable). Without '/': any path component (.git, "
                  "*.swp); with '/': the whole path")
@@ -43,21 +49,22 @@ Result<PreparedWatch> prepare_watch(const WatchOptions& o) {
   for (const auto& path : o.paths) {
     struct stat st{};
     if (::stat(path.c_str(), &st) != 0) {
-      return Error{fmt::format("cannot watch {}: {}{}", path, std::strerror(errno),
+      return Error{fmt::format("cannot watch {}: {}{}", escape_for_terminal(path), std::strerror(errno),
                                errno == ENOENT ? " (create it first, or check the spelling)" : ""),
                    errno};
     }
     if (!S_ISDIR(st.st_mode))
-      return Error{fmt::format("cannot watch {}: not a directory (watch the directory that contains it)", path)};
+      return Error{fmt::format("cannot watch {}: not a directory (watch the directory that contains it)",
+                               escape_for_terminal(path))};
     char resolved[PATH_MAX];
-    if (!::realpath(path.c_str(), resolved)) return Error::from_errno("cannot resolve " + path);
+    if (!::realpath(path.c_str(), resolved)) return Error::from_errno("cannot resolve " + escape_for_terminal(path));
     // The same directory named twice (dir, dir/, ./dir) is one root.
     if (std::find(p.spec.roots.begin(), p.spec.roots.end(), resolved) == p.spec.roots.end())
       p.spec.roots.emplace_back(resolved);
   }
-  if (!o.events.empty()) {
+  if (o.events_given) {
     auto kinds = parse_kinds(o.events);
-    if (!kinds) return kinds.error();
+    if (!kinds) return Error{"--events: " + kinds.error().message};
     p.filter.kinds = *kinds;
   }
   p.spec.kinds = p.filter.kinds;

@@ -25,12 +25,14 @@ struct GuardRule {
 };
 
 struct GuardConfig {
-  std::string file;
+  std::string file;  // for messages: escaped onto one line
   std::vector<GuardRule> rules;
 };
 
 // Exempt users an enforcing rule can have (FST_GUARD_MAX_EXEMPT in include/fstrail/guard_map.h).
 inline constexpr size_t kMaxExemptEnforced = 8;
+
+inline constexpr size_t kMaxConfigBytes = 1 << 20;  // a regular file, at most this big
 
 inline constexpr const char* kDefaultConfigPath = "/etc/fstrail/fstrail.toml";
 

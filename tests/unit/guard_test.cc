@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -73,6 +74,37 @@ TEST(GuardConfig, RejectsBadFilesWithFileLineAndWhat) {
   expect_error("[[guard]]\nname = \"a\"\npath = \"/x\"\nowner = 0\nenforce = \"yes\"\n", "enforce must be true or false");
   expect_error("[[guard]]\nname = \"a\"\nowner = 0\npath = \"/\"\n", "bad.toml:4: path = \"/\" is refused");
   expect_error("[[guard]]\nname = \"a\"\nowner = 0\npath = \"//\"\n", "bad.toml:4: path = \"/\" is refused");
+}
+
+// /dev/zero once hung and grew to 470 MB; a directory said "no [[guard]] block".
+TEST(GuardConfig, LoadTakesOnlyARegularFileOfAtMostOneMiB) {
+  auto start = std::chrono::steady_clock::now();
+  auto c = load_config("/dev/zero");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message, "/dev/zero is not a regular file; --config names the TOML file with [[guard]] blocks");
+  testing::TempDir dir("guard-config");
+  c = load_config(dir.path());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find(dir.path() + " is a directory"), std::string::npos) << c.error().message;
+  std::string fifo = dir.path() + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  c = load_config(fifo);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("is not a regular file"), std::string::npos) << c.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+
+  std::string big = dir.path() + "/big.toml";
+  std::ofstream(big) << "# " << std::string(kMaxConfigBytes, 'x') << "\n";
+  c = load_config(big);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("a configuration is at most 1048576 bytes (1 MiB)"), std::string::npos)
+      << c.error().message;
+  std::string odd = dir.path() + "/two\nlines.toml";
+  std::ofstream(odd) << "[[guard]]\nname = 1\n";
+  c = load_config(odd);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message.find('\n'), std::string::npos) << c.error().message;
+  EXPECT_NE(c.error().message.find("two\\nlines.toml:1:"), std::string::npos) << c.error().message;
 }
 
 TEST(GuardConfig, MissingFileSaysWhatToDo) {
