@@ -158,6 +158,7 @@ RunFn add_guard_command(CLI::App& app) {
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   sub->add_flag("--check-config", cmd->check_config, "Validate the configuration and exit");
+  add_db_password_file_option(*sub);
   sub->add_option("--db", cmd->db,
                   "Also store every file event under the guarded trees, as `fstrail record` does (same URL "
                   "forms; e.g. " + store::default_db_url() + "), so `fstrail query` finds the per-file records "

@@ -171,6 +171,7 @@ struct QueryCommand {
 RunFn add_query_command(CLI::App& app) {
   auto cmd = std::make_shared<QueryCommand>();
   CLI::App* sub = app.add_subcommand("query", "Search the recorded history (from `fstrail record`)");
+  add_db_password_file_option(*sub);
   sub->add_option("--db", cmd->db, "sqlite:///path/file.db or a PostgreSQL connection string (default: " +
                                        store::default_db_url() + ")")
       ->type_name("URL");
