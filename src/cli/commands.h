@@ -25,6 +25,7 @@ struct WatchOptions {
   std::vector<std::string> paths;
   std::string backend = "auto";
   std::string events;
+  bool events_given = false;  // --events "" is an error, not "every kind"
   std::vector<std::string> excludes;
   std::string user;
   bool failed = false;
@@ -38,6 +39,19 @@ struct PreparedWatch {
 };
 // Checks paths (exist, directories, canonical) and filters; errors say what to do.
 Result<PreparedWatch> prepare_watch(const WatchOptions& options);
+
+// query --path: a relative path made absolute against the current directory (lexically:
+// recorded paths are absolute and normalised); a trailing '/' (the whole tree) is kept.
+Result<std::string> absolute_query_path(const std::string& path);
+
+// --db-password-file FILE (record, guard, query): the PostgreSQL password from the first line
+// of FILE (a regular file of at most 4 KiB), used over one in the connection string.
+void add_db_password_file_option(CLI::App& app);
+Result<std::string> read_password_file(const std::string& file);
+// A password written in a --db value on the command line is readable by every user (ps,
+// /proc/PID/cmdline): overwrites it in argv's own bytes with "***" and warns once on `err`.
+// Returns how many values were scrubbed.
+int scrub_db_passwords(int argc, char** argv, FILE* err);
 
 // "1G", "512M", "100k", "4096" → bytes (--spool-max).
 Result<uint64_t> parse_size(const std::string& text);

@@ -22,6 +22,7 @@ struct GuardCommand {
   std::string db;  // when given, every file event under the trees is stored there too
   std::string spool_dir;
   std::string spool_max = "1G";
+  int remediate_rate = guard::Remediator::kDefaultRate;
 
   int run() {
     auto config = guard::load_config(config_file);
@@ -29,13 +30,9 @@ struct GuardCommand {
       fmt::print(stderr, "fstrail: {}\n", config.error().message);
       return kExitUsage;
     }
-    for (const auto& rule : config->rules) {
-      struct stat st{};
-      if (stat(rule.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fmt::print(stderr, "fstrail: {}:{}: guard '{}': {} is not an existing directory\n", config->file, rule.line,
-                   rule.name, rule.path);
-        return kExitUsage;
-      }
+    if (Status paths = guard::check_paths(*config); !paths) {
+      fmt::print(stderr, "fstrail: {}\n", paths.error().message);
+      return kExitUsage;
     }
     if (check_config) {
       fmt::print("{}: {} guard(s), ok\n", config->file, config->rules.size());
@@ -78,7 +75,7 @@ struct GuardCommand {
     const auto& stop = install_stop_handlers();
     guard::Policy policy(config->rules);
     auto output = guard::make_alert_output(stdout, json);
-    guard::Remediator remediator(dry_run);
+    guard::Remediator remediator(dry_run, remediate_rate);
     std::unique_ptr<store::Recorder> recorder;
     if (!db.empty()) {
       auto max_bytes = parse_size(spool_max);
@@ -119,10 +116,19 @@ struct GuardCommand {
     Status s = run_until_stopped(*selection->backend, pipeline, stop);
     engine.finish();
     const auto& c = engine.counts();
+    std::string reasons;
+    for (const auto& [reason, n] : c.not_fixed_reasons)
+      reasons += fmt::format("{}{}: {}", reasons.empty() ? " (" : ", ", reason, n);
+    if (!reasons.empty()) reasons += ")";
     fmt::print(stderr,
-               "fstrail: {} violation(s), {} alert(s), {} summary alert(s), {} fixed, {} remediation failure(s), "
-               "{} denied\n",
-               c.violations, c.alerts, c.summaries, c.fixed, c.remediation_failures, c.denied);
+               "fstrail: {} violation(s), {} alert(s), {} summary alert(s), {} fixed, {} not fixed, {} remediation "
+               "failure(s){}, {} gone or right again before their turn, {} denied\n",
+               c.violations, c.alerts, c.summaries, c.fixed, c.not_fixed, c.remediation_failures, reasons, c.moot,
+               c.denied);
+    for (const auto& line : c.not_fixed_first) fmt::print(stderr, "fstrail: not fixed: {}\n", line);
+    if (uint64_t listed = c.not_fixed_first.size(); c.not_fixed + c.remediation_failures > listed)
+      fmt::print(stderr, "fstrail: ... and {} more not fixed (counted above)\n",
+                 c.not_fixed + c.remediation_failures - listed);
     if (recorder) {
       recorder->close();
       store::print_recorder_summary(stderr, recorder->stats());
@@ -149,7 +155,14 @@ RunFn add_guard_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_flag("--json", cmd->json, "One JSON object per alert");
   sub->add_flag("--dry-run", cmd->dry_run, "Show what remediation would do, change nothing");
+  sub->add_option("--remediate-rate", cmd->remediate_rate,
+                  "With remediate = true: at most this many fixes a second; a longer burst waits in a queue and "
+                  "is worked off at this rate, each object checked again when its turn comes")
+      ->type_name("N")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
   sub->add_flag("--check-config", cmd->check_config, "Validate the configuration and exit");
+  add_db_password_file_option(*sub);
   sub->add_option("--db", cmd->db,
                   "Also store every file event under the guarded trees, as `fstrail record` does (same URL "
                   "forms; e.g. " + store::default_db_url() + "), so `fstrail query` finds the per-file records "
@@ -168,9 +181,11 @@ RunFn add_guard_command(CLI::App& app) {
       "  owner = \"svc\"              # user name or uid\n"
       "  group = \"svc\"              # group name or gid (default: the owner's primary group)\n"
       "  mode_max = \"0750\"          # permission bits beyond these are a violation (dirs: +x where r)\n"
-      "  remediate = false          # chown/chmod back (never through a symlink)\n"
+      "  remediate = false          # chown/chmod back (never through a symlink, never a file with\n"
+      "                             # several hard links; at most --remediate-rate a second, the rest queued)\n"
       "  exempt_users = [\"svc\"]     # actors never alerted on nor denied (real uid or login uid; at most 8)\n"
       "  enforce = false            # bpf-lsm only: deny violating operations with EPERM (alert \"denied\")\n"
+      "A path must be a real directory: \"/\" and paths through a symbolic link are refused.\n"
       "At start every guarded tree is scanned and existing violations are reported.");
   return [cmd] { return cmd->run(); };
 }

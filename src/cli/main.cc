@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
     app.exit(e);
     return kExitUsage;
   }
+  // CLI11 holds its own copies of the values now: argv's bytes may change.
+  scrub_db_passwords(argc, argv, stderr);
   for (auto& [sub, run] : commands)
     if (sub->parsed()) return run();
   return kExitUsage;

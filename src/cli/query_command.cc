@@ -2,6 +2,8 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdlib>
+#include <filesystem>
 #include <cstdio>
 #include <memory>
 
@@ -66,16 +68,38 @@ void print_table(FILE* out, const std::vector<store::StoredEvent>& rows) {
   for (const auto& l : lines) print(l);
 }
 
+}  // namespace
+
+Result<std::string> absolute_query_path(const std::string& path) {
+  if (path.front() == '/') return path;
+  char* cwd = ::getcwd(nullptr, 0);
+  if (!cwd) return Error::from_errno("cannot make " + escape_for_terminal(path) + " absolute: current directory");
+  std::string base = cwd;
+  std::free(cwd);
+  bool tree = path.back() == '/';
+  std::string joined = std::filesystem::path(base + "/" + path).lexically_normal().string();
+  while (joined.size() > 1 && joined.back() == '/') joined.pop_back();
+  if (tree && joined != "/") joined += '/';
+  return joined;
+}
+
+namespace {
+
 struct QueryCommand {
   std::string db;
   std::string path, since, until, user, comm, kinds, host;
+  CLI::Option* kind_option = nullptr;
   bool login_user = false, last = false, json = false;
   uint64_t limit = 0;
 
   int run() {
     store::QuerySpec spec;
     int64_t now = realtime_now_ns();
-    if (!path.empty()) spec.path = path;
+    if (!path.empty()) {
+      auto absolute = absolute_query_path(path);
+      if (!absolute) return usage("--path", absolute.error());
+      spec.path = *absolute;
+    }
     if (!since.empty()) {
       auto t = store::parse_time_arg(since, now);
       if (!t) return usage("--since", t.error());
@@ -93,7 +117,7 @@ struct QueryCommand {
     }
     spec.login_user = login_user;
     if (!comm.empty()) spec.comm = comm;
-    if (!kinds.empty()) {
+    if (kind_option && kind_option->count() > 0) {
       auto k = parse_kinds(kinds);
       if (!k) return usage("--kind", k.error());
       spec.kinds = *k;
@@ -149,16 +173,20 @@ struct QueryCommand {
 RunFn add_query_command(CLI::App& app) {
   auto cmd = std::make_shared<QueryCommand>();
   CLI::App* sub = app.add_subcommand("query", "Search the recorded history (from `fstrail record`)");
+  add_db_password_file_option(*sub);
   sub->add_option("--db", cmd->db, "sqlite:///path/file.db or a PostgreSQL connection string (default: " +
                                        store::default_db_url() + ")")
       ->type_name("URL");
-  sub->add_option("--path", cmd->path, "This file, or with a trailing '/' the whole tree under it")->type_name("P");
+  sub->add_option("--path", cmd->path,
+                  "This file, or with a trailing '/' the whole tree under it; a relative path is taken from the "
+                  "current directory (made absolute, as recorded paths are)")
+      ->type_name("P");
   sub->add_option("--since", cmd->since, "From this time: 30m, 1h, 2d ago, or RFC 3339")->type_name("TIME");
   sub->add_option("--until", cmd->until, "Up to this time: 30m, 1h, 2d ago, or RFC 3339")->type_name("TIME");
   sub->add_option("--user", cmd->user, "Operations by this user (name or uid)")->type_name("USER");
   sub->add_flag("--login-user", cmd->login_user, "--user also matches the login user (the human behind sudo)");
   sub->add_option("--comm", cmd->comm, "Operations by processes with this name")->type_name("NAME");
-  sub->add_option("--kind", cmd->kinds, "Only these kinds, comma-separated (create,modify,...)")->type_name("KINDS");
+  cmd->kind_option = sub->add_option("--kind", cmd->kinds, "Only these kinds, comma-separated (create,modify,...)")->type_name("KINDS");
   sub->add_option("--host", cmd->host, "Only events recorded on this host")->type_name("HOST");
   sub->add_option("--limit", cmd->limit, "The most recent N events")->type_name("N")
       ->check(CLI::Validator(

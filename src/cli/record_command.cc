@@ -102,6 +102,7 @@ RunFn add_record_command(CLI::App& app) {
   auto cmd = std::make_shared<RecordCommand>();
   CLI::App* sub = app.add_subcommand("record", "Record every file change under PATH... into SQLite or PostgreSQL");
   add_watch_options(*sub, cmd->watch);
+  add_db_password_file_option(*sub);
   sub->add_option("--db", cmd->db,
                   "sqlite:///path/file.db or postgresql://user@host/db (any libpq connection string; the "
                   "password comes from PGPASSFILE, ~/.pgpass or PGPASSWORD). Default: " +

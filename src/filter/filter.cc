@@ -5,6 +5,8 @@
 
 #include <charconv>
 
+#include "core/text.h"
+
 namespace fstrail {
 
 KindSet default_kinds() {
@@ -18,6 +20,7 @@ KindSet default_kinds() {
 Result<KindSet> parse_kinds(const std::string& list) {
   KindSet kinds;
   kinds.set(static_cast<size_t>(EventKind::kLost));
+  bool named = false;
   size_t start = 0;
   while (start <= list.size()) {
     size_t comma = list.find(',', start);
@@ -26,14 +29,19 @@ Result<KindSet> parse_kinds(const std::string& list) {
     if (!name.empty()) {
       auto kind = kind_from_name(name);
       if (!kind) {
-        return Error{"unknown event kind '" + name +
+        return Error{"unknown event kind '" + escape_for_terminal(name) +
                      "'; valid kinds: create,mkdir,delete,rmdir,rename,modify,chmod,chown,"
                      "truncate,link,symlink,xattr,open"};
       }
       kinds.set(static_cast<size_t>(*kind));
+      named = true;
     }
     start = comma + 1;
   }
+  // An empty list must not quietly mean "every kind".
+  if (!named)
+    return Error{"names no event kind; give at least one of create,mkdir,delete,rmdir,rename,modify,chmod,chown,"
+                 "truncate,link,symlink,xattr,open"};
   return kinds;
 }
 

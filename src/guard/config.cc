@@ -1,17 +1,20 @@
 #include "guard/config.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <sys/stat.h>
 #include <pwd.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <cstring>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
+
+#include "core/text.h"
+#include "core/unique_fd.h"
 
 namespace fstrail::guard {
 namespace {
@@ -77,7 +80,11 @@ Result<GuardRule> parse_rule(const toml::table& t, const std::string& file) {
   auto path = t["path"].value<std::string>();
   if (!path || path->empty() || path->front() != '/') return fail(*t.get("path"), "path must be an absolute path");
   rule.path = *path;
+  rule.path_line = static_cast<int>(t.get("path")->source().begin.line);
   while (rule.path.size() > 1 && rule.path.back() == '/') rule.path.pop_back();
+  if (rule.path == "/")
+    return fail(*t.get("path"), "path = \"/\" is refused: a rule for the whole file system would hand every file "
+                                "on the host to its owner; name the service's own tree");
 
   auto owner = resolve_id<uid_t>(*t.get("owner"), true);
   if (!owner) return fail(*t.get("owner"), owner.error().message);
@@ -121,12 +128,13 @@ Result<GuardRule> parse_rule(const toml::table& t, const std::string& file) {
 
 }  // namespace
 
-Result<GuardConfig> parse_config(const std::string& text, const std::string& file) {
+Result<GuardConfig> parse_config(const std::string& text, const std::string& file_name) {
+  const std::string file = escape_for_terminal(file_name);  // messages are one line
   toml::table root;
   try {
-    root = toml::parse(text, file);
+    root = toml::parse(text, file_name);
   } catch (const toml::parse_error& e) {
-    return Error{fmt::format("{}:{}: {}", file, e.source().begin.line, e.description())};
+    return Error{fmt::format("{}:{}: {}", file, e.source().begin.line, escape_for_terminal(e.description()))};
   }
   GuardConfig config{file, {}};
   for (const auto& [key, value] : root)
@@ -148,14 +156,57 @@ Result<GuardConfig> parse_config(const std::string& text, const std::string& fil
 }
 
 Result<GuardConfig> load_config(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) {
-    return Error{fmt::format("cannot read {}: {} (create it, or pass --config FILE)", file, std::strerror(errno)),
+  std::string shown = escape_for_terminal(file);
+  // O_NONBLOCK: a FIFO given by mistake must not hang the open; the type is checked first.
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (!fd.valid()) {
+    return Error{fmt::format("cannot read {}: {} (create it, or pass --config FILE)", shown, std::strerror(errno)),
                  errno};
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_config(text.str(), file);
+  struct stat st{};
+  if (fstat(fd.get(), &st) != 0) return Error::from_errno("cannot read " + shown);
+  if (S_ISDIR(st.st_mode))
+    return Error{fmt::format("{} is a directory; --config names the TOML file with [[guard]] blocks", shown), EISDIR};
+  if (!S_ISREG(st.st_mode))
+    return Error{fmt::format("{} is not a regular file; --config names the TOML file with [[guard]] blocks", shown),
+                 EINVAL};
+  if (st.st_size > static_cast<off_t>(kMaxConfigBytes))
+    return Error{fmt::format("{} is {} bytes; a configuration is at most {} bytes (1 MiB)", shown, st.st_size,
+                             kMaxConfigBytes),
+                 EFBIG};
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error::from_errno("cannot read " + shown);
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > kMaxConfigBytes)  // grew while being read
+      return Error{fmt::format("{} is larger than {} bytes (1 MiB)", shown, kMaxConfigBytes), EFBIG};
+  }
+  return parse_config(text, file);
+}
+
+Status check_paths(const GuardConfig& config) {
+  for (const auto& rule : config.rules) {
+    std::string at = fmt::format("{}:{}: guard '{}': path {}", config.file, rule.path_line ? rule.path_line : rule.line,
+                                 escape_for_terminal(rule.name), escape_for_terminal(rule.path));
+    struct stat st{};
+    if (stat(rule.path.c_str(), &st) != 0) return Error{fmt::format("{}: {}", at, std::strerror(errno)), errno};
+    if (!S_ISDIR(st.st_mode)) return Error{fmt::format("{} is not a directory", at)};
+    // Watches and remediation act on the path as written; a symbolic link on the way could
+    // be changed later to send them elsewhere.
+    char* real = realpath(rule.path.c_str(), nullptr);
+    if (!real) return Error{fmt::format("{}: {}", at, std::strerror(errno)), errno};
+    std::string resolved = real;
+    free(real);
+    if (resolved != rule.path) {
+      return Error{fmt::format("{} goes through a symbolic link (or . or ..); write the real path instead: path = {}",
+                               at, "\"" + escape_for_terminal(resolved) + "\"")};
+    }
+  }
+  return Ok{};
 }
 
 mode_t allowed_mode(const GuardRule& rule, bool is_dir) {

@@ -20,21 +20,27 @@ struct GuardRule {
   bool remediate = false;   // chown/chmod back to the expected values
   bool enforce = false;     // deny violating operations in the kernel (bpf-lsm)
   std::vector<uid_t> exempt_users;
-  int line = 0;  // where the [[guard]] block starts, for messages
+  int line = 0;       // where the [[guard]] block starts, for messages
+  int path_line = 0;  // where its path is written
 };
 
 struct GuardConfig {
-  std::string file;
+  std::string file;  // for messages: escaped onto one line
   std::vector<GuardRule> rules;
 };
 
 // Exempt users an enforcing rule can have (FST_GUARD_MAX_EXEMPT in include/fstrail/guard_map.h).
 inline constexpr size_t kMaxExemptEnforced = 8;
 
+inline constexpr size_t kMaxConfigBytes = 1 << 20;  // a regular file, at most this big
+
 inline constexpr const char* kDefaultConfigPath = "/etc/fstrail/fstrail.toml";
 
 Result<GuardConfig> load_config(const std::string& file);
 Result<GuardConfig> parse_config(const std::string& text, const std::string& file_name);
+// Each guarded path, checked once at load against the file system: an existing directory,
+// reached without a symbolic link (the error names the real path to write instead).
+Status check_paths(const GuardConfig& config);
 
 // The mode bits a rule allows for an object: mode_max, and for directories the
 // search (x) bit of every class that may read.

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "core/clock.h"
+#include "core/text.h"
 #include "core/unique_fd.h"
 
 namespace fstrail::guard {
@@ -93,19 +94,82 @@ void GuardEngine::on_denied(const Event& e) {
   output_.alert(alert);
 }
 
-void GuardEngine::emit(Alert alert, bool remediate) {
+void GuardEngine::emit(Alert alert, bool remediate_it) {
   ++counts_.violations;
-  if (remediate && remediator_) {
-    alert.action = remediator_->fix(alert.violation);
-    if (alert.action->outcome == Remediation::Outcome::kFixed) {
-      ++counts_.fixed;
-      alerted_.erase({alert.violation.dev, alert.violation.ino});  // the same violation again is news
-    }
-    if (alert.action->outcome == Remediation::Outcome::kFailed) ++counts_.remediation_failures;
-  }
+  if (remediate_it && remediator_) remediate(alert);
   if (alert.type == Alert::Type::kViolation && !bursts_.admit(alert, now_())) return;
   ++counts_.alerts;
   output_.alert(alert);
+}
+
+// Fixes now while the rate allows and nothing waits before it; queues otherwise. A burst
+// longer than the rate (root's `cp -a` or `tar x` into the tree) is worked off at the rate
+// from flush(), each object re-checked when its turn comes.
+void GuardEngine::remediate(Alert& alert) {
+  using O = Remediation::Outcome;
+  if (queue_.empty() && remediator_->take_token()) {
+    alert.action = remediator_->fix(alert.violation);
+    record(alert.violation, *alert.action);
+    return;
+  }
+  if (queue_.size() >= kMaxQueued) {
+    alert.action = Remediation{O::kSkipped,
+                               fmt::format("not fixed: {} objects already wait for remediation; the trees are "
+                                           "scanned again once they are done",
+                                           queue_.size()),
+                               "remediation queue full"};
+    record(alert.violation, *alert.action);
+    rescan_when_drained_ = true;
+    return;
+  }
+  queue_.push_back({alert.violation.rule, alert.violation.path});
+  ++counts_.queued;
+  alert.action = Remediation{
+      O::kQueued,
+      fmt::format("queued behind {} other(s), at most {} fixes a second", queue_.size() - 1, remediator_->per_second()),
+      ""};
+}
+
+void GuardEngine::record(const Violation& v, const Remediation& r) {
+  using O = Remediation::Outcome;
+  switch (r.outcome) {
+    case O::kFixed:
+      ++counts_.fixed;
+      alerted_.erase({v.dev, v.ino});  // the same violation again is news
+      return;
+    case O::kWouldFix:
+    case O::kQueued:
+      return;
+    case O::kSkipped: ++counts_.not_fixed; break;
+    case O::kFailed: ++counts_.remediation_failures; break;
+  }
+  ++counts_.not_fixed_reasons[r.reason];
+  if (counts_.not_fixed_first.size() < EngineCounts::kListed)
+    counts_.not_fixed_first.push_back(fmt::format("{}: {}", escape_for_terminal(v.path), r.detail));
+}
+
+void GuardEngine::drain_queue() {
+  while (!queue_.empty()) {
+    const Queued& q = queue_.front();
+    struct stat st{};
+    std::optional<Violation> v;
+    if (lstat(q.path.c_str(), &st) == 0) v = policy_.check(*q.rule, q.path, st);
+    if (!v) {  // gone, or already right again: nothing left to do
+      ++counts_.moot;
+      --counts_.queued;
+      queue_.pop_front();
+      continue;
+    }
+    if (!remediator_->take_token()) return;
+    record(*v, remediator_->fix(*v));
+    --counts_.queued;
+    queue_.pop_front();
+  }
+  if (rescan_when_drained_) {
+    rescan_when_drained_ = false;
+    alerted_.clear();
+    for (const auto& rule : policy_.rules()) scan_tree(rule, rule.path, nullptr, Alert::Type::kExisting);
+  }
 }
 
 namespace {
@@ -209,6 +273,7 @@ void GuardEngine::write(const Event& e) {
 
 void GuardEngine::flush() {
   for (Sink* sink : event_sinks_) sink->flush();
+  if (remediator_) drain_queue();
   for (Alert& summary : bursts_.due(now_())) {
     summary.time_ns = realtime_now_ns();
     ++counts_.summaries;
@@ -218,6 +283,14 @@ void GuardEngine::flush() {
 }
 
 void GuardEngine::finish() {
+  for (const Queued& q : queue_) {
+    ++counts_.not_fixed;
+    if (counts_.not_fixed_first.size() < EngineCounts::kListed)
+      counts_.not_fixed_first.push_back(escape_for_terminal(q.path) + ": not fixed: guard stopped before its turn");
+  }
+  if (!queue_.empty()) counts_.not_fixed_reasons["guard stopped before its turn"] += queue_.size();
+  counts_.queued = 0;
+  queue_.clear();
   for (Alert& summary : bursts_.due(now_(), true)) {
     summary.time_ns = realtime_now_ns();
     ++counts_.summaries;

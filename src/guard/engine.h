@@ -3,6 +3,7 @@
 // It is a Sink, so it sits at the end of the ordinary watch pipeline.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,8 +25,15 @@ class AlertOutput {
 // JSON lines (`json`) or readable lines, to `out`.
 std::unique_ptr<AlertOutput> make_alert_output(FILE* out, bool json);
 
+// With remediation, every violation ends as exactly one of: fixed, not fixed (with its
+// reason), a remediation failure, moot (when its turn came the object was gone or
+// already right again), or still queued.
 struct EngineCounts {
   uint64_t violations = 0, alerts = 0, summaries = 0, fixed = 0, remediation_failures = 0, exempt = 0, denied = 0;
+  uint64_t not_fixed = 0, moot = 0, queued = 0;
+  std::map<std::string, uint64_t> not_fixed_reasons;  // not fixed and failures, by reason
+  std::vector<std::string> not_fixed_first;            // "path: detail" of the first kListed of them
+  static constexpr size_t kListed = 20;
 };
 
 class GuardEngine final : public Sink {
@@ -39,7 +47,7 @@ class GuardEngine final : public Sink {
 
   void write(const Event& event) override;  // Sink: one file event
   void flush() override;                    // alerts for bursts that ended
-  void finish();                            // every pending summary, at exit
+  void finish();                            // every pending summary, at exit; queued fixes end as not fixed
   const EngineCounts& counts() const { return counts_; }
 
  private:
@@ -48,6 +56,9 @@ class GuardEngine final : public Sink {
   bool exempt(const GuardRule& rule, const Event& event) const;
   void on_denied(const Event& event);
   void emit(Alert alert, bool remediate);
+  void remediate(Alert& alert);
+  void record(const Violation& violation, const Remediation& outcome);
+  void drain_queue();
 
   struct InodeState {
     uid_t uid;
@@ -56,6 +67,12 @@ class GuardEngine final : public Sink {
     bool operator==(const InodeState&) const = default;
   };
   static constexpr size_t kMaxRemembered = 1 << 16;
+  // Violations waiting for the rate limit: re-checked by path when their turn comes.
+  struct Queued {
+    const GuardRule* rule;
+    std::string path;
+  };
+  static constexpr size_t kMaxQueued = 1 << 20;
 
   const Policy& policy_;
   AlertOutput& output_;
@@ -65,6 +82,8 @@ class GuardEngine final : public Sink {
   BurstAggregator bursts_;
   EngineCounts counts_;
   std::map<std::pair<dev_t, ino_t>, InodeState> alerted_;  // last violating state alerted, per object
+  std::deque<Queued> queue_;
+  bool rescan_when_drained_ = false;  // the queue overflowed: look at every tree again
 };
 
 }  // namespace fstrail::guard

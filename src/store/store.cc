@@ -42,6 +42,8 @@ bool is_postgres_url(std::string_view url) {
          url.find('=') != std::string_view::npos;
 }
 
+}  // namespace
+
 // The password of a URL (user:PASS@) or of a keyword string (password=PASS).
 std::string find_password(std::string_view url) {
   if (starts_with(url, "postgresql://") || starts_with(url, "postgres://")) {
@@ -71,6 +73,8 @@ std::string find_password(std::string_view url) {
   size_t end = url.find(' ', start);
   return std::string(url.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
 }
+
+namespace {
 
 std::string replace_all(std::string_view text, std::string_view needle, std::string_view with) {
   std::string out;

@@ -78,6 +78,13 @@ Result<std::optional<std::string>> sqlite_file(const std::string& url);
 std::string default_state_dir();
 std::string default_db_url();
 
+// The password written in a connection string (URL user:PASS@ or ?password=, or a keyword
+// string's password=), or "".
+std::string find_password(std::string_view url);
+// The password PostgreSQL connections use in place of (over) one in the connection string,
+// e.g. read from --db-password-file; "" = none (libpq's PGPASSWORD, PGPASSFILE, ~/.pgpass).
+void set_postgres_password(std::string password);
+
 // A connection string with any password replaced by "***", for messages.
 std::string redact_url(std::string_view url);
 // Replaces every occurrence of the password of `url` in `message` (libpq errors may echo it).

@@ -293,6 +293,86 @@ TEST_F(GuardTest, SymlinkAttackNeverChangesTheTarget) {
   stop();
 }
 
+// A hard link into the tree is the same inode as its name outside: remediation never
+// touches it, whether the service user made it (fs.protected_hardlinks lets it link a
+// file it may read and write) or root did by mistake; the alert names the link count.
+TEST_F(GuardTest, HardLinksIntoTheTreeNeverChangeTheOutsideFile) {
+  std::string shared = make_file(outside_ + "/shared666", 0666, 0);
+  std::string secret = make_file(outside_ + "/secret0640", 0640, 0);
+  // No exempt user here: the service user's own link is a violation to remediate.
+  std::string file = base_ + "/no-exempt.toml";
+  std::ofstream(file) << fmt::format(
+      "[[guard]]\nname = \"svc\"\npath = \"{}\"\nowner = {}\ngroup = {}\nmode_max = \"0750\"\nremediate = true\n",
+      tree_, kService, kService);
+  start_with(file);
+  std::string mine = tree_ + "/mine";
+  Child svc({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "ln", shared, mine});
+  ASSERT_EQ(svc.wait_exit(), 0) << svc.stderr_;
+  std::string by_root = tree_ + "/by-root";
+  ASSERT_EQ(link(secret.c_str(), by_root.c_str()), 0) << strerror(errno);
+  for (const auto& path : {mine, by_root}) {
+    if (auto a = wait_alert("violation", path)) {
+      EXPECT_EQ(a->at("action")["result"], "skipped") << *a;
+      EXPECT_EQ(a->at("action")["detail"], "not remediated: 2 hard links") << *a;
+    }
+  }
+  std::string marker = make_file(tree_ + "/marker", 0640, 0);
+  ASSERT_TRUE(wait_state(marker, kService, 0640)) << dump();
+  for (auto [path, mode] : {std::pair{shared, 0666u}, std::pair{secret, 0640u}}) {
+    struct stat st = stat_of(path);
+    EXPECT_EQ(st.st_uid, 0u) << path << " was chowned through its hard link";
+    EXPECT_EQ(st.st_gid, 0u) << path;
+    EXPECT_EQ(st.st_mode & 07777, mode) << path << " was chmoded through its hard link";
+    EXPECT_EQ(st.st_nlink, 2u);
+  }
+  stop();
+  EXPECT_NE(guard_->stderr_.find(" fixed, 2 not fixed, 0 remediation failure(s) (hard links: 2)"), std::string::npos)
+      << guard_->stderr_;
+  EXPECT_NE(guard_->stderr_.find("fstrail: not fixed: " + mine + ": not remediated: 2 hard links"), std::string::npos)
+      << guard_->stderr_;
+  // The scan at start finds them too, and leaves them alone as well.
+  alerts_.clear();
+  parsed_ = 0;
+  start_with(file);
+  for (const auto& path : {mine, by_root}) {
+    if (auto a = wait_alert("existing", path)) {
+      EXPECT_EQ(a->at("action")["detail"], "not remediated: 2 hard links") << *a;
+    }
+  }
+  EXPECT_EQ(stat_of(shared).st_uid, 0u);
+  EXPECT_EQ(stat_of(secret).st_mode & 07777, 0640u);
+  stop();
+  EXPECT_NE(guard_->stderr_.find("0 fixed, 2 not fixed, 0 remediation failure(s) (hard links: 2)"), std::string::npos)
+      << guard_->stderr_;
+}
+
+// Refused at load with file:line: "/" (remediation would reach every file of the host),
+// and a path through a symbolic link (a link changed later would redirect the guard).
+TEST_F(GuardTest, RootAndSymlinkedGuardPathsAreRefused) {
+  std::string root_toml = base_ + "/root.toml";
+  std::ofstream(root_toml) << "[[guard]]\nname = \"all\"\nowner = 0\npath = \"/\"\nremediate = true\n";
+  Child r({fstrail_bin(), "guard", "--backend", backend_, "--config", root_toml});
+  EXPECT_EQ(r.wait_exit(), 2) << r.stderr_;
+  EXPECT_NE(r.stderr_.find(root_toml + ":4: path = \"/\" is refused"), std::string::npos) << r.stderr_;
+
+  std::string link = base_ + "/link";
+  ASSERT_EQ(symlink(tree_.c_str(), link.c_str()), 0);
+  std::string link_toml = base_ + "/link.toml";
+  std::ofstream(link_toml) << fmt::format(
+      "[[guard]]\nname = \"svc\"\nowner = {}\nremediate = true\npath = \"{}/\"\n", kService, link);
+  for (auto args : {std::vector<std::string>{"--check-config"}, std::vector<std::string>{"--backend", backend_}}) {
+    std::vector<std::string> argv = {fstrail_bin(), "guard", "--config", link_toml};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Child c(argv);
+    EXPECT_EQ(c.wait_exit(), 2) << c.stderr_;
+    EXPECT_NE(c.stderr_.find(fmt::format("{}:5: guard 'svc': path {} goes through a symbolic link", link_toml, link)),
+              std::string::npos)
+        << c.stderr_;
+    EXPECT_NE(c.stderr_.find(fmt::format("write the real path instead: path = \"{}\"", tree_)), std::string::npos)
+        << c.stderr_;
+  }
+}
+
 TEST_F(GuardTest, BurstFromOneProcessBecomesOneSummary) {
   constexpr int kFiles = 50000;
   std::string dir = tree_ + "/burst";
@@ -314,6 +394,45 @@ TEST_F(GuardTest, BurstFromOneProcessBecomesOneSummary) {
   for (const auto& a : alerts_) individual += a["alert"] == "violation";
   EXPECT_LE(individual, 3u) << "a burst must not become one line per file";
   EXPECT_LE(alerts_.size(), 5u);
+}
+
+// Root's `cp -a` into the tree: a burst far beyond the remediation rate is worked off at
+// that rate, every file of it, and the stop summary accounts for each one.
+TEST_F(GuardTest, RemediationFixesEveryFileOfABurstAtTheDocumentedRate) {
+  constexpr int kFiles = 5000, kRate = 200;  // the default rate
+  std::string dir = tree_ + "/burst";
+  ASSERT_EQ(mkdir(dir.c_str(), 0750), 0);
+  ASSERT_EQ(chown(dir.c_str(), kService, kService), 0);
+  start(true);
+  auto begin = std::chrono::steady_clock::now();
+  for (int i = 0; i < kFiles; ++i) {
+    int fd = open(fmt::format("{}/f{}", dir, i).c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0640);
+    ASSERT_GE(fd, 0);
+    close(fd);
+  }
+  auto limit = std::chrono::duration<double>(kFiles * 1.1 / kRate);
+  int owned = 0;
+  while (std::chrono::steady_clock::now() - begin < limit) {
+    owned = 0;
+    for (int i = 0; i < kFiles; ++i) owned += stat_of(fmt::format("{}/f{}", dir, i)).st_uid == kService;
+    if (owned == kFiles) break;
+    guard_->pump(200ms);
+  }
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  EXPECT_EQ(owned, kFiles) << "after " << took << " s; allowed " << limit.count() << " s\n"
+                           << guard_->stderr_;
+  RecordProperty("seconds", std::to_string(took));
+  stop();
+  EXPECT_NE(guard_->stderr_.find(fmt::format("fstrail: {0} violation(s), ", kFiles)), std::string::npos)
+      << guard_->stderr_;
+  EXPECT_NE(guard_->stderr_.find(fmt::format(" {} fixed, 0 not fixed, 0 remediation failure(s), 0 gone", kFiles)),
+            std::string::npos)
+      << guard_->stderr_;
+  size_t queued = 0;
+  for (const auto& a : alerts_) queued += !a["action"].is_null() && a["action"]["result"] == "queued";
+  EXPECT_LE(alerts_.size(), 5u) << "a burst must not become one line per file";
+  fmt::print("{} files fixed in {:.1f} s (limit {:.1f} s); {} of the individual alerts were queued\n", kFiles, took,
+             limit.count(), queued);
 }
 
 // With --db: the burst is one summary alert on stdout, and every file of it is a record in

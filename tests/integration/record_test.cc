@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
@@ -79,6 +80,7 @@ class Recording {
     started_ = child_->stderr_.find(want) != std::string::npos;
   }
   bool started() const { return started_; }
+  pid_t pid() const { return child_->pid(); }
   const std::string& stderr_text() const { return child_->stderr_; }
 
   void parse() {
@@ -378,6 +380,59 @@ TEST_F(RecordTest, EveryChangeIsStoredOnceAndFoundByEveryFilterInSqliteAndPostgr
     auto a = query(sqlite_, args), b = query(pg_, args);
     EXPECT_FALSE(a.empty());
     EXPECT_EQ(dumped(a, without_time), dumped(b, without_time));
+  }
+}
+
+// A password on the command line is readable by every user: record scrubs it from its own
+// argv at start (and warns); --db-password-file is the way to give one. The SQLite history
+// and its -wal/-shm are 0600, in a 0700 directory when fstrail makes it.
+TEST_F(RecordTest, NoPasswordInTheCommandLineAndAPrivateSqliteHistory) {
+  // The test server trusts local connections: the password is carried, never checked.
+  std::string secret = "s3cret-pw-4711";
+  std::string pg_url = fmt::format("postgresql://postgres:{}@/{}?{}", secret, pg_.substr(pg_.find("dbname=") + 7, pg_.find(" user=") - pg_.find("dbname=") - 7),
+                                   "host=" + pg_.substr(5, pg_.find(' ') - 5) + "&port=" +
+                                       pg_.substr(pg_.find("port=") + 5, pg_.find(" dbname") - pg_.find("port=") - 5));
+  {
+    Recording rec(backend_, pg_url, base_ + "/spool-pg", root_);
+    ASSERT_TRUE(rec.started()) << rec.stderr_text();
+    std::ifstream in(fmt::format("/proc/{}/cmdline", rec.pid()));
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(cmdline.find(secret), std::string::npos) << cmdline;
+    EXPECT_NE(cmdline.find("postgresql://postgres:***@/"), std::string::npos) << cmdline;
+    EXPECT_NE(rec.stderr_text().find("warning: the password in --db was removed from the command line"),
+              std::string::npos)
+        << rec.stderr_text();
+    EXPECT_EQ(rec.stderr_text().find(secret), std::string::npos) << rec.stderr_text();
+    write_file(in_root("pg-marker"), "x");
+    ASSERT_TRUE(rec.wait_for([&](const Json& e) { return e["path"] == in_root("pg-marker"); }));
+    EXPECT_EQ(rec.stop(), 0) << rec.stderr_text();
+  }
+  EXPECT_FALSE(query(pg_, {"--path", in_root("pg-marker")}).empty()) << "stored through the scrubbed URL";
+  std::string pwfile = base_ + "/pw";
+  std::ofstream(pwfile) << secret << "\n";
+  Child q({fstrail_bin(), "query", "--db", pg_, "--db-password-file", pwfile, "--json", "--path", in_root("pg-marker")});
+  EXPECT_EQ(q.wait_exit(), 0) << q.stderr_;
+  EXPECT_NE(q.stdout_.find("pg-marker"), std::string::npos) << q.stdout_;
+  Child bad({fstrail_bin(), "query", "--db", pg_, "--db-password-file", base_});
+  EXPECT_EQ(bad.wait_exit(), 2) << bad.stderr_;
+
+  std::string dir = base_ + "/history/sub";
+  {
+    Recording rec(backend_, "sqlite://" + dir + "/events.db", base_ + "/spool-sqlite", root_);
+    ASSERT_TRUE(rec.started()) << rec.stderr_text();
+    write_file(in_root("sqlite-marker"), "x");
+    ASSERT_TRUE(rec.wait_for([&](const Json& e) { return e["path"] == in_root("sqlite-marker"); }));
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      struct stat st{};
+      ASSERT_EQ(stat((dir + "/events.db" + suffix).c_str(), &st), 0) << suffix;
+      EXPECT_EQ(st.st_mode & 07777, 0600u) << "events.db" << suffix;
+    }
+    EXPECT_EQ(rec.stop(), 0) << rec.stderr_text();
+  }
+  for (const auto& d : {base_ + "/history", dir}) {
+    struct stat st{};
+    ASSERT_EQ(stat(d.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0700u) << d;
   }
 }
 

@@ -37,6 +37,17 @@ TEST(Kinds, UnknownNameSaysWhatIsValid) {
   EXPECT_NE(kinds.error().message.find("modify"), std::string::npos);
 }
 
+TEST(Kinds, AListNamingNoKindIsAnError) {
+  for (const char* list : {"", ",", ",,"}) {
+    auto kinds = parse_kinds(list);
+    ASSERT_FALSE(kinds.ok()) << "'" << list << "' must not mean every kind";
+    EXPECT_NE(kinds.error().message.find("names no event kind"), std::string::npos);
+  }
+  auto kinds = parse_kinds("create,\nx");
+  ASSERT_FALSE(kinds.ok());
+  EXPECT_NE(kinds.error().message.find("unknown event kind '\\nx'"), std::string::npos) << kinds.error().message;
+}
+
 TEST(Exclude, ComponentAndFullPathGlobs) {
   FilterOptions o;
   o.exclude_globs = {".git", "*.swp", "/srv/app/cache/*"};

@@ -2,8 +2,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+
+#include <fmt/format.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -68,6 +72,39 @@ TEST(GuardConfig, RejectsBadFilesWithFileLineAndWhat) {
   expect_error("[[guard]]\nname = \"a\"\npath = \"/x\nowner = 0\n", "bad.toml:3");
   expect_error("", "no [[guard]] block");
   expect_error("[[guard]]\nname = \"a\"\npath = \"/x\"\nowner = 0\nenforce = \"yes\"\n", "enforce must be true or false");
+  expect_error("[[guard]]\nname = \"a\"\nowner = 0\npath = \"/\"\n", "bad.toml:4: path = \"/\" is refused");
+  expect_error("[[guard]]\nname = \"a\"\nowner = 0\npath = \"//\"\n", "bad.toml:4: path = \"/\" is refused");
+}
+
+// /dev/zero once hung and grew to 470 MB; a directory said "no [[guard]] block".
+TEST(GuardConfig, LoadTakesOnlyARegularFileOfAtMostOneMiB) {
+  auto start = std::chrono::steady_clock::now();
+  auto c = load_config("/dev/zero");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message, "/dev/zero is not a regular file; --config names the TOML file with [[guard]] blocks");
+  testing::TempDir dir("guard-config");
+  c = load_config(dir.path());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find(dir.path() + " is a directory"), std::string::npos) << c.error().message;
+  std::string fifo = dir.path() + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  c = load_config(fifo);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("is not a regular file"), std::string::npos) << c.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+
+  std::string big = dir.path() + "/big.toml";
+  std::ofstream(big) << "# " << std::string(kMaxConfigBytes, 'x') << "\n";
+  c = load_config(big);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("a configuration is at most 1048576 bytes (1 MiB)"), std::string::npos)
+      << c.error().message;
+  std::string odd = dir.path() + "/two\nlines.toml";
+  std::ofstream(odd) << "[[guard]]\nname = 1\n";
+  c = load_config(odd);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message.find('\n'), std::string::npos) << c.error().message;
+  EXPECT_NE(c.error().message.find("two\\nlines.toml:1:"), std::string::npos) << c.error().message;
 }
 
 TEST(GuardConfig, MissingFileSaysWhatToDo) {
@@ -199,15 +236,76 @@ TEST_F(TempTree, NeverActsOnASwappedFile) {
 }
 
 TEST_F(TempTree, RateLimited) {
-  Policy p({rule("t", tree, getuid())});
   Remediator r(false, 5);
-  int fixed = 0;
-  for (int i = 0; i < 20; ++i) {
-    std::string f = make_file(base / "tree" / ("f" + std::to_string(i)), 0777);
-    fixed += r.fix(violation_for(p, f)).outcome == Remediation::Outcome::kFixed;
+  int tokens = 0;
+  for (int i = 0; i < 20; ++i) tokens += r.take_token();
+  EXPECT_GE(tokens, 5);
+  EXPECT_LE(tokens, 7);
+}
+
+// A file linked into the tree from elsewhere (by the service user, or by root by mistake)
+// is the same inode as the outside name: never changed, and the reason says why.
+TEST_F(TempTree, NeverActsOnAHardLinkedFile) {
+  Policy p({rule("t", tree, getuid())});
+  std::string outside = make_file(base / "outside" / "shared666", 0666);
+  fs::create_hard_link(outside, base / "tree" / "mine");
+  Violation v = violation_for(p, (base / "tree" / "mine").string());
+  for (bool dry_run : {true, false}) {
+    Remediation fix = Remediator(dry_run).fix(v);
+    EXPECT_EQ(fix.outcome, Remediation::Outcome::kSkipped) << fix.detail;
+    EXPECT_EQ(fix.detail, "not remediated: 2 hard links");
+    EXPECT_EQ(fix.reason, "hard links");
+    EXPECT_EQ(mode_of(outside), 0666u);
   }
-  EXPECT_GE(fixed, 1);
-  EXPECT_LE(fixed, 7);
+  // Once the outside name is gone, the file is the tree's alone.
+  fs::remove(outside);
+  EXPECT_EQ(Remediator(false).fix(v).outcome, Remediation::Outcome::kFixed);
+  EXPECT_EQ(mode_of(base / "tree" / "mine"), 0640u);
+  // Directories cannot be hard-linked; their link count is their subdirectories.
+  fs::create_directories(base / "tree" / "d" / "e");
+  chmod((base / "tree" / "d").c_str(), 0777);
+  EXPECT_EQ(Remediator(false).fix(violation_for(p, (base / "tree" / "d").string())).outcome,
+            Remediation::Outcome::kFixed);
+}
+
+// The guarded root itself is reached without a symbolic link, even one swapped in
+// after the configuration was checked.
+TEST_F(TempTree, NeverReachesTheRootThroughASymlink) {
+  std::string f = make_file(base / "outside" / "f", 0777);
+  fs::create_directory_symlink(base / "outside", base / "link");
+  Policy p({rule("t", (base / "link").string(), getuid())});
+  Violation v = violation_for(p, (base / "link" / "f").string());
+  Remediation fix = Remediator(false).fix(v);
+  EXPECT_EQ(fix.outcome, Remediation::Outcome::kFailed) << fix.detail;
+  EXPECT_EQ(fix.reason, "guarded root unreachable");
+  EXPECT_EQ(mode_of(f), 0777u);
+}
+
+TEST_F(TempTree, GuardedPathsAreCheckedAtLoad) {
+  fs::create_directory_symlink(base / "tree", base / "link");
+  auto c = parse_config(fmt::format("[[guard]]\nname = \"a\"\nowner = 0\npath = \"{}/sub\"\n", (base / "link").string()),
+                        "g.toml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  Status s = check_paths(*c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("g.toml:4: guard 'a': path " + (base / "link").string() +
+                                   "/sub goes through a symbolic link"),
+            std::string::npos)
+      << s.error().message;
+  EXPECT_NE(s.error().message.find("write the real path instead: path = \"" + tree + "/sub\""), std::string::npos)
+      << s.error().message;
+
+  c->rules[0].path = tree + "/sub";
+  EXPECT_TRUE(check_paths(*c).ok());
+  c->rules[0].path = make_file(base / "tree" / "file", 0640);
+  s = check_paths(*c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("is not a directory"), std::string::npos) << s.error().message;
+  c->rules[0].path = tree + "/missing\nline";
+  s = check_paths(*c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("missing\\nline: No such file"), std::string::npos) << s.error().message;
+  EXPECT_EQ(s.error().message.find('\n'), std::string::npos) << "one line";
 }
 
 class Captured final : public AlertOutput {
@@ -275,6 +373,87 @@ TEST_F(TempTree, ExemptUsersAreNotAlerted) {
   engine.write(e);
   EXPECT_TRUE(out.alerts.empty());
   EXPECT_EQ(engine.counts().exempt, 1u);
+}
+
+// A burst longer than the rate: what cannot be fixed at once waits in a queue that flush()
+// works off at the rate, each object checked again when its turn comes; every violation
+// ends counted as exactly one of fixed, not fixed (with its reason), moot or queued.
+TEST_F(TempTree, RemediationWorksOffABurstAtTheRateAndCountsEveryOutcome) {
+  constexpr int kFiles = 60, kRate = 20;
+  GuardRule r = rule("t", tree, getuid());
+  r.remediate = true;
+  Policy p({r});
+  Captured out;
+  Remediator remediator(false, kRate);
+  GuardEngine engine(p, out, &remediator);
+  std::string outside = make_file(base / "outside" / "shared", 0666);
+  fs::create_hard_link(outside, base / "tree" / "linked");
+  std::vector<std::string> files;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kFiles; ++i) {
+    Event e;
+    e.kind = EventKind::kCreate;
+    e.path = make_file(base / "tree" / ("f" + std::to_string(i)), 0777);
+    e.pid = 1000 + i;  // one actor each: every alert is shown, with its action
+    files.push_back(e.path);
+    engine.write(e);
+  }
+  Event e;
+  e.kind = EventKind::kLink;
+  e.path = (base / "tree" / "linked").string();
+  e.pid = 4242;
+  engine.write(e);
+  ASSERT_EQ(out.alerts.size(), static_cast<size_t>(kFiles + 1));
+  uint64_t fixed_at_once = 0;
+  for (const Alert& a : out.alerts) fixed_at_once += a.action->outcome == Remediation::Outcome::kFixed;
+  EXPECT_GE(fixed_at_once, static_cast<uint64_t>(kRate));  // the bucket starts full
+  EXPECT_EQ(engine.counts().fixed, fixed_at_once);
+  EXPECT_EQ(engine.counts().queued, kFiles + 1 - fixed_at_once);
+  ASSERT_EQ(out.alerts[kFiles - 2].action->outcome, Remediation::Outcome::kQueued);
+  ASSERT_EQ(out.alerts[kFiles - 1].action->outcome, Remediation::Outcome::kQueued);
+  EXPECT_NE(out.alerts[kFiles - 1].action->detail.find("at most 20 fixes a second"), std::string::npos);
+  fs::remove(files[kFiles - 1]);  // gone before its turn
+  chmod(files[kFiles - 2].c_str(), 0640);  // right again before its turn
+  while (engine.counts().queued > 0 && std::chrono::steady_clock::now() - start < std::chrono::seconds(10)) {
+    engine.flush();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(took, static_cast<double>(kFiles + 1 - fixed_at_once) / kRate * 1.1 + 1.0);
+  for (int i = 0; i < kFiles - 2; ++i) EXPECT_EQ(mode_of(files[i]), 0750u) << files[i];
+  EXPECT_EQ(mode_of(outside), 0666u);
+  engine.finish();
+  const EngineCounts& c = engine.counts();
+  EXPECT_EQ(c.violations, static_cast<uint64_t>(kFiles + 1));
+  EXPECT_EQ(c.fixed, static_cast<uint64_t>(kFiles - 2));
+  EXPECT_EQ(c.not_fixed, 1u);
+  EXPECT_EQ(c.moot, 2u);
+  EXPECT_EQ(c.queued, 0u);
+  EXPECT_EQ(c.remediation_failures, 0u);
+  EXPECT_EQ(c.not_fixed_reasons, (std::map<std::string, uint64_t>{{"hard links", 1}}));
+  ASSERT_EQ(c.not_fixed_first.size(), 1u);
+  EXPECT_EQ(c.not_fixed_first[0], e.path + ": not remediated: 2 hard links");
+}
+
+TEST_F(TempTree, WhatIsStillQueuedAtStopIsCountedNotFixed) {
+  GuardRule r = rule("t", tree, getuid());
+  r.remediate = true;
+  Policy p({r});
+  Captured out;
+  Remediator remediator(false, 2);
+  GuardEngine engine(p, out, &remediator);
+  for (int i = 0; i < 5; ++i) {
+    Event e;
+    e.kind = EventKind::kCreate;
+    e.path = make_file(base / "tree" / ("f" + std::to_string(i)), 0777);
+    engine.write(e);
+  }
+  engine.finish();
+  const EngineCounts& c = engine.counts();
+  EXPECT_EQ(c.fixed + c.not_fixed, 5u);
+  EXPECT_GE(c.not_fixed, 2u);
+  EXPECT_EQ(c.not_fixed_reasons.at("guard stopped before its turn"), c.not_fixed);
+  EXPECT_EQ(c.queued, 0u);
 }
 
 // A file whose state breaks the rule now, and an event that says its own change kept the

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/commands.h"
 #include "core/clock.h"
 #include "store/store.h"
 #include "store/test_events.h"
@@ -15,8 +16,8 @@
 namespace fstrail::store {
 namespace {
 
-std::string run(const std::string& args, int* status) {
-  std::string cmd = std::string(FSTRAIL_BINARY) + " " + args + " 2>&1";
+std::string run(const std::string& args, int* status, const std::string& cwd = ".") {
+  std::string cmd = "cd " + cwd + " && " + std::string(FSTRAIL_BINARY) + " " + args + " 2>&1";
   std::string out;
   FILE* p = ::popen(cmd.c_str(), "r");
   char buf[65536];
@@ -101,10 +102,32 @@ TEST_F(QueryCommandTest, LastGivesOneEventPerPathAndBadArgumentsAreUsageErrors) 
     EXPECT_EQ(status, 2) << limit;
     EXPECT_NE(out.find("is not a number of events"), std::string::npos) << out;
   }
+  out = run("query --db " + db_ + " --kind ''", &status);
+  EXPECT_EQ(status, 2) << "an empty --kind returned everything";
+  EXPECT_NE(out.find("--kind: names no event kind"), std::string::npos) << out;
   out = run("query --db postgress://user:secret@db/fstrail", &status);
   EXPECT_EQ(status, 2);
   EXPECT_NE(out.find("unknown database scheme"), std::string::npos) << out;
   EXPECT_EQ(out.find("secret"), std::string::npos) << out;
+}
+
+// A relative --path once returned 0 rows silently: it is taken from the current directory.
+TEST_F(QueryCommandTest, RelativePathIsTakenFromTheCurrentDirectory) {
+  int status = 0;
+  std::string absolute = run("query --db " + db_ + " --json --path /srv/app/", &status);
+  ASSERT_EQ(status, 0) << absolute;
+  ASSERT_GT(std::count(absolute.begin(), absolute.end(), '\n'), 10) << absolute;
+  for (const char* rel : {"srv/app/", "./srv/../srv/app/"}) {
+    std::string relative = run("query --db " + db_ + " --json --path " + rel, &status, "/");
+    EXPECT_EQ(status, 0) << relative;
+    EXPECT_EQ(relative, absolute) << rel;
+  }
+  std::string cwd = std::filesystem::current_path().string();
+  EXPECT_EQ(cli::absolute_query_path("a/b").value(), cwd + "/a/b");
+  EXPECT_EQ(cli::absolute_query_path("a/../b/").value(), cwd + "/b/");
+  EXPECT_EQ(cli::absolute_query_path("/srv/app/").value(), "/srv/app/");
+  std::string help = run("query --help", &status);
+  EXPECT_NE(help.find("relative path is taken from the"), std::string::npos) << help;
 }
 
 }  // namespace

@@ -147,6 +147,11 @@ struct PgResult {
   const char* sqlstate() const { return PQresultErrorField(r, PG_DIAG_SQLSTATE); }
 };
 
+std::string& postgres_password() {
+  static std::string password;
+  return password;
+}
+
 class PostgresStore final : public EventStore {
  public:
   explicit PostgresStore(std::string conninfo) : conninfo_(std::move(conninfo)) {}
@@ -161,9 +166,13 @@ class PostgresStore final : public EventStore {
     known_days_.clear();
     staging_ready_ = false;
     // Our defaults first: the user's connection string (expanded from dbname) overrides them.
+    // A password from --db-password-file comes after dbname, so it wins over the string's.
+    const std::string& password = postgres_password();
     const char* keys[] = {"application_name", "connect_timeout", "keepalives_idle", "keepalives_interval",
-                          "keepalives_count", "tcp_user_timeout", "dbname", nullptr};
-    const char* values[] = {"fstrail", "10", "30", "10", "3", "30000", conninfo_.c_str(), nullptr};
+                          "keepalives_count", "tcp_user_timeout", "dbname",
+                          password.empty() ? nullptr : "password", nullptr};
+    const char* values[] = {"fstrail", "10", "30", "10", "3", "30000", conninfo_.c_str(),
+                            password.empty() ? nullptr : password.c_str(), nullptr};
     conn_ = PQconnectdbParams(keys, values, 1);
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
       std::string msg = conn_ ? PQerrorMessage(conn_) : "out of memory";
@@ -766,6 +775,8 @@ char* transcode_copy_row(std::string_view record, char* out) {
 }
 
 std::span<const char* const> postgres_migrations() { return kMigrations; }
+
+void set_postgres_password(std::string password) { postgres_password() = std::move(password); }
 
 Result<std::unique_ptr<EventStore>> open_postgres_store(const std::string& conninfo, bool allow_offline) {
   auto store = std::make_unique<PostgresStore>(conninfo);

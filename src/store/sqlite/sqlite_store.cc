@@ -1,15 +1,20 @@
 #include "store/sqlite/sqlite_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <algorithm>
 #include <filesystem>
 
 #include <fmt/format.h>
 
 #include "core/clock.h"
+#include "core/text.h"
+#include "core/unique_fd.h"
 #include "store/query_sql.h"
 #include "store/record.h"
 
@@ -130,17 +135,37 @@ std::string column_text(sqlite3_stmt* s, int i) {
   return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(s, i))) : "";
 }
 
+// mkdir -p with mode 0700 for each directory it creates (existing ones are left as they are).
+Status make_private_directories(const std::filesystem::path& dir) {
+  if (dir.empty()) return Ok{};
+  struct stat st{};
+  if (::stat(dir.c_str(), &st) == 0) return Ok{};
+  if (Status parent = make_private_directories(dir.parent_path()); !parent) return parent;
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return Error{fmt::format("cannot create {}: {} (choose another place with --db sqlite:///path)",
+                             escape_for_terminal(dir.string()), std::strerror(errno)),
+                 errno};
+  return Ok{};
+}
+
 class SqliteStore final : public EventStore {
  public:
   explicit SqliteStore(std::string path) : path_(std::move(path)) {}
   ~SqliteStore() override { close(); }
 
   Status open() {
-    std::error_code ec;
+    // The history says who touched what and when: only its owner reads it. Directories
+    // fstrail creates are 0700; the file is created 0600 before SQLite opens it, and SQLite
+    // gives its -wal and -shm files the database file's mode.
     auto parent = std::filesystem::path(path_).parent_path();
-    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-    if (ec) return Error{fmt::format("cannot create {}: {} (choose another place with --db sqlite:///path)",
-                                     parent.string(), ec.message()), ec.value()};
+    if (Status made = make_private_directories(parent); !made) return made;
+    {
+      UniqueFd created(::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+      if (!created.valid() && errno != EEXIST)
+        return Error{fmt::format("cannot create {}: {} (choose another place with --db sqlite:///path)",
+                                 escape_for_terminal(path_), std::strerror(errno)),
+                     errno};
+    }
     if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         nullptr) != SQLITE_OK)
       return fail("cannot open");
