@@ -10,7 +10,7 @@ namespace {
 constexpr std::array<std::string_view, kLossReasonCount> kLossReasonNames = {
     "unknown",          "kernel-queue-overflow", "ring-buffer-full",    "bpf-map-full",     "malformed-record",
     "unresolved-path",  "unwatched-directory",   "unwatched-mount",     "spool-corrupt",
-    "merged-by-kernel",
+    "merged-by-kernel", "path-too-long",
 };
 
 }  // namespace

@@ -24,8 +24,9 @@ enum class LossReason : uint8_t {
   kUnwatchedMount,       // a mount inside a root that the backend cannot see into
   kSpoolCorrupt,         // spooled events that failed their check on replay (quarantined)
   kMergedByKernel,       // fanotify merged identical queued events (a rename repeated by one process)
+  kPathTooLong,          // an eBPF record whose path was longer than the kernel side could carry
 };
-inline constexpr int kLossReasonCount = static_cast<int>(LossReason::kMergedByKernel) + 1;
+inline constexpr int kLossReasonCount = static_cast<int>(LossReason::kPathTooLong) + 1;
 std::string_view loss_reason_name(LossReason reason);
 std::optional<LossReason> loss_reason_from_name(std::string_view name);
 

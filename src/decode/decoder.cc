@@ -170,11 +170,11 @@ Result<Record> decode_event(std::span<const uint8_t> bytes, const fst_event& w, 
   if (w.error) e.error = -w.error;
   if (w.flags & FST_EF_DENIED) e.denied = true;
 
-  // A start directory deeper than the kernel's walk lacks its top: joined, it would
-  // name a path that does not exist. Rejected (counted), never emitted.
-  if ((w.path_enc == FST_PATH_ARG_AT_DIR && (w.flags & FST_EF_PATH_TRUNCATED)) ||
-      (w.old_path_enc == FST_PATH_ARG_AT_DIR && (w.flags & FST_EF_OLD_PATH_TRUNCATED)))
-    return Error{"start directory deeper than the kernel walk: the path cannot be named"};
+  // A path longer than the kernel side could carry lacks its top (a walk stopped short)
+  // or its end (an argument cut): decoded, it would name a path that does not exist.
+  // Rejected with ENAMETOOLONG (counted as a loss), never emitted.
+  if (w.flags & (FST_EF_PATH_TRUNCATED | FST_EF_OLD_PATH_TRUNCATED))
+    return Error{"path longer than the kernel could carry: it cannot be named", ENAMETOOLONG};
   const char* data = reinterpret_cast<const char*>(bytes.data()) + sizeof(fst_event);
   auto path = decode_path(w.path_enc, {data, w.path_len}, w.dirfd, static_cast<pid_t>(a.pid), ctx);
   if (!path) return path.error();

@@ -223,7 +223,7 @@ bool Recorder::replay_some() {
     lost.path = spool_->dir();
     if (!next.lost_unknown) lost.lost = next.lost;
     lost.backend = "spool";
-    // TODO(lead): lost.lost_reason = kSpoolCorruptLostReason once Event has it.
+    lost.lost_reason = LossReason::kSpoolCorrupt;
     rows->add(lost, options_.host, mark->event_id);
   }
   auto views = rows->views();

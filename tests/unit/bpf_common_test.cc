@@ -149,6 +149,24 @@ TEST_F(FakeBpfProc, ConsumerAppliesExecRecordsInOrderAndCountsMalformed) {
   EXPECT_EQ(lost.size(), 1u);
 }
 
+// A path the kernel side had to cut (a walk stopped short of the root) would name a path
+// that never existed: never emitted, counted as path-too-long.
+TEST_F(FakeBpfProc, ACutPathIsNeverEmittedButCountedAsLost) {
+  ProcfsPathResolver resolver(root.string());
+  RingConsumer consumer("bpf-test", &resolver, -1);
+  consumer.exe_cache() = ExeCache(root.string());
+  std::vector<Event> events;
+  auto cut = event_record(42, "/001ppp/002ppp/leaf");
+  reinterpret_cast<fst_event*>(cut.data())->flags |= FST_EF_PATH_TRUNCATED;
+  consumer.consume(cut, [&](Event&& e) { events.push_back(std::move(e)); });
+  EXPECT_TRUE(events.empty());
+  EXPECT_EQ(consumer.stats().lost[LossReason::kPathTooLong], 1u);
+  consumer.check_losses([&](Event&& e) { events.push_back(std::move(e)); });
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].lost_reason, LossReason::kPathTooLong);
+  EXPECT_EQ(events[0].lost, 1u);
+}
+
 class PretendKernel : public KernelFeatures {
  public:
   PretendKernel(bool root, std::optional<std::string> lockdown) : root_(root), lockdown_(std::move(lockdown)) {}

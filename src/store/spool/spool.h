@@ -23,9 +23,6 @@
 
 namespace fstrail::store {
 
-// The reason a lost event made by the spool reader carries (see Event::lost).
-inline constexpr std::string_view kSpoolCorruptLostReason = "spool-corrupt";
-
 struct SpoolPosition {
   uint64_t segment = 0;
   uint64_t offset = 0;

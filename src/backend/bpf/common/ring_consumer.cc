@@ -129,6 +129,10 @@ void RingConsumer::consume(std::span<const uint8_t> bytes, const EventHandler& h
   ++stats_.records;
   DecodeContext ctx{clock_, backend_, resolver_};
   auto record = decode_record(bytes, ctx);
+  if (!record && record.error().err == ENAMETOOLONG) {
+    stats_.lost.add(LossReason::kPathTooLong);
+    return;
+  }
   if (!record && record.error().err == ESRCH) {
     // Expected, not a fault: an fd-based call (fchmod, ftruncate) the kernel could not
     // place, by a process that has exited. Whether it was in a tree is unknowable.
