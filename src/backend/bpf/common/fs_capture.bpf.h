@@ -312,6 +312,88 @@ static __always_inline __u32 fst_record_size(const struct fst_record *r)
 	return size > sizeof(struct fst_record) ? sizeof(struct fst_record) : size;
 }
 
+/*
+ * exe: the executable file itself (mm->exe_file, walked like any path), not the name
+ * passed to exec (a symbolic link, or a name only valid inside a chroot). Sent as an
+ * FST_REC_EXE record before a process's first event since load or since its exec;
+ * user space keeps it by pid in ring-buffer order. A pid's entry is forgotten at exec
+ * and exit, so a later process with the same pid announces its own.
+ */
+struct fst_exe_record {
+	struct fst_exe x;
+	char path[FST_PATH_MAX + FST_NAME_MASK + 1];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fst_exe_record);
+} fst_exe_scratch SEC(".maps");
+
+/* Processes whose exe user space has (since load, since their last exec). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} fst_exe_seen SEC(".maps");
+
+static __always_inline void fst_announce_exe(__u32 tgid)
+{
+	__u32 zero = 0, matched = 0, truncated = 0, len = 0;
+	__u8 one = 1;
+	struct fst_exe_record *x;
+	struct file *exe;
+
+	if (bpf_map_lookup_elem(&fst_exe_seen, &tgid))
+		return;
+	if (bpf_map_update_elem(&fst_exe_seen, &tgid, &one, BPF_NOEXIST))
+		return; /* another thread of it was first */
+	x = bpf_map_lookup_elem(&fst_exe_scratch, &zero);
+	if (!x)
+		return;
+	exe = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), mm, exe_file);
+	if (exe)
+		len = fst_walk(BPF_CORE_READ(exe, f_path.dentry), fst_real_mount(BPF_CORE_READ(exe, f_path.mnt)), x->path,
+			       &matched, &truncated);
+	if (len > FST_PATH_MAX)
+		len = FST_PATH_MAX;
+	x->x.pid = tgid;
+	x->x.path_enc = exe ? FST_PATH_REVERSED_COMPONENTS : FST_PATH_NONE;
+	x->x.truncated = truncated ? 1 : 0;
+	x->x.path_len = len;
+	fst_fill_header(&x->x.hdr, FST_REC_EXE, sizeof(struct fst_exe) + len);
+#ifdef FST_ADAPTIVE_WAKEUPS
+	fst_output_adaptive_or_count(x, sizeof(struct fst_exe) + len, 0);
+#else
+	fst_output_or_count(x, sizeof(struct fst_exe) + len, 0);
+#endif
+}
+
+#ifndef FST_OWN_EXE_LIFECYCLE
+/* A new image, or a process gone: the next event of this pid announces its exe. */
+SEC("tracepoint/sched/sched_process_exec")
+int fst_exe_on_exec(void *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	bpf_map_delete_elem(&fst_exe_seen, &tgid);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int fst_exe_on_exit(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+
+	if ((__u32)pid_tgid == tgid) /* the process, not one of its threads */
+		bpf_map_delete_elem(&fst_exe_seen, &tgid);
+	return 0;
+}
+#endif
+
 static __always_inline void fst_submit(struct fst_record *r, __s32 error)
 {
 	__u32 size = fst_record_size(r);
@@ -319,6 +401,7 @@ static __always_inline void fst_submit(struct fst_record *r, __s32 error)
 	r->ev.error = error;
 	r->ev.hdr.size = size;
 	r->ev.hdr.ktime_ns = bpf_ktime_get_boot_ns();
+	fst_announce_exe(r->ev.actor.pid);
 	fst_output_or_count(r, size, r->ev.op);
 }
 

@@ -90,6 +90,8 @@ class SubtreeBpfBackend final : public SubtreeBackend {
     if (int err = Traits::attach(skel_); err)
       return Error::from_errno(fmt::format("{}: attaching the BPF programs failed", Traits::kName), -err);
     consumer_ = std::make_unique<RingConsumer>(Traits::kName, &resolver_, bpf_map__fd(skel_->maps.lost_by_op));
+    // exe comes from the kernel (fs_capture.bpf.h announces it): never from /proc by pid.
+    consumer_->exe_cache().kernel_only();
     return consumer_->open(bpf_map__fd(skel_->maps.events));
   }
 

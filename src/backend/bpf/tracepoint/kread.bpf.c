@@ -20,6 +20,7 @@
  * arguments (and fchmod/fchown's old attributes) in a small tid-keyed map.
  */
 #define FST_ADAPTIVE_WAKEUPS 1
+#define FST_OWN_EXE_LIFECYCLE 1 /* its exec and exit programs also flush writes */
 #include "backend/bpf/common/fs_capture.bpf.h"
 #include "backend/bpf/tracepoint/kread.bpf.h"
 
@@ -45,11 +46,6 @@ char LICENSE[] SEC("license") = "GPL";
 struct fst_kr_record {
 	struct fst_event ev;
 	char data[FST_KR_DATA];
-};
-
-struct fst_kr_exe_record {
-	struct fst_exe x;
-	char path[FST_PATH_MAX + FST_NAME_MASK + 1];
 };
 
 enum fst_kr_kind {
@@ -129,23 +125,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct fst_kr_exe_record);
-} fst_kr_exe_scratch SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
 	__type(value, struct fst_kr_flush);
 } fst_kr_flush_scratch SEC(".maps");
-
-/* Processes whose exe user space has (since load, since their last exec). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, __u8);
-} fst_kr_seen SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -233,34 +214,6 @@ static __always_inline void fst_kr_file_path(struct fst_kr_record *r, struct fil
 	fst_kr_set_inode(r, BPF_CORE_READ(file, f_inode));
 }
 
-/* Before a process's first event (since load, or since its exec): its executable. */
-static __always_inline void fst_kr_announce_exe(__u32 tgid)
-{
-	__u32 zero = 0, matched = 0, truncated = 0, len = 0;
-	__u8 one = 1;
-	struct fst_kr_exe_record *x;
-	struct file *exe;
-
-	if (bpf_map_lookup_elem(&fst_kr_seen, &tgid))
-		return;
-	if (bpf_map_update_elem(&fst_kr_seen, &tgid, &one, BPF_NOEXIST))
-		return; /* another thread of it was first */
-	x = bpf_map_lookup_elem(&fst_kr_exe_scratch, &zero);
-	if (!x)
-		return;
-	exe = BPF_CORE_READ(fst_kr_task(), mm, exe_file);
-	if (exe)
-		len = fst_walk(BPF_CORE_READ(exe, f_path.dentry), fst_kr_file_mount(exe), x->path, &matched, &truncated);
-	if (len > FST_PATH_MAX)
-		len = FST_PATH_MAX;
-	x->x.pid = tgid;
-	x->x.path_enc = exe ? FST_PATH_REVERSED_COMPONENTS : FST_PATH_NONE;
-	x->x.truncated = truncated ? 1 : 0;
-	x->x.path_len = len;
-	fst_fill_header(&x->x.hdr, FST_REC_EXE, sizeof(struct fst_exe) + len);
-	fst_output_adaptive_or_count(x, sizeof(struct fst_exe) + len, 0);
-}
-
 static __always_inline void fst_kr_submit(struct fst_kr_record *r, long ret)
 {
 	__u32 size = sizeof(struct fst_event) + r->ev.path_len + r->ev.old_path_len;
@@ -270,7 +223,7 @@ static __always_inline void fst_kr_submit(struct fst_kr_record *r, long ret)
 	r->ev.error = ret < 0 ? (__s32)ret : 0;
 	r->ev.hdr.size = size;
 	r->ev.hdr.ktime_ns = bpf_ktime_get_boot_ns();
-	fst_kr_announce_exe(r->ev.actor.pid);
+	fst_announce_exe(r->ev.actor.pid);
 	fst_output_adaptive_or_count(r, size, r->ev.op);
 }
 
@@ -1043,9 +996,9 @@ int kr_process_exit(void *ctx)
 	if ((__u32)pid_tgid != tgid)
 		return 0; /* a thread: the process and its files live on */
 	fst_kr_flush_writes(tgid);
-	if (!bpf_map_lookup_elem(&fst_kr_seen, &tgid))
+	if (!bpf_map_lookup_elem(&fst_exe_seen, &tgid))
 		return 0;
-	bpf_map_delete_elem(&fst_kr_seen, &tgid);
+	bpf_map_delete_elem(&fst_exe_seen, &tgid);
 	/* user space forgets its exe: a later process with this pid is not lent it */
 	rec = fst_reserve_or_count(sizeof(*rec), 0);
 	if (!rec)
@@ -1067,7 +1020,7 @@ int kr_process_exec(void *ctx)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	fst_kr_flush_writes(tgid);
-	bpf_map_delete_elem(&fst_kr_seen, &tgid);
+	bpf_map_delete_elem(&fst_exe_seen, &tgid);
 	return 0;
 }
 
