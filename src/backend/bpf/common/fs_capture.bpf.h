@@ -229,10 +229,19 @@ static long fst_walk_step(__u32 index, struct fst_walk *w)
 
 /* Walks from dentry (in mnt) to the namespace root: *matched says whether the path
  * is under a root; names are written to buf (NULL: stop at the first root). */
+/*
+ * Always 0, but read from .bss so the verifier cannot know it. Before Linux 6.7 the
+ * verifier checked a bpf_loop callback for one call only (fixed by "bpf: verify callbacks
+ * as if they are called unknown number of times"): with the walk's length a known 0 it
+ * found the "path too long" branch unreachable and removed it, so on 6.1 a path over
+ * FST_PATH_MAX wrapped around the buffer and was reported as one that never existed.
+ */
+__u32 fst_walk_start_len = 0;
+
 static __always_inline __u32 fst_walk(struct dentry *dentry, struct mount *mnt, char *buf,
 				      __u32 *matched, __u32 *truncated)
 {
-	struct fst_walk w = { .dentry = dentry, .mnt = mnt, .buf = buf };
+	struct fst_walk w = { .dentry = dentry, .mnt = mnt, .buf = buf, .len = fst_walk_start_len };
 
 	bpf_loop(FST_WALK_STEPS, fst_walk_step, &w, 0);
 	*matched = w.matched;
