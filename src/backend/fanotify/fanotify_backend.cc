@@ -157,6 +157,7 @@ class FanotifyBackend final : public Backend {
   void handle_event(const fanotify_event_metadata* md, const Record& r, const EmitFn& emit);
   void emit_event(Event&& e, int pidfd, const EmitFn& emit);
   void fill_actor(Event& e, int pidfd);
+  void emit_loss(LossReason reason, const std::string& path, int64_t time_ns, const EmitFn& emit);
   bool under_roots(std::string_view path) const;
   bool stat_object(const std::string& path, const Record& r, bool self, struct stat& st);
   bool stat_by_handle(const fanotify_event_info_fid* fid, struct stat& st);
@@ -549,14 +550,7 @@ void FanotifyBackend::check_rename_sequence(const Record& r, const std::string& 
     std::string_view last = it->second;
     if (!(last.size() == dir.size() + std::strlen(r.old_name) && last.starts_with(dir) &&
           last.substr(dir.size()) == r.old_name)) {
-      stats_.lost.add(LossReason::kMergedByKernel);
-      Event e;
-      e.time_ns = batch_time_;
-      e.backend = name();
-      e.kind = EventKind::kLost;
-      e.lost_reason = LossReason::kMergedByKernel;
-      e.path = source;
-      emit(std::move(e));
+      emit_loss(LossReason::kMergedByKernel, source, batch_time_, emit);
     }
   }
   if (!single_name || !r.dir || !r.name) {
@@ -648,17 +642,23 @@ void FanotifyBackend::check_mounts(const EmitFn& emit) {
       }
       fmt::print(stderr, "fstrail: a file system was mounted at {} and cannot be watched: {}\n", mount_point,
                  marked ? "it has no file handles" : marked.error().message);
-      stats_.lost.add(LossReason::kUnwatchedMount);
-      Event e;
-      e.time_ns = realtime_now_ns();
-      e.backend = name();
-      e.kind = EventKind::kLost;
-      e.lost_reason = LossReason::kUnwatchedMount;
-      e.path = mount_point;
-      emit(std::move(e));
+      emit_loss(LossReason::kUnwatchedMount, mount_point, realtime_now_ns(), emit);
     }
   }
   mounts_ = std::move(now);
+}
+
+// One loss (`lost` null: the kernel does not say how many, at least one): counted for the
+// summary and sent as a `lost` event naming where.
+void FanotifyBackend::emit_loss(LossReason reason, const std::string& path, int64_t time_ns, const EmitFn& emit) {
+  stats_.lost.add(reason);
+  Event e;
+  e.time_ns = time_ns;
+  e.backend = name();
+  e.kind = EventKind::kLost;
+  e.lost_reason = reason;
+  e.path = path;
+  emit(std::move(e));
 }
 
 void FanotifyBackend::handle_event(const fanotify_event_metadata* md, const Record& r, const EmitFn& emit) {
@@ -962,14 +962,7 @@ Status FanotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
     close_pidfds();
     if (overflow) {
       // The kernel does not say how many: at least one.
-      stats_.lost.add(LossReason::kKernelQueueOverflow);
-      Event e;
-      e.time_ns = batch_time_;
-      e.backend = name();
-      e.kind = EventKind::kLost;
-      e.lost_reason = LossReason::kKernelQueueOverflow;
-      e.path = spec_.roots.front();
-      emit(std::move(e));
+      emit_loss(LossReason::kKernelQueueOverflow, spec_.roots.front(), batch_time_, emit);
       rescan(emit);
     }
     if (!pacer_.filled()) return failed_;
