@@ -18,6 +18,9 @@ add_custom_target(fstrail_bpf_skeletons)
 set(FSTRAIL_BPF_CFLAGS -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_x86
     -I${FSTRAIL_BPF_DIR} -I${PROJECT_SOURCE_DIR}/include -I${PROJECT_SOURCE_DIR}/src)
 
+# Every object is rebuilt when any BPF header changes (they include one another).
+file(GLOB_RECURSE FSTRAIL_BPF_HEADERS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/backend/bpf/*.bpf.h)
+
 function(fstrail_bpf_skeleton name source)
   set(obj ${FSTRAIL_BPF_DIR}/${name}.bpf.o)
   set(skel ${FSTRAIL_BPF_DIR}/${name}.skel.h)
@@ -25,7 +28,7 @@ function(fstrail_bpf_skeleton name source)
   add_custom_command(
     OUTPUT ${obj}
     COMMAND ${BPF_CLANG} ${FSTRAIL_BPF_CFLAGS} -c ${abs_source} -o ${obj}
-    DEPENDS ${abs_source} fstrail_vmlinux_h ${PROJECT_SOURCE_DIR}/include/fstrail/wire.h ${ARGN}
+    DEPENDS ${abs_source} fstrail_vmlinux_h ${PROJECT_SOURCE_DIR}/include/fstrail/wire.h ${FSTRAIL_BPF_HEADERS} ${ARGN}
     IMPLICIT_DEPENDS C ${abs_source}
     COMMENT "BPF ${name}")
   add_custom_command(

@@ -257,6 +257,44 @@ static __always_inline int fst_dentry_under_root(struct dentry *dentry, struct m
 	return matched;
 }
 
+/* A new event of `op` by the current task (every record type that carries one). */
+static __always_inline void fst_event_begin(struct fst_event *ev, __u32 op)
+{
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->hdr.type = FST_REC_EVENT;
+	ev->hdr.version = FST_WIRE_VERSION;
+	ev->op = op;
+	fst_fill_task_actor(&ev->actor);
+}
+
+static __always_inline void fst_event_set_inode(struct fst_event *ev, struct inode *inode)
+{
+	__u16 mode;
+
+	if (!inode)
+		return;
+	mode = BPF_CORE_READ(inode, i_mode);
+	ev->dev = fst_encode_dev(BPF_CORE_READ(inode, i_sb, s_dev));
+	ev->ino = BPF_CORE_READ(inode, i_ino);
+	ev->flags |= FST_EF_HAS_INODE;
+	if ((mode & FST_S_IFMT) == FST_S_IFDIR)
+		ev->flags |= FST_EF_IS_DIR;
+}
+
+/* The event's path: dentry's names into buf; returns whether it is under a root. */
+static __always_inline int fst_event_walk_path(struct fst_event *ev, char *buf, struct dentry *dentry,
+					       struct mount *mnt)
+{
+	__u32 matched, truncated;
+	__u32 len = fst_walk(dentry, mnt, buf, &matched, &truncated);
+
+	ev->path_enc = FST_PATH_REVERSED_COMPONENTS;
+	ev->path_len = len;
+	if (truncated)
+		ev->flags |= FST_EF_PATH_TRUNCATED;
+	return matched;
+}
+
 static __always_inline struct fst_record *fst_scratch_record(__u32 op)
 {
 	__u32 zero = 0;
@@ -264,40 +302,20 @@ static __always_inline struct fst_record *fst_scratch_record(__u32 op)
 
 	if (!r)
 		return 0;
-	__builtin_memset(&r->ev, 0, sizeof(r->ev));
+	fst_event_begin(&r->ev, op);
 	r->created = 0;
-	r->ev.hdr.type = FST_REC_EVENT;
-	r->ev.hdr.version = FST_WIRE_VERSION;
-	r->ev.op = op;
-	fst_fill_task_actor(&r->ev.actor);
 	return r;
 }
 
 static __always_inline void fst_set_inode(struct fst_record *r, struct inode *inode)
 {
-	__u16 mode;
-
-	if (!inode)
-		return;
-	mode = BPF_CORE_READ(inode, i_mode);
-	r->ev.dev = fst_encode_dev(BPF_CORE_READ(inode, i_sb, s_dev));
-	r->ev.ino = BPF_CORE_READ(inode, i_ino);
-	r->ev.flags |= FST_EF_HAS_INODE;
-	if ((mode & FST_S_IFMT) == FST_S_IFDIR)
-		r->ev.flags |= FST_EF_IS_DIR;
+	fst_event_set_inode(&r->ev, inode);
 }
 
 /* Path of dentry into the record; returns whether it is under a root. */
 static __always_inline int fst_record_path(struct fst_record *r, struct dentry *dentry, struct mount *mnt)
 {
-	__u32 matched, truncated;
-	__u32 len = fst_walk(dentry, mnt, r->data, &matched, &truncated);
-
-	r->ev.path_enc = FST_PATH_REVERSED_COMPONENTS;
-	r->ev.path_len = len;
-	if (truncated)
-		r->ev.flags |= FST_EF_PATH_TRUNCATED;
-	return matched;
+	return fst_event_walk_path(&r->ev, r->data, dentry, mnt);
 }
 
 static __always_inline int fst_record_old_path(struct fst_record *r, struct dentry *dentry, struct mount *mnt)
@@ -403,14 +421,20 @@ int fst_exe_on_exit(void *ctx)
 }
 #endif
 
+/* The event is complete (size: of its record, paths included): stamped, its exe announced. */
+static __always_inline void fst_event_seal(struct fst_event *ev, __s32 error, __u32 size)
+{
+	ev->error = error;
+	ev->hdr.size = size;
+	ev->hdr.ktime_ns = bpf_ktime_get_boot_ns();
+	fst_announce_exe(ev->actor.pid);
+}
+
 static __always_inline void fst_submit(struct fst_record *r, __s32 error)
 {
 	__u32 size = fst_record_size(r);
 
-	r->ev.error = error;
-	r->ev.hdr.size = size;
-	r->ev.hdr.ktime_ns = bpf_ktime_get_boot_ns();
-	fst_announce_exe(r->ev.actor.pid);
+	fst_event_seal(&r->ev, error, size);
 	fst_output_or_count(r, size, r->ev.op);
 }
 

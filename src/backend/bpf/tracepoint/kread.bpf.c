@@ -23,13 +23,10 @@
 #define FST_OWN_EXE_LIFECYCLE 1 /* its exec and exit programs also flush writes */
 #include "backend/bpf/common/fs_capture.bpf.h"
 #include "backend/bpf/tracepoint/kread.bpf.h"
+#include "backend/bpf/tracepoint/dispatch.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define FST_O_WRONLY 01
-#define FST_O_RDWR 02
-#define FST_O_CREAT 0100
-#define FST_AT_REMOVEDIR 0x200
 /* include/linux/fs.h: set by the open that created the file (Linux 4.19+). */
 #define FST_FMODE_CREATED 0x100000
 
@@ -177,41 +174,16 @@ static __always_inline struct fst_kr_record *fst_kr_begin(__u16 op)
 	__u32 zero = 0;
 	struct fst_kr_record *r = bpf_map_lookup_elem(&fst_kr_scratch, &zero);
 
-	if (!r)
-		return 0;
-	__builtin_memset(&r->ev, 0, sizeof(r->ev));
-	r->ev.hdr.type = FST_REC_EVENT;
-	r->ev.hdr.version = FST_WIRE_VERSION;
-	r->ev.op = op;
-	fst_fill_task_actor(&r->ev.actor);
+	if (r)
+		fst_event_begin(&r->ev, op);
 	return r;
-}
-
-static __always_inline void fst_kr_set_inode(struct fst_kr_record *r, struct inode *inode)
-{
-	__u16 mode;
-
-	if (!inode)
-		return;
-	mode = BPF_CORE_READ(inode, i_mode);
-	r->ev.dev = fst_encode_dev(BPF_CORE_READ(inode, i_sb, s_dev));
-	r->ev.ino = BPF_CORE_READ(inode, i_ino);
-	r->ev.flags |= FST_EF_HAS_INODE;
-	if ((mode & FST_S_IFMT) == FST_S_IFDIR)
-		r->ev.flags |= FST_EF_IS_DIR;
 }
 
 /* The path of an open file, at data[0]. */
 static __always_inline void fst_kr_file_path(struct fst_kr_record *r, struct file *file)
 {
-	__u32 matched, truncated;
-
-	r->ev.path_len = fst_walk(BPF_CORE_READ(file, f_path.dentry), fst_kr_file_mount(file), r->data, &matched,
-				  &truncated);
-	r->ev.path_enc = FST_PATH_REVERSED_COMPONENTS;
-	if (truncated)
-		r->ev.flags |= FST_EF_PATH_TRUNCATED;
-	fst_kr_set_inode(r, BPF_CORE_READ(file, f_inode));
+	fst_event_walk_path(&r->ev, r->data, BPF_CORE_READ(file, f_path.dentry), fst_kr_file_mount(file));
+	fst_event_set_inode(&r->ev, BPF_CORE_READ(file, f_inode));
 }
 
 static __always_inline void fst_kr_submit(struct fst_kr_record *r, long ret)
@@ -220,10 +192,7 @@ static __always_inline void fst_kr_submit(struct fst_kr_record *r, long ret)
 
 	if (size > sizeof(*r))
 		size = sizeof(*r);
-	r->ev.error = ret < 0 ? (__s32)ret : 0;
-	r->ev.hdr.size = size;
-	r->ev.hdr.ktime_ns = bpf_ktime_get_boot_ns();
-	fst_announce_exe(r->ev.actor.pid);
+	fst_event_seal(&r->ev, ret < 0 ? (__s32)ret : 0, size);
 	fst_output_adaptive_or_count(r, size, r->ev.op);
 }
 
@@ -380,10 +349,7 @@ static __always_inline int fst_kr_keep(struct fst_kr_call *call)
 	return 0;
 }
 
-#define ARG(n) (ctx->args[n])
-#define DIRFD(n) ((__s32)ctx->args[n])
-
-static __always_inline int fst_kr_enter_path(__u16 op, __s32 dirfd, __u64 path)
+static __always_inline int fst_sys_path(__u16 op, __s32 dirfd, __u64 path)
 {
 	struct fst_kr_call call = {.op = op, .kind = FST_KR_PATH, .dirfd = dirfd, .arg = path};
 
@@ -394,18 +360,20 @@ static __always_inline int fst_kr_enter_path(__u16 op, __s32 dirfd, __u64 path)
 	return fst_kr_keep(&call);
 }
 
-static __always_inline int fst_kr_enter_two(__u16 op, __s32 old_dirfd, __u64 old_path, __s32 new_dirfd,
-					    __u64 new_path)
+/* link: the event names the new link only (its source is not part of the contract). */
+static __always_inline int fst_sys_two(__u16 op, __s32 old_dirfd, __u64 old_path, __s32 new_dirfd, __u64 new_path)
 {
 	struct fst_kr_call call = {.op = op, .kind = FST_KR_TWO_PATHS, .dirfd = new_dirfd, .arg = new_path,
 				   .old_dirfd = old_dirfd, .old_arg = old_path};
 
+	if (op == FST_OP_LINK)
+		return fst_sys_path(op, new_dirfd, new_path);
 	if (!fst_wanted(op))
 		return 0;
 	return fst_kr_keep(&call);
 }
 
-static __always_inline int fst_kr_enter_fd(__u16 op, __s32 fd)
+static __always_inline int fst_sys_fd(__u16 op, __s32 fd)
 {
 	struct fst_kr_call call = {.op = op, .kind = FST_KR_FD, .dirfd = fd};
 
@@ -414,7 +382,7 @@ static __always_inline int fst_kr_enter_fd(__u16 op, __s32 fd)
 	return fst_kr_keep(&call);
 }
 
-static __always_inline int fst_kr_enter_open(__s32 dirfd, __u64 path, __u32 flags)
+static __always_inline int fst_sys_open(__s32 dirfd, __u64 path, __u32 flags)
 {
 	struct fst_kr_call call = {.op = FST_OP_OPEN, .kind = FST_KR_OPEN, .dirfd = dirfd, .arg = path,
 				   .open_flags = flags};
@@ -429,99 +397,7 @@ static __always_inline int fst_kr_enter_open(__s32 dirfd, __u64 path, __u32 flag
 	return fst_kr_keep(&call);
 }
 
-SEC("tracepoint/syscalls/sys_enter_open")
-int kr_enter_open(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_open(FST_AT_FDCWD, ARG(0), ARG(1)); }
-
-SEC("tracepoint/syscalls/sys_enter_openat")
-int kr_enter_openat(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_open(DIRFD(0), ARG(1), ARG(2)); }
-
-SEC("tracepoint/syscalls/sys_enter_creat")
-int kr_enter_creat(struct fst_syscall_enter_args *ctx)
-{
-	return fst_kr_enter_open(FST_AT_FDCWD, ARG(0), FST_O_CREAT | FST_O_WRONLY);
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int kr_enter_openat2(struct fst_syscall_enter_args *ctx)
-{
-	__u64 how_flags = 0; /* struct open_how starts with __u64 flags */
-
-	if (bpf_probe_read_user(&how_flags, sizeof(how_flags), (const void *)ARG(2)))
-		return 0;
-	return fst_kr_enter_open(DIRFD(0), ARG(1), (__u32)how_flags);
-}
-
-SEC("tracepoint/syscalls/sys_enter_mkdir")
-int kr_enter_mkdir(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_path(FST_OP_MKDIR, FST_AT_FDCWD, ARG(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_mkdirat")
-int kr_enter_mkdirat(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_path(FST_OP_MKDIR, DIRFD(0), ARG(1)); }
-
-SEC("tracepoint/syscalls/sys_enter_unlink")
-int kr_enter_unlink(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_path(FST_OP_DELETE, FST_AT_FDCWD, ARG(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_unlinkat")
-int kr_enter_unlinkat(struct fst_syscall_enter_args *ctx)
-{
-	return fst_kr_enter_path((ARG(2) & FST_AT_REMOVEDIR) ? FST_OP_RMDIR : FST_OP_DELETE, DIRFD(0), ARG(1));
-}
-
-SEC("tracepoint/syscalls/sys_enter_rmdir")
-int kr_enter_rmdir(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_path(FST_OP_RMDIR, FST_AT_FDCWD, ARG(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_truncate")
-int kr_enter_truncate(struct fst_syscall_enter_args *ctx)
-{
-	return fst_kr_enter_path(FST_OP_TRUNCATE, FST_AT_FDCWD, ARG(0));
-}
-
-SEC("tracepoint/syscalls/sys_enter_symlink")
-int kr_enter_symlink(struct fst_syscall_enter_args *ctx)
-{
-	return fst_kr_enter_path(FST_OP_SYMLINK, FST_AT_FDCWD, ARG(1));
-}
-
-SEC("tracepoint/syscalls/sys_enter_symlinkat")
-int kr_enter_symlinkat(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_path(FST_OP_SYMLINK, DIRFD(1), ARG(2)); }
-
-SEC("tracepoint/syscalls/sys_enter_setxattr")
-int kr_enter_setxattr(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_path(FST_OP_XATTR, FST_AT_FDCWD, ARG(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_lsetxattr")
-int kr_enter_lsetxattr(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_path(FST_OP_XATTR, FST_AT_FDCWD, ARG(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_removexattr")
-int kr_enter_removexattr(struct fst_syscall_enter_args *ctx)
-{
-	return fst_kr_enter_path(FST_OP_XATTR, FST_AT_FDCWD, ARG(0));
-}
-
-SEC("tracepoint/syscalls/sys_enter_lremovexattr")
-int kr_enter_lremovexattr(struct fst_syscall_enter_args *ctx)
-{
-	return fst_kr_enter_path(FST_OP_XATTR, FST_AT_FDCWD, ARG(0));
-}
-
-/* Linux 6.13+: setxattrat(dfd, path, at_flags, name, args, size) */
-SEC("tracepoint/syscalls/sys_enter_setxattrat")
-int kr_enter_setxattrat(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_path(FST_OP_XATTR, DIRFD(0), ARG(1)); }
-
-SEC("tracepoint/syscalls/sys_enter_removexattrat")
-int kr_enter_removexattrat(struct fst_syscall_enter_args *ctx)
-{
-	return fst_kr_enter_path(FST_OP_XATTR, DIRFD(0), ARG(1));
-}
-
-SEC("tracepoint/syscalls/sys_enter_ftruncate")
-int kr_enter_ftruncate(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_fd(FST_OP_TRUNCATE, DIRFD(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_fsetxattr")
-int kr_enter_fsetxattr(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_fd(FST_OP_XATTR, DIRFD(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_fremovexattr")
-int kr_enter_fremovexattr(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_fd(FST_OP_XATTR, DIRFD(0)); }
-
-static __always_inline int fst_kr_enter_chmod(__s32 dirfd, __u64 path, __u32 mode, int by_fd)
+static __always_inline int fst_sys_chmod(__s32 dirfd, __u64 path, __u32 mode, int by_fd)
 {
 	struct fst_kr_call call = {.op = FST_OP_CHMOD, .kind = by_fd ? FST_KR_FD : FST_KR_PATH, .dirfd = dirfd,
 				   .arg = path, .new_mode = mode & 07777, .flags = FST_EF_HAS_NEW_MODE};
@@ -538,20 +414,7 @@ static __always_inline int fst_kr_enter_chmod(__s32 dirfd, __u64 path, __u32 mod
 	return fst_kr_keep(&call);
 }
 
-SEC("tracepoint/syscalls/sys_enter_chmod")
-int kr_enter_chmod(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_chmod(FST_AT_FDCWD, ARG(0), ARG(1), 0); }
-
-SEC("tracepoint/syscalls/sys_enter_fchmodat")
-int kr_enter_fchmodat(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_chmod(DIRFD(0), ARG(1), ARG(2), 0); }
-
-/* Linux 6.6+ */
-SEC("tracepoint/syscalls/sys_enter_fchmodat2")
-int kr_enter_fchmodat2(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_chmod(DIRFD(0), ARG(1), ARG(2), 0); }
-
-SEC("tracepoint/syscalls/sys_enter_fchmod")
-int kr_enter_fchmod(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_chmod(DIRFD(0), 0, ARG(1), 1); }
-
-static __always_inline int fst_kr_enter_chown(__s32 dirfd, __u64 path, __u32 uid, __u32 gid, int by_fd)
+static __always_inline int fst_sys_chown(__s32 dirfd, __u64 path, __u32 uid, __u32 gid, int by_fd)
 {
 	struct fst_kr_call call = {.op = FST_OP_CHOWN, .kind = by_fd ? FST_KR_FD : FST_KR_PATH, .dirfd = dirfd,
 				   .arg = path};
@@ -576,59 +439,7 @@ static __always_inline int fst_kr_enter_chown(__s32 dirfd, __u64 path, __u32 uid
 	return fst_kr_keep(&call);
 }
 
-SEC("tracepoint/syscalls/sys_enter_chown")
-int kr_enter_chown(struct fst_syscall_enter_args *ctx)
-{
-	return fst_kr_enter_chown(FST_AT_FDCWD, ARG(0), ARG(1), ARG(2), 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_lchown")
-int kr_enter_lchown(struct fst_syscall_enter_args *ctx)
-{
-	return fst_kr_enter_chown(FST_AT_FDCWD, ARG(0), ARG(1), ARG(2), 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_fchownat")
-int kr_enter_fchownat(struct fst_syscall_enter_args *ctx)
-{
-	return fst_kr_enter_chown(DIRFD(0), ARG(1), ARG(2), ARG(3), 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_fchown")
-int kr_enter_fchown(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_chown(DIRFD(0), 0, ARG(1), ARG(2), 1); }
-
-SEC("tracepoint/syscalls/sys_enter_rename")
-int kr_enter_rename(struct fst_syscall_enter_args *ctx)
-{
-	return fst_kr_enter_two(FST_OP_RENAME, FST_AT_FDCWD, ARG(0), FST_AT_FDCWD, ARG(1));
-}
-
-SEC("tracepoint/syscalls/sys_enter_renameat")
-int kr_enter_renameat(struct fst_syscall_enter_args *ctx)
-{
-	return fst_kr_enter_two(FST_OP_RENAME, DIRFD(0), ARG(1), DIRFD(2), ARG(3));
-}
-
-SEC("tracepoint/syscalls/sys_enter_renameat2")
-int kr_enter_renameat2(struct fst_syscall_enter_args *ctx)
-{
-	return fst_kr_enter_two(FST_OP_RENAME, DIRFD(0), ARG(1), DIRFD(2), ARG(3));
-}
-
-/* link: the event names the new link only (its source is not part of the contract). */
-SEC("tracepoint/syscalls/sys_enter_link")
-int kr_enter_link(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_path(FST_OP_LINK, FST_AT_FDCWD, ARG(1)); }
-
-SEC("tracepoint/syscalls/sys_enter_linkat")
-int kr_enter_linkat(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_path(FST_OP_LINK, DIRFD(2), ARG(3)); }
-
 /* ---- syscall exits: where the work is done ---- */
-
-struct fst_syscall_exit_args {
-	__u64 common;
-	__s64 id;
-	__s64 ret;
-};
 
 static __always_inline void fst_kr_finish_path(struct fst_kr_call *call, long ret)
 {
@@ -781,7 +592,7 @@ int kr_exit(struct fst_syscall_exit_args *ctx) { return fst_kr_exit(ctx->ret); }
 
 /* ---- modify: one per open-for-write fd, at its close ---- */
 
-static __always_inline int fst_kr_mark_written(__s32 fd)
+static __always_inline int fst_sys_write(__s32 fd)
 {
 	struct fst_kr_fd_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
 	struct fst_kr_write *w = bpf_map_lookup_elem(&fst_kr_write_fds, &key);
@@ -792,28 +603,6 @@ static __always_inline int fst_kr_mark_written(__s32 fd)
 	w->written = 1;
 	return 0;
 }
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int kr_enter_write(struct fst_syscall_enter_args *ctx) { return fst_kr_mark_written(DIRFD(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_pwrite64")
-int kr_enter_pwrite64(struct fst_syscall_enter_args *ctx) { return fst_kr_mark_written(DIRFD(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int kr_enter_writev(struct fst_syscall_enter_args *ctx) { return fst_kr_mark_written(DIRFD(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_pwritev")
-int kr_enter_pwritev(struct fst_syscall_enter_args *ctx) { return fst_kr_mark_written(DIRFD(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_pwritev2")
-int kr_enter_pwritev2(struct fst_syscall_enter_args *ctx) { return fst_kr_mark_written(DIRFD(0)); }
-
-/* copy_file_range(fd_in, off_in, fd_out, ...), sendfile(out_fd, in_fd, ...) */
-SEC("tracepoint/syscalls/sys_enter_copy_file_range")
-int kr_enter_copy_file_range(struct fst_syscall_enter_args *ctx) { return fst_kr_mark_written(DIRFD(2)); }
-
-SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int kr_enter_sendfile64(struct fst_syscall_enter_args *ctx) { return fst_kr_mark_written(DIRFD(0)); }
 
 /* The modify of a written fd, named by its file now (it is still open: verified). */
 static __always_inline void fst_kr_send_modify(__s32 fd, struct fst_kr_write *w)
@@ -859,15 +648,14 @@ static __always_inline void fst_kr_close_fd(__u32 tgid, __s32 fd)
 		fst_kr_send_modify(fd, &w);
 }
 
-SEC("tracepoint/syscalls/sys_enter_close")
-int kr_enter_close(struct fst_syscall_enter_args *ctx)
+static __always_inline int fst_sys_close(__s32 fd)
 {
-	fst_kr_close_fd(bpf_get_current_pid_tgid() >> 32, DIRFD(0));
+	fst_kr_close_fd(bpf_get_current_pid_tgid() >> 32, fd);
 	return 0;
 }
 
 /* dup, dup2, dup3, fcntl(F_DUPFD*): the new fd of a tracked file is tracked too. */
-static __always_inline int fst_kr_enter_dup(__s32 old_fd, __s32 new_fd)
+static __always_inline int fst_sys_dup(__s32 old_fd, __s32 new_fd)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct fst_kr_fd_key old_key = {.tgid = tgid, .fd = old_fd};
@@ -907,29 +695,12 @@ static __always_inline int fst_kr_exit_dup(long ret)
 	return 0;
 }
 
-#define FST_F_DUPFD 0
-#define FST_F_DUPFD_CLOEXEC 1030
-
-SEC("tracepoint/syscalls/sys_enter_dup")
-int kr_enter_dup(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_dup(DIRFD(0), -1); }
-
-SEC("tracepoint/syscalls/sys_enter_dup2")
-int kr_enter_dup2(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_dup(DIRFD(0), DIRFD(1)); }
-
-SEC("tracepoint/syscalls/sys_enter_dup3")
-int kr_enter_dup3(struct fst_syscall_enter_args *ctx) { return fst_kr_enter_dup(DIRFD(0), DIRFD(1)); }
-
-SEC("tracepoint/syscalls/sys_enter_fcntl")
-int kr_enter_fcntl(struct fst_syscall_enter_args *ctx)
-{
-	if (ARG(1) != FST_F_DUPFD && ARG(1) != FST_F_DUPFD_CLOEXEC)
-		return 0;
-	return fst_kr_enter_dup(DIRFD(0), -1);
-}
-
 /* dup, dup2, dup3, fcntl: routed by the loader too. */
 SEC("tracepoint/syscalls/sys_exit_dup")
 int kr_exit_dup(struct fst_syscall_exit_args *ctx) { return fst_kr_exit_dup(ctx->ret); }
+
+#define FST_SYS_PREFIX kr_enter_
+#include "backend/bpf/tracepoint/syscall_args.bpf.h"
 
 /* bpf_for_each_map_elem's context must be on the stack: it points to the map value. */
 struct fst_kr_flush_ctx {
@@ -1021,41 +792,5 @@ int kr_process_exec(void *ctx)
 
 	fst_kr_flush_writes(tgid);
 	bpf_map_delete_elem(&fst_exe_seen, &tgid);
-	return 0;
-}
-
-/* Dispatch, as in tracepoint.bpf.c: two raw_syscalls programs tail-call the syscall
- * programs by number (attaching each syscall tracepoint costs an RCU wait at detach). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, 512);
-	__type(key, __u32);
-	__type(value, __u32);
-} fst_enter_by_nr SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, 512);
-	__type(key, __u32);
-	__type(value, __u32);
-} fst_exit_by_nr SEC(".maps");
-
-SEC("tracepoint/raw_syscalls/sys_enter")
-int dispatch_enter(struct fst_syscall_enter_args *ctx)
-{
-	__s64 nr = ctx->id;
-
-	if (nr >= 0 && nr < 512)
-		bpf_tail_call(ctx, &fst_enter_by_nr, (__u32)nr);
-	return 0;
-}
-
-SEC("tracepoint/raw_syscalls/sys_exit")
-int dispatch_exit(struct fst_syscall_exit_args *ctx)
-{
-	__s64 nr = ctx->id;
-
-	if (nr >= 0 && nr < 512)
-		bpf_tail_call(ctx, &fst_exit_by_nr, (__u32)nr);
 	return 0;
 }

@@ -13,18 +13,12 @@
 #define FST_ADAPTIVE_WAKEUPS 1
 #include "backend/bpf/common/common.bpf.h"
 #include "backend/bpf/tracepoint/tracepoint.bpf.h"
+#include "backend/bpf/tracepoint/dispatch.bpf.h"
+#include "backend/bpf/tracepoint/exec_name.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define FST_O_WRONLY 01
-#define FST_O_RDWR 02
-#define FST_O_CREAT 0100
-#define FST_O_TRUNC 01000
-#define FST_AT_REMOVEDIR 0x200
 #define FST_DATA_MAX (2 * FST_PATH_MAX)
-
-#define FST_O_DIRECTORY 0200000
-#define FST_O_PATH 010000000
 #define FST_OUTSIDE FST_SCOPE_OUTSIDE
 #define FST_INSIDE FST_SCOPE_INSIDE
 #define FST_UNDECIDED FST_SCOPE_UNDECIDED
@@ -630,12 +624,9 @@ static __always_inline int fst_exit_chdir(long ret)
 	return 0;
 }
 
-/* ---- syscall entries ---- */
+/* ---- syscall entries (syscall_args.bpf.h maps each syscall to one of these) ---- */
 
-#define ARG(n) (ctx->args[n])
-#define DIRFD(n) ((__s32)ctx->args[n])
-
-static __always_inline int fst_enter_open(__s32 dirfd, __u64 path, __u32 flags)
+static __always_inline int fst_sys_open(__s32 dirfd, __u64 path, __u32 flags)
 {
 	int wants_write = (flags & (FST_O_WRONLY | FST_O_RDWR)) && fst_wanted(FST_OP_MODIFY);
 	int wants_create = (flags & FST_O_CREAT) && fst_wanted(FST_OP_CREATE);
@@ -659,28 +650,7 @@ static __always_inline int fst_enter_open(__s32 dirfd, __u64 path, __u32 flags)
 	return fst_hold(p, scope);
 }
 
-SEC("tracepoint/syscalls/sys_enter_open")
-int enter_open(struct fst_syscall_enter_args *ctx) { return fst_enter_open(FST_AT_FDCWD, ARG(0), ARG(1)); }
-
-SEC("tracepoint/syscalls/sys_enter_openat")
-int enter_openat(struct fst_syscall_enter_args *ctx) { return fst_enter_open(DIRFD(0), ARG(1), ARG(2)); }
-
-SEC("tracepoint/syscalls/sys_enter_creat")
-int enter_creat(struct fst_syscall_enter_args *ctx)
-{
-	return fst_enter_open(FST_AT_FDCWD, ARG(0), FST_O_CREAT | FST_O_WRONLY | FST_O_TRUNC);
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int enter_openat2(struct fst_syscall_enter_args *ctx)
-{
-	__u64 how_flags = 0; /* struct open_how starts with __u64 flags */
-	if (bpf_probe_read_user(&how_flags, sizeof(how_flags), (const void *)ARG(2)))
-		return 0;
-	return fst_enter_open(DIRFD(0), ARG(1), (__u32)how_flags);
-}
-
-static __always_inline int fst_enter_path_op(__u16 op, __s32 dirfd, __u64 path)
+static __always_inline int fst_sys_path(__u16 op, __s32 dirfd, __u64 path)
 {
 	if (!fst_wanted(op))
 		return 0;
@@ -692,54 +662,7 @@ static __always_inline int fst_enter_path_op(__u16 op, __s32 dirfd, __u64 path)
 	return fst_hold(p, fst_add_path(p, dirfd, path));
 }
 
-SEC("tracepoint/syscalls/sys_enter_mkdir")
-int enter_mkdir(struct fst_syscall_enter_args *ctx) { return fst_enter_path_op(FST_OP_MKDIR, FST_AT_FDCWD, ARG(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_mkdirat")
-int enter_mkdirat(struct fst_syscall_enter_args *ctx) { return fst_enter_path_op(FST_OP_MKDIR, DIRFD(0), ARG(1)); }
-
-SEC("tracepoint/syscalls/sys_enter_unlink")
-int enter_unlink(struct fst_syscall_enter_args *ctx) { return fst_enter_path_op(FST_OP_DELETE, FST_AT_FDCWD, ARG(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_unlinkat")
-int enter_unlinkat(struct fst_syscall_enter_args *ctx)
-{
-	__u16 op = (ARG(2) & FST_AT_REMOVEDIR) ? FST_OP_RMDIR : FST_OP_DELETE;
-	return fst_enter_path_op(op, DIRFD(0), ARG(1));
-}
-
-SEC("tracepoint/syscalls/sys_enter_rmdir")
-int enter_rmdir(struct fst_syscall_enter_args *ctx) { return fst_enter_path_op(FST_OP_RMDIR, FST_AT_FDCWD, ARG(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_truncate")
-int enter_truncate(struct fst_syscall_enter_args *ctx) { return fst_enter_path_op(FST_OP_TRUNCATE, FST_AT_FDCWD, ARG(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_symlink")
-int enter_symlink(struct fst_syscall_enter_args *ctx) { return fst_enter_path_op(FST_OP_SYMLINK, FST_AT_FDCWD, ARG(1)); }
-
-SEC("tracepoint/syscalls/sys_enter_symlinkat")
-int enter_symlinkat(struct fst_syscall_enter_args *ctx) { return fst_enter_path_op(FST_OP_SYMLINK, DIRFD(1), ARG(2)); }
-
-SEC("tracepoint/syscalls/sys_enter_setxattr")
-int enter_setxattr(struct fst_syscall_enter_args *ctx) { return fst_enter_path_op(FST_OP_XATTR, FST_AT_FDCWD, ARG(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_lsetxattr")
-int enter_lsetxattr(struct fst_syscall_enter_args *ctx) { return fst_enter_path_op(FST_OP_XATTR, FST_AT_FDCWD, ARG(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_removexattr")
-int enter_removexattr(struct fst_syscall_enter_args *ctx) { return fst_enter_path_op(FST_OP_XATTR, FST_AT_FDCWD, ARG(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_lremovexattr")
-int enter_lremovexattr(struct fst_syscall_enter_args *ctx) { return fst_enter_path_op(FST_OP_XATTR, FST_AT_FDCWD, ARG(0)); }
-
-/* Linux 6.13+: setxattrat(dfd, path, at_flags, name, args, size) */
-SEC("tracepoint/syscalls/sys_enter_setxattrat")
-int enter_setxattrat(struct fst_syscall_enter_args *ctx) { return fst_enter_path_op(FST_OP_XATTR, DIRFD(0), ARG(1)); }
-
-SEC("tracepoint/syscalls/sys_enter_removexattrat")
-int enter_removexattrat(struct fst_syscall_enter_args *ctx) { return fst_enter_path_op(FST_OP_XATTR, DIRFD(0), ARG(1)); }
-
-static __always_inline int fst_enter_fd_op(__u16 op, __s32 fd)
+static __always_inline int fst_sys_fd(__u16 op, __s32 fd)
 {
 	if (!fst_wanted(op))
 		return 0;
@@ -749,54 +672,24 @@ static __always_inline int fst_enter_fd_op(__u16 op, __s32 fd)
 	return fst_hold(p, fst_add_fd(p, fd));
 }
 
-SEC("tracepoint/syscalls/sys_enter_ftruncate")
-int enter_ftruncate(struct fst_syscall_enter_args *ctx) { return fst_enter_fd_op(FST_OP_TRUNCATE, DIRFD(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_fsetxattr")
-int enter_fsetxattr(struct fst_syscall_enter_args *ctx) { return fst_enter_fd_op(FST_OP_XATTR, DIRFD(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_fremovexattr")
-int enter_fremovexattr(struct fst_syscall_enter_args *ctx) { return fst_enter_fd_op(FST_OP_XATTR, DIRFD(0)); }
-
-static __always_inline int fst_enter_chmod(struct fst_pending *p, int scope, __u32 mode)
+static __always_inline int fst_sys_chmod(__s32 dirfd, __u64 path, __u32 mode, int by_fd)
 {
+	struct fst_pending *p = fst_wanted(FST_OP_CHMOD) ? fst_begin(FST_OP_CHMOD) : NULL;
+	if (!p)
+		return 0;
+	int scope = by_fd ? fst_add_fd(p, dirfd) : fst_add_path(p, dirfd, path);
 	struct fst_event *e = fst_event_of(p);
 	e->new_mode = mode & 07777;
 	e->flags |= FST_EF_HAS_NEW_MODE;
 	return fst_hold(p, scope);
 }
 
-SEC("tracepoint/syscalls/sys_enter_chmod")
-int enter_chmod(struct fst_syscall_enter_args *ctx)
+static __always_inline int fst_sys_chown(__s32 dirfd, __u64 path, __u32 uid, __u32 gid, int by_fd)
 {
-	struct fst_pending *p = fst_wanted(FST_OP_CHMOD) ? fst_begin(FST_OP_CHMOD) : NULL;
-	return p ? fst_enter_chmod(p, fst_add_path(p, FST_AT_FDCWD, ARG(0)), ARG(1)) : 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_fchmodat")
-int enter_fchmodat(struct fst_syscall_enter_args *ctx)
-{
-	struct fst_pending *p = fst_wanted(FST_OP_CHMOD) ? fst_begin(FST_OP_CHMOD) : NULL;
-	return p ? fst_enter_chmod(p, fst_add_path(p, DIRFD(0), ARG(1)), ARG(2)) : 0;
-}
-
-/* Linux 6.6+ */
-SEC("tracepoint/syscalls/sys_enter_fchmodat2")
-int enter_fchmodat2(struct fst_syscall_enter_args *ctx)
-{
-	struct fst_pending *p = fst_wanted(FST_OP_CHMOD) ? fst_begin(FST_OP_CHMOD) : NULL;
-	return p ? fst_enter_chmod(p, fst_add_path(p, DIRFD(0), ARG(1)), ARG(2)) : 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_fchmod")
-int enter_fchmod(struct fst_syscall_enter_args *ctx)
-{
-	struct fst_pending *p = fst_wanted(FST_OP_CHMOD) ? fst_begin(FST_OP_CHMOD) : NULL;
-	return p ? fst_enter_chmod(p, fst_add_fd(p, DIRFD(0)), ARG(1)) : 0;
-}
-
-static __always_inline int fst_enter_chown(struct fst_pending *p, int scope, __u32 uid, __u32 gid)
-{
+	struct fst_pending *p = fst_wanted(FST_OP_CHOWN) ? fst_begin(FST_OP_CHOWN) : NULL;
+	if (!p)
+		return 0;
+	int scope = by_fd ? fst_add_fd(p, dirfd) : fst_add_path(p, dirfd, path);
 	struct fst_event *e = fst_event_of(p);
 	/* -1 keeps the current owner or group: not a new value. */
 	if (uid != (__u32)-1) {
@@ -810,37 +703,8 @@ static __always_inline int fst_enter_chown(struct fst_pending *p, int scope, __u
 	return fst_hold(p, scope);
 }
 
-SEC("tracepoint/syscalls/sys_enter_chown")
-int enter_chown(struct fst_syscall_enter_args *ctx)
-{
-	struct fst_pending *p = fst_wanted(FST_OP_CHOWN) ? fst_begin(FST_OP_CHOWN) : NULL;
-	return p ? fst_enter_chown(p, fst_add_path(p, FST_AT_FDCWD, ARG(0)), ARG(1), ARG(2)) : 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_lchown")
-int enter_lchown(struct fst_syscall_enter_args *ctx)
-{
-	struct fst_pending *p = fst_wanted(FST_OP_CHOWN) ? fst_begin(FST_OP_CHOWN) : NULL;
-	return p ? fst_enter_chown(p, fst_add_path(p, FST_AT_FDCWD, ARG(0)), ARG(1), ARG(2)) : 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_fchownat")
-int enter_fchownat(struct fst_syscall_enter_args *ctx)
-{
-	struct fst_pending *p = fst_wanted(FST_OP_CHOWN) ? fst_begin(FST_OP_CHOWN) : NULL;
-	return p ? fst_enter_chown(p, fst_add_path(p, DIRFD(0), ARG(1)), ARG(2), ARG(3)) : 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_fchown")
-int enter_fchown(struct fst_syscall_enter_args *ctx)
-{
-	struct fst_pending *p = fst_wanted(FST_OP_CHOWN) ? fst_begin(FST_OP_CHOWN) : NULL;
-	return p ? fst_enter_chown(p, fst_add_fd(p, DIRFD(0)), ARG(1), ARG(2)) : 0;
-}
-
 /* rename/link: `path` is the new name, `old_path` the existing one. */
-static __always_inline int fst_enter_two_paths(__u16 op, __s32 old_dirfd, __u64 old_path, __s32 new_dirfd,
-					       __u64 new_path)
+static __always_inline int fst_sys_two(__u16 op, __s32 old_dirfd, __u64 old_path, __s32 new_dirfd, __u64 new_path)
 {
 	if (!fst_wanted(op))
 		return 0;
@@ -862,43 +726,7 @@ static __always_inline int fst_enter_two_paths(__u16 op, __s32 old_dirfd, __u64 
 	return fst_hold(p, fst_either(new_scope, old_scope));
 }
 
-SEC("tracepoint/syscalls/sys_enter_rename")
-int enter_rename(struct fst_syscall_enter_args *ctx)
-{
-	return fst_enter_two_paths(FST_OP_RENAME, FST_AT_FDCWD, ARG(0), FST_AT_FDCWD, ARG(1));
-}
-
-SEC("tracepoint/syscalls/sys_enter_renameat")
-int enter_renameat(struct fst_syscall_enter_args *ctx)
-{
-	return fst_enter_two_paths(FST_OP_RENAME, DIRFD(0), ARG(1), DIRFD(2), ARG(3));
-}
-
-SEC("tracepoint/syscalls/sys_enter_renameat2")
-int enter_renameat2(struct fst_syscall_enter_args *ctx)
-{
-	return fst_enter_two_paths(FST_OP_RENAME, DIRFD(0), ARG(1), DIRFD(2), ARG(3));
-}
-
-SEC("tracepoint/syscalls/sys_enter_link")
-int enter_link(struct fst_syscall_enter_args *ctx)
-{
-	return fst_enter_two_paths(FST_OP_LINK, FST_AT_FDCWD, ARG(0), FST_AT_FDCWD, ARG(1));
-}
-
-SEC("tracepoint/syscalls/sys_enter_linkat")
-int enter_linkat(struct fst_syscall_enter_args *ctx)
-{
-	return fst_enter_two_paths(FST_OP_LINK, DIRFD(0), ARG(1), DIRFD(2), ARG(3));
-}
-
 /* ---- syscall exits: one shape for all ---- */
-
-struct fst_syscall_exit_args {
-	__u64 common;
-	__s64 id;
-	__s64 ret;
-};
 
 #define FST_EXIT_WITH(name, finish)                                     \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                      \
@@ -942,7 +770,7 @@ FST_EXIT(linkat)
 
 /* ---- modify: one per open-write-close ---- */
 
-static __always_inline int fst_mark_dirty(__s32 fd)
+static __always_inline int fst_sys_write(__s32 fd)
 {
 	struct fst_tp_fd_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
 	struct fst_pending *p = bpf_map_lookup_elem(&fst_write_fds, &key);
@@ -953,28 +781,6 @@ static __always_inline int fst_mark_dirty(__s32 fd)
 		file->dirty = 1;
 	return 0;
 }
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int enter_write(struct fst_syscall_enter_args *ctx) { return fst_mark_dirty(DIRFD(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_pwrite64")
-int enter_pwrite64(struct fst_syscall_enter_args *ctx) { return fst_mark_dirty(DIRFD(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int enter_writev(struct fst_syscall_enter_args *ctx) { return fst_mark_dirty(DIRFD(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_pwritev")
-int enter_pwritev(struct fst_syscall_enter_args *ctx) { return fst_mark_dirty(DIRFD(0)); }
-
-SEC("tracepoint/syscalls/sys_enter_pwritev2")
-int enter_pwritev2(struct fst_syscall_enter_args *ctx) { return fst_mark_dirty(DIRFD(0)); }
-
-/* copy_file_range(fd_in, off_in, fd_out, ...), sendfile(out_fd, in_fd, ...) */
-SEC("tracepoint/syscalls/sys_enter_copy_file_range")
-int enter_copy_file_range(struct fst_syscall_enter_args *ctx) { return fst_mark_dirty(DIRFD(2)); }
-
-SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int enter_sendfile64(struct fst_syscall_enter_args *ctx) { return fst_mark_dirty(DIRFD(0)); }
 
 static __always_inline void fst_send_modify(struct fst_pending *p)
 {
@@ -1015,11 +821,9 @@ static __always_inline void fst_forget_fd(__u32 tgid, __s32 fd)
 	bpf_map_delete_elem(&fst_dir_fds, &key);
 }
 
-/* At sys_enter: close releases the fd even when it then reports an error. */
-SEC("tracepoint/syscalls/sys_enter_close")
-int enter_close(struct fst_syscall_enter_args *ctx)
+static __always_inline int fst_sys_close(__s32 fd)
 {
-	fst_forget_fd(bpf_get_current_pid_tgid() >> 32, DIRFD(0));
+	fst_forget_fd(bpf_get_current_pid_tgid() >> 32, fd);
 	return 0;
 }
 
@@ -1027,7 +831,7 @@ int enter_close(struct fst_syscall_enter_args *ctx)
  * dup, dup2, dup3, fcntl(F_DUPFD*): the new fd names the same open file, which
  * gets its modify when the last of its fds closes.
  */
-static __always_inline int fst_enter_dup(__s32 old_fd, __s32 new_fd)
+static __always_inline int fst_sys_dup(__s32 old_fd, __s32 new_fd)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
@@ -1078,26 +882,6 @@ static __always_inline int fst_exit_dup(long ret)
 	return 0;
 }
 
-#define FST_F_DUPFD 0
-#define FST_F_DUPFD_CLOEXEC 1030
-
-SEC("tracepoint/syscalls/sys_enter_dup")
-int enter_dup(struct fst_syscall_enter_args *ctx) { return fst_enter_dup(DIRFD(0), -1); }
-
-SEC("tracepoint/syscalls/sys_enter_dup2")
-int enter_dup2(struct fst_syscall_enter_args *ctx) { return fst_enter_dup(DIRFD(0), DIRFD(1)); }
-
-SEC("tracepoint/syscalls/sys_enter_dup3")
-int enter_dup3(struct fst_syscall_enter_args *ctx) { return fst_enter_dup(DIRFD(0), DIRFD(1)); }
-
-SEC("tracepoint/syscalls/sys_enter_fcntl")
-int enter_fcntl(struct fst_syscall_enter_args *ctx)
-{
-	if (ARG(1) != FST_F_DUPFD && ARG(1) != FST_F_DUPFD_CLOEXEC)
-		return 0;
-	return fst_enter_dup(DIRFD(0), -1);
-}
-
 #define FST_DUP_EXIT(name)                                              \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                      \
 	int exit_##name(struct fst_syscall_exit_args *ctx) { return fst_exit_dup(ctx->ret); }
@@ -1106,6 +890,9 @@ FST_DUP_EXIT(dup)
 FST_DUP_EXIT(dup2)
 FST_DUP_EXIT(dup3)
 FST_DUP_EXIT(fcntl)
+
+#define FST_SYS_PREFIX enter_
+#include "backend/bpf/tracepoint/syscall_args.bpf.h"
 
 static long fst_close_on_exit(struct bpf_map *map, struct fst_tp_fd_key *key, struct fst_pending *p, __u32 *tgid)
 {
@@ -1280,45 +1067,5 @@ int process_exec_forget_dirs(void *ctx)
 		bpf_loop(ceiling, fst_forget_dir_fd, &tgid, 0);
 	else if (ceiling < 0)
 		bpf_for_each_map_elem(&fst_dir_fds, fst_forget_dir_of, &tgid, 0);
-	return 0;
-}
-
-/*
- * Dispatch. Each syscall tracepoint attached on its own costs a tracepoint
- * unregistration with an RCU wait when it is detached (about 70 ms each on a busy
- * host: seconds for all of them at exit). So the sys_enter_X/sys_exit_X programs
- * above are loaded but not attached; two raw_syscalls programs, whose records have
- * the same layout (id, args / ret), tail-call them by syscall number. User space
- * fills the arrays (fst_enter_by_nr, fst_exit_by_nr).
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, FST_TP_MAX_SYSCALL_NR);
-	__type(key, __u32);
-	__type(value, __u32);
-} fst_enter_by_nr SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, FST_TP_MAX_SYSCALL_NR);
-	__type(key, __u32);
-	__type(value, __u32);
-} fst_exit_by_nr SEC(".maps");
-
-SEC("tracepoint/raw_syscalls/sys_enter")
-int dispatch_enter(struct fst_syscall_enter_args *ctx)
-{
-	__s64 nr = ctx->id;
-	if (nr >= 0 && nr < FST_TP_MAX_SYSCALL_NR)
-		bpf_tail_call(ctx, &fst_enter_by_nr, (__u32)nr);
-	return 0;
-}
-
-SEC("tracepoint/raw_syscalls/sys_exit")
-int dispatch_exit(struct fst_syscall_exit_args *ctx)
-{
-	__s64 nr = ctx->id;
-	if (nr >= 0 && nr < FST_TP_MAX_SYSCALL_NR)
-		bpf_tail_call(ctx, &fst_exit_by_nr, (__u32)nr);
 	return 0;
 }

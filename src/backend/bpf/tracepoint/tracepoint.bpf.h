@@ -12,6 +12,17 @@ struct fst_tp_root {
 	char path[FST_TP_ROOT_MAX];
 };
 
+/* Syscall argument flags both modes read (uapi values: vmlinux.h has no macros). */
+#define FST_O_WRONLY 01
+#define FST_O_RDWR 02
+#define FST_O_CREAT 0100
+#define FST_O_TRUNC 01000
+#define FST_O_DIRECTORY 0200000
+#define FST_O_PATH 010000000
+#define FST_AT_REMOVEDIR 0x200
+#define FST_F_DUPFD 0
+#define FST_F_DUPFD_CLOEXEC 1030
+
 /* Syscall numbers below this are dispatched (x86-64 numbers end near 470). */
 #define FST_TP_MAX_SYSCALL_NR 512
 

@@ -119,6 +119,18 @@ std::vector<DispatchedProgram> prepare_programs(bpf_object* obj) {
   return dispatched;
 }
 
+// The dispatchers' tables (dispatch.bpf.h): each syscall number to its loaded program.
+Status route_programs(const std::vector<DispatchedProgram>& dispatched, bpf_map* enter, bpf_map* exit) {
+  for (const auto& d : dispatched) {
+    int table = bpf_map__fd(d.at_exit ? exit : enter);
+    uint32_t key = static_cast<uint32_t>(d.nr);
+    int prog_fd = bpf_program__fd(d.prog);
+    if (bpf_map_update_elem(table, &key, &prog_fd, BPF_ANY) != 0)
+      return Error::from_errno(fmt::format("cannot route syscall {} to {}", d.nr, bpf_program__name(d.prog)));
+  }
+  return Ok{};
+}
+
 // Kernel-read mode: one exit program serves these syscalls (kread.bpf.c kr_exit),
 // another the dups (kr_exit_dup); their sections name one syscall each.
 constexpr std::string_view kKernelReadExits[] = {
@@ -196,13 +208,8 @@ class TracepointBackend final : public Backend {
     if (int err = fst_tracepoint__load(skel_); err != 0)
       return Error{fmt::format("loading the bpf-tracepoint programs failed: {} (run with FSTRAIL_BPF_VERBOSE=1 "
                                "for the verifier log)", std::strerror(-err)), -err};
-    for (const auto& d : dispatched) {
-      int table = bpf_map__fd(d.at_exit ? skel_->maps.fst_exit_by_nr : skel_->maps.fst_enter_by_nr);
-      uint32_t key = static_cast<uint32_t>(d.nr);
-      int prog_fd = bpf_program__fd(d.prog);
-      if (bpf_map_update_elem(table, &key, &prog_fd, BPF_ANY) != 0)
-        return Error::from_errno(fmt::format("cannot route syscall {} to {}", d.nr, bpf_program__name(d.prog)));
-    }
+    if (Status s = route_programs(dispatched, skel_->maps.fst_enter_by_nr, skel_->maps.fst_exit_by_nr); !s)
+      return s;
     if (int err = fst_tracepoint__attach(skel_); err != 0)
       return Error{fmt::format("attaching the syscall tracepoints failed: {}", std::strerror(-err)), -err};
     epoch_fd_ = bpf_map__fd(skel_->maps.fst_cwd_epoch);
@@ -280,22 +287,13 @@ class TracepointBackend final : public Backend {
     kskel_->rodata->fst_agent_tgid = static_cast<uint32_t>(::getpid());
     kskel_->rodata->fst_ops_wanted = wanted_ops(spec_.kinds);
     kskel_->rodata->fst_report_failed = spec_.report_failed ? 1 : 0;
-    // common.bpf.h's exec tracking sends names as passed; here the kernel sends the file.
-    bpf_program__set_autoload(kskel_->progs.fst_enter_execve, false);
-    bpf_program__set_autoload(kskel_->progs.fst_enter_execveat, false);
-    bpf_program__set_autoload(kskel_->progs.fst_process_exec, false);
     auto dispatched = prepare_programs(kskel_->obj);
     add_shared_exits(dispatched, kskel_->progs.kr_exit, kskel_->progs.kr_exit_dup);
     if (int err = fst_kread__load(kskel_); err != 0)
       return Error{fmt::format("loading the kernel-read programs failed: {} (kernel reads refused: lockdown="
                                "confidentiality?)", std::strerror(-err)), -err};
-    for (const auto& d : dispatched) {
-      int table = bpf_map__fd(d.at_exit ? kskel_->maps.fst_exit_by_nr : kskel_->maps.fst_enter_by_nr);
-      uint32_t key = static_cast<uint32_t>(d.nr);
-      int prog_fd = bpf_program__fd(d.prog);
-      if (bpf_map_update_elem(table, &key, &prog_fd, BPF_ANY) != 0)
-        return Error::from_errno(fmt::format("cannot route syscall {} to {}", d.nr, bpf_program__name(d.prog)));
-    }
+    if (Status s = route_programs(dispatched, kskel_->maps.fst_enter_by_nr, kskel_->maps.fst_exit_by_nr); !s)
+      return s;
     if (Status s = fill_kernel_roots(); !s) return s;
     if (int err = fst_kread__attach(kskel_); err != 0)
       return Error{fmt::format("attaching the syscall tracepoints failed: {}", std::strerror(-err)), -err};
