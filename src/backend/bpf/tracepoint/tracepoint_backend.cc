@@ -1,20 +1,15 @@
 #include "backend/bpf/tracepoint/tracepoint_backend.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <optional>
 #include <unordered_map>
-#include <unordered_set>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -28,6 +23,9 @@
 #include "fstrail/wire.h"
 #include "backend/bpf/tracepoint/tracepoint.bpf.h"
 #include "backend/bpf/tracepoint/path_tracker.h"
+#include "backend/bpf/tracepoint/cwd_scopes.h"
+#include "backend/bpf/tracepoint/inode_owners.h"
+#include "backend/bpf/tracepoint/tracepoint_programs.h"
 #include "backend/bpf/common/subtree_backend.h"
 #include "backend/bpf/tracepoint/kread.bpf.h"
 #include "fst_kread.skel.h"
@@ -43,109 +41,6 @@ constexpr int64_t kBirthSlackNs = 10'000'000;  // inode birth times use the coar
 // Records per poll: a batch is held whole until finished (paths_removed_later), so a
 // consumer that fell behind a full ring works through it in cache-sized pieces.
 constexpr int kBatchLimit = 2048;
-
-std::optional<std::string> readlink_string(const std::string& link) {
-  char buf[4096];
-  ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
-  if (n <= 0) return std::nullopt;
-  return std::string(buf, static_cast<size_t>(n));
-}
-
-// sched_process_fork's child_pid offset, from tracefs (the layout differs across kernels).
-uint32_t fork_child_pid_offset() {
-  std::ifstream format("/sys/kernel/tracing/events/sched/sched_process_fork/format");
-  std::string line;
-  while (std::getline(format, line)) {
-    if (line.find(" child_pid;") == std::string::npos) continue;
-    auto at = line.find("offset:");
-    if (at != std::string::npos) return static_cast<uint32_t>(std::stoul(line.substr(at + 7)));
-  }
-  return 0;  // unknown layout: the program copies nothing at fork
-}
-
-// x86-64 syscall numbers of the syscalls with sys_enter_/sys_exit_ programs, by the
-// name their tracepoints use. Newer than this libc's headers: numbers from the kernel.
-std::optional<int> syscall_nr(std::string_view name) {
-  static const std::unordered_map<std::string_view, int> numbers = {
-      {"open", SYS_open}, {"openat", SYS_openat}, {"openat2", SYS_openat2}, {"creat", SYS_creat},
-      {"mkdir", SYS_mkdir}, {"mkdirat", SYS_mkdirat}, {"unlink", SYS_unlink}, {"unlinkat", SYS_unlinkat},
-      {"rmdir", SYS_rmdir}, {"truncate", SYS_truncate}, {"ftruncate", SYS_ftruncate}, {"symlink", SYS_symlink},
-      {"symlinkat", SYS_symlinkat}, {"setxattr", SYS_setxattr}, {"lsetxattr", SYS_lsetxattr},
-      {"fsetxattr", SYS_fsetxattr}, {"removexattr", SYS_removexattr}, {"lremovexattr", SYS_lremovexattr},
-      {"fremovexattr", SYS_fremovexattr}, {"setxattrat", 463}, {"removexattrat", 466}, {"chmod", SYS_chmod},
-      {"fchmod", SYS_fchmod}, {"fchmodat", SYS_fchmodat}, {"fchmodat2", 452}, {"chown", SYS_chown},
-      {"lchown", SYS_lchown}, {"fchown", SYS_fchown}, {"fchownat", SYS_fchownat}, {"rename", SYS_rename},
-      {"renameat", SYS_renameat}, {"renameat2", SYS_renameat2}, {"link", SYS_link}, {"linkat", SYS_linkat},
-      {"write", SYS_write}, {"pwrite64", SYS_pwrite64}, {"writev", SYS_writev}, {"pwritev", SYS_pwritev},
-      {"pwritev2", SYS_pwritev2}, {"copy_file_range", SYS_copy_file_range}, {"sendfile64", SYS_sendfile},
-      {"close", SYS_close}, {"dup", SYS_dup}, {"dup2", SYS_dup2}, {"dup3", SYS_dup3}, {"fcntl", SYS_fcntl},
-      {"chdir", SYS_chdir}, {"fchdir", SYS_fchdir},
-  };
-  auto it = numbers.find(name);
-  return it == numbers.end() ? std::nullopt : std::optional<int>(it->second);
-}
-
-struct DispatchedProgram {
-  bpf_program* prog;
-  bool at_exit;
-  int nr;
-};
-
-// Syscall programs run through the raw_syscalls dispatchers, not attached one by
-// one (see tracepoint.bpf.c). Programs for syscalls this kernel lacks (fchmodat2
-// before 6.6, setxattrat before 6.13: no tracepoint) are not loaded at all.
-std::vector<DispatchedProgram> prepare_programs(bpf_object* obj) {
-  std::vector<DispatchedProgram> dispatched;
-  bpf_program* prog;
-  bpf_object__for_each_program(prog, obj) {
-    std::string_view section = bpf_program__section_name(prog);
-    constexpr std::string_view kPrefix = "tracepoint/";
-    if (section.substr(0, kPrefix.size()) != kPrefix) continue;
-    std::string event(section.substr(kPrefix.size()));
-    if (!std::filesystem::exists("/sys/kernel/tracing/events/" + event)) {
-      bpf_program__set_autoload(prog, false);
-      continue;
-    }
-    for (auto [prefix, at_exit] : {std::pair{std::string_view("syscalls/sys_enter_"), false},
-                                   std::pair{std::string_view("syscalls/sys_exit_"), true}}) {
-      std::string_view name(event);
-      if (name.substr(0, prefix.size()) != prefix) continue;
-      auto nr = syscall_nr(name.substr(prefix.size()));
-      if (!nr || *nr >= FST_TP_MAX_SYSCALL_NR) continue;  // attached on its own (execve: shared code)
-      bpf_program__set_autoattach(prog, false);
-      dispatched.push_back({prog, at_exit, *nr});
-    }
-  }
-  return dispatched;
-}
-
-// The dispatchers' tables (dispatch.bpf.h): each syscall number to its loaded program.
-Status route_programs(const std::vector<DispatchedProgram>& dispatched, bpf_map* enter, bpf_map* exit) {
-  for (const auto& d : dispatched) {
-    int table = bpf_map__fd(d.at_exit ? exit : enter);
-    uint32_t key = static_cast<uint32_t>(d.nr);
-    int prog_fd = bpf_program__fd(d.prog);
-    if (bpf_map_update_elem(table, &key, &prog_fd, BPF_ANY) != 0)
-      return Error::from_errno(fmt::format("cannot route syscall {} to {}", d.nr, bpf_program__name(d.prog)));
-  }
-  return Ok{};
-}
-
-// Kernel-read mode: one exit program serves these syscalls (kread.bpf.c kr_exit),
-// another the dups (kr_exit_dup); their sections name one syscall each.
-constexpr std::string_view kKernelReadExits[] = {
-    "open", "openat", "openat2", "creat", "mkdir", "mkdirat", "unlink", "unlinkat", "rmdir", "truncate",
-    "ftruncate", "symlink", "symlinkat", "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
-    "fremovexattr", "setxattrat", "removexattrat", "chmod", "fchmod", "fchmodat", "fchmodat2", "chown",
-    "lchown", "fchown", "fchownat", "rename", "renameat", "renameat2", "link", "linkat"};
-constexpr std::string_view kKernelReadDupExits[] = {"dup", "dup2", "dup3", "fcntl"};
-
-void add_shared_exits(std::vector<DispatchedProgram>& dispatched, bpf_program* exit, bpf_program* dup_exit) {
-  for (auto name : kKernelReadExits)
-    if (auto nr = syscall_nr(name); nr && *nr < FST_TP_MAX_SYSCALL_NR) dispatched.push_back({exit, true, *nr});
-  for (auto name : kKernelReadDupExits)
-    if (auto nr = syscall_nr(name); nr && *nr < FST_TP_MAX_SYSCALL_NR) dispatched.push_back({dup_exit, true, *nr});
-}
 
 // FSTRAIL_BENCH_TRACEPOINT_FLOOR (bench/tracepoint_floors.sh only): what the mechanism
 // costs with nothing of fstrail's own work. "dispatchers": the two raw_syscalls
@@ -212,9 +107,8 @@ class TracepointBackend final : public Backend {
       return s;
     if (int err = fst_tracepoint__attach(skel_); err != 0)
       return Error{fmt::format("attaching the syscall tracepoints failed: {}", std::strerror(-err)), -err};
-    epoch_fd_ = bpf_map__fd(skel_->maps.fst_cwd_epoch);
-    state_fd_ = bpf_map__fd(skel_->maps.fst_cwd_state);
-    unknown_cwd_fd_ = bpf_map__fd(skel_->maps.fst_cwd_unknown);
+    cwds_.open(bpf_map__fd(skel_->maps.fst_cwd_epoch), bpf_map__fd(skel_->maps.fst_cwd_state),
+               bpf_map__fd(skel_->maps.fst_cwd_unknown), &spec_.roots, &resolver_);
     resolver_.set_parent_lookup(
         [](void* self, pid_t child) -> std::optional<pid_t> {
           uint32_t key = static_cast<uint32_t>(child), parent = 0;
@@ -233,7 +127,7 @@ class TracepointBackend final : public Backend {
     }
     consumer_->on_dirfd([this](DirFdRecord&& d) {
       if (d.fd == FST_DIRFD_EXITED) {
-        learned_epoch_.erase(static_cast<uint32_t>(d.pid));
+        cwds_.forget(static_cast<uint32_t>(d.pid));
         logins_.erase(d.pid);
         status_files_.forget(d.pid);
       }
@@ -241,14 +135,14 @@ class TracepointBackend final : public Backend {
     });
     if (Status s = consumer_->open(bpf_map__fd(skel_->maps.events)); !s) return s;
     // Attached first, seeded second: a chdir in between bumps the epoch and wins.
-    seed_cwd_states();
-    scan_roots();
+    cwds_.seed();
+    owners_.scan(spec_.roots);
     return Ok{};
   }
 
   Status poll(int timeout_ms, const EmitFn& emit) override {
     batch_procs_.clear();
-    batch_relearned_.clear();
+    cwds_.new_batch();
     batch_.clear();
     // The batch is finished once whole: a path a later event of it removes is not looked up.
     Status s = consumer_->poll(
@@ -263,7 +157,7 @@ class TracepointBackend final : public Backend {
     std::vector<bool> removed_later = paths_removed_later(batch_);
     std::vector<bool> forget_attrs = renamed_unseen_changes(removed_later);
     for (size_t i = 0; i < batch_.size(); ++i) finish(std::move(batch_[i]), removed_later[i], forget_attrs[i], emit);
-    learn_queued_cwds();
+    cwds_.learn_queued();
     return s;
   }
 
@@ -307,7 +201,7 @@ class TracepointBackend final : public Backend {
     if (Status s = consumer_->open(bpf_map__fd(kskel_->maps.events)); !s) return s;
     kernel_ = true;
     fmt::print(stderr, "fstrail: {}: kernel-read mode (paths and actors from kernel objects)\n", kName);
-    scan_roots();
+    owners_.scan(spec_.roots);
     return Ok{};
   }
 
@@ -354,54 +248,6 @@ class TracepointBackend final : public Backend {
     }
   }
 
-  // Tells the kernel whether `tgid`'s cwd is inside a watched tree. The epoch read
-  // before and after /proc brackets the look: a chdir in between leaves it unset.
-  void learn_cwd(uint32_t tgid) {
-    uint64_t before = 0, after = 0;
-    if (bpf_map_lookup_elem(epoch_fd_, &tgid, &before) != 0) before = 0;
-    auto cwd = readlink_string(fmt::format("/proc/{}/cwd", tgid));
-    if (!cwd || cwd->empty() || cwd->front() != '/') return;
-    if (bpf_map_lookup_elem(epoch_fd_, &tgid, &after) != 0) after = 0;
-    if (before != after) return;
-    std::string dir = lexically_normal_path(*cwd);
-    fst_tp_cwd_state state{};
-    state.epoch = before;
-    state.scope = inside_roots(dir, spec_.roots) ? FST_SCOPE_INSIDE
-                  : above_a_root(dir, spec_.roots) ? FST_SCOPE_ANCESTOR
-                                                   : FST_SCOPE_OUTSIDE;
-    bpf_map_update_elem(state_fd_, &tgid, &state, BPF_ANY);
-    learned_epoch_[tgid] = before;
-    resolver_.remember_cwd(static_cast<pid_t>(tgid), std::move(dir));
-  }
-
-  void seed_cwd_states() {
-    DIR* proc = ::opendir("/proc");
-    if (!proc) return;
-    while (dirent* entry = ::readdir(proc)) {
-      char* end = nullptr;
-      unsigned long pid = std::strtoul(entry->d_name, &end, 10);
-      if (end && *end == '\0' && pid > 0) learn_cwd(static_cast<uint32_t>(pid));
-    }
-    ::closedir(proc);
-  }
-
-  void learn_queued_cwds() {
-    uint32_t tgid = 0;
-    while (bpf_map_lookup_and_delete_elem(unknown_cwd_fd_, nullptr, &tgid) == 0) learn_cwd(tgid);
-  }
-
-  // An event's process: if the kernel could not place its cwd, place it now, so
-  // its next relative paths are filtered in the kernel.
-  void relearn_if_stale(uint32_t tgid) {
-    if (!batch_relearned_.insert(tgid).second) return;
-    uint64_t epoch = 0;
-    if (bpf_map_lookup_elem(epoch_fd_, &tgid, &epoch) != 0) epoch = 0;
-    auto it = learned_epoch_.find(tgid);
-    if (it != learned_epoch_.end() && it->second == epoch) return;
-    if (learned_epoch_.size() > 65536) learned_epoch_.clear();
-    learn_cwd(tgid);
-  }
-
   // The file at the path now (after the operation): dev, ino, type and birth time
   // cannot be read in the kernel here.
   static std::optional<struct statx> stat_now(const std::string& path) {
@@ -432,60 +278,6 @@ class TracepointBackend final : public Backend {
     }
   }
 
-  // Old mode and owner are not in the syscall: they come from the last state seen,
-  // kept per inode from a scan at start and then from every event in order. The
-  // state after a chmod/chown is the syscall's arguments, not the file now, which may
-  // have changed again since.
-  struct Owner {
-    uint32_t mode, uid, gid;
-  };
-  struct InodeKey {
-    uint64_t dev, ino;
-    bool operator==(const InodeKey&) const = default;
-  };
-  struct InodeKeyHash {
-    size_t operator()(const InodeKey& k) const { return k.ino * 0x9E3779B97F4A7C15ULL ^ k.dev; }
-  };
-
-  void remember_attrs(uint64_t dev, uint64_t ino, Owner owner) {
-    if (attrs_.size() >= 1'000'000 && !attrs_.contains({dev, ino})) attrs_.clear();
-    attrs_[{dev, ino}] = owner;
-  }
-
-  void track_attributes(Event& event, const struct statx& x) {
-    InodeKey key{makedev(x.stx_dev_major, x.stx_dev_minor), x.stx_ino};
-    switch (event.kind) {
-      case EventKind::kCreate:
-      case EventKind::kMkdir:
-      case EventKind::kSymlink:
-        remember_attrs(key.dev, key.ino, {x.stx_mode, x.stx_uid, x.stx_gid});
-        break;
-      case EventKind::kChmod:
-      case EventKind::kChown: {
-        auto it = attrs_.find(key);
-        if (it == attrs_.end()) break;  // never seen: old values stay null
-        Owner& owner = it->second;
-        if (event.kind == EventKind::kChmod && event.new_mode) {
-          // A create's state is read when its event is handled, maybe after this very
-          // chmod: a remembered mode equal to the new one may be this chmod's own, so
-          // the old mode is then unknown.
-          if (!event.old_mode && (owner.mode & 07777) != (*event.new_mode & 07777)) event.old_mode = owner.mode;
-          owner.mode = (owner.mode & S_IFMT) | (*event.new_mode & 07777);
-        } else if (event.kind == EventKind::kChown) {
-          if (!event.old_uid) {  // the kernel's, when it read them (fchown)
-            event.old_uid = owner.uid;
-            event.old_gid = owner.gid;
-          }
-          if (event.new_uid) owner.uid = *event.new_uid;
-          if (event.new_gid) owner.gid = *event.new_gid;
-        }
-        break;
-      }
-      default:
-        break;
-    }
-  }
-
   // Whether finish() looks the path up (unless a later event of the batch removed it).
   static bool wants_lookup(const Event& event) {
     return !event.error && event.kind != EventKind::kDelete && event.kind != EventKind::kRmdir;
@@ -496,7 +288,7 @@ class TracepointBackend final : public Backend {
   }
 
   // A file renamed away later in its batch was not looked up for the events before the
-  // rename (paths_removed_later), so its create, chmod or chown did not reach attrs_.
+  // rename (paths_removed_later), so its create, chmod or chown did not reach owners_.
   // It lives on under the new name: once that is looked up, its remembered mode and
   // owner are dropped (old values null, never stale). Followed through renames. Marks
   // the renames after which that happens; decided before the batch is finished, over
@@ -529,22 +321,6 @@ class TracepointBackend final : public Backend {
     return forget;
   }
 
-  // Bounded, so watching a huge tree (or "/") does not stall the start: beyond the
-  // bound, old values of files not seen since start are null.
-  void scan_roots() {
-    constexpr size_t kMaxScanned = 200'000;
-    size_t scanned = 0;
-    auto remember = [&](const struct stat& st) {
-      remember_attrs(st.st_dev, st.st_ino, {st.st_mode, st.st_uid, st.st_gid});
-      return ++scanned < kMaxScanned;
-    };
-    for (const auto& root : spec_.roots) {
-      struct stat st{};
-      if (::lstat(root.c_str(), &st) == 0) remember(st);
-      walk_tree(root, [&](const std::string&, const struct stat& entry) { return remember(entry); });
-    }
-  }
-
   // ppid, euid, egid, loginuid, sessionid cannot be read in a tracepoint under
   // lockdown. ppid, euid, egid: /proc/<pid>/status in one read, once per process per
   // batch (a burst of events from one process costs one read; the file stays open
@@ -573,7 +349,7 @@ class TracepointBackend final : public Backend {
   // `forget_attrs`: a rename of a file changed unseen (renamed_unseen_changes).
   void finish(Event&& event, bool removed_later, bool forget_attrs, const EmitFn& emit) {
     if (kernel_) return finish_kernel_read(std::move(event), removed_later, forget_attrs, emit);
-    if (event.pid) relearn_if_stale(static_cast<uint32_t>(*event.pid));
+    if (event.pid) cwds_.relearn_if_stale(static_cast<uint32_t>(*event.pid));
     if (!inside(event)) return;
     std::optional<struct statx> st;
     if (wants_lookup(event) && !removed_later) {
@@ -581,10 +357,10 @@ class TracepointBackend final : public Backend {
       if (event.kind == EventKind::kCreate && !born_at(st, event.time_ns)) return;
       if (st) {
         fill_from_stat(event, *st);
-        track_attributes(event, *st);
+        owners_.track(event, *st);
       }
     }
-    if (forget_attrs && st) attrs_.erase({makedev(st->stx_dev_major, st->stx_dev_minor), st->stx_ino});
+    if (forget_attrs && st) owners_.forget(*st);
     if (event.kind == EventKind::kMkdir || event.kind == EventKind::kRmdir) event.is_dir = true;
     fill_from_proc(event);
     emit(std::move(event));
@@ -604,10 +380,10 @@ class TracepointBackend final : public Backend {
       st = stat_now(event.path);
       if (st) {
         if (!from_file) fill_from_stat(event, *st);
-        track_attributes(event, *st);
+        owners_.track(event, *st);
       }
     }
-    if (forget_attrs && st) attrs_.erase({makedev(st->stx_dev_major, st->stx_dev_minor), st->stx_ino});
+    if (forget_attrs && st) owners_.forget(*st);
     if (event.kind == EventKind::kMkdir || event.kind == EventKind::kRmdir) event.is_dir = true;
     emit(std::move(event));
   }
@@ -619,15 +395,14 @@ class TracepointBackend final : public Backend {
   PathTracker resolver_;
   ProcfsReader procfs_;
   ProcStatusFiles status_files_;
-  std::unordered_map<InodeKey, Owner, InodeKeyHash> attrs_;
+  InodeOwners owners_;
   std::unordered_map<int32_t, std::optional<ProcessInfo>> batch_procs_;
   std::unordered_map<int32_t, ProcessInfo> logins_;  // loginuid, sessionid by pid
   std::vector<Event> batch_;
   Floor floor_ = Floor::kNone;
-  std::unordered_set<uint32_t> batch_relearned_;
   std::unique_ptr<RingConsumer> consumer_;
-  int epoch_fd_ = -1, state_fd_ = -1, unknown_cwd_fd_ = -1, parent_fd_ = -1;
-  std::unordered_map<uint32_t, uint64_t> learned_epoch_;
+  CwdScopes cwds_;
+  int parent_fd_ = -1;
 };
 
 }  // namespace
