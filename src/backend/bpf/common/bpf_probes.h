@@ -11,12 +11,15 @@
 
 namespace fstrail::bpf {
 
-// lsm/ programs load AND "bpf" is in the active LSM list (otherwise they load and never run).
+// lsm/ programs load AND "bpf" is in the active LSM list (otherwise they load and never run)
+// AND they may read kernel memory.
 Availability probe_lsm_programs();
-// fentry/ programs on VFS functions load.
+// fentry/ programs on VFS functions load and may read kernel memory.
 Availability probe_fentry_programs();
 // tracepoint/syscalls/ programs load and the syscall tracepoints exist in tracefs.
 Availability probe_syscall_tracepoints();
+// BPF programs may call bpf_probe_read_kernel (lockdown=confidentiality refuses it).
+Availability probe_kernel_reads();
 
 // "loading an lsm program failed: Operation not permitted (kernel lockdown=integrity ...)";
 // pure, so tests can check the wording for any kernel.

@@ -415,6 +415,10 @@ namespace bpf {
 const Availability& probe_kernel_read_mode() {
   static const Availability result = [] {
     Availability a;
+    if (Availability reads = probe_kernel_reads(); !reads.usable) {
+      a.detail = fmt::format("bpf_probe_read_kernel is refused: {}", reads.detail);
+      return a;
+    }
     if (Status s = prepare_bpf_runtime(); !s) {
       a.detail = s.error().message;
       return a;
@@ -429,6 +433,8 @@ const Availability& probe_kernel_read_mode() {
     // lockdown=confidentiality.
     bpf_program* prog;
     bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(prog, prog == skel->progs.kr_enter_fchmod);
+    // Every op wanted: with none, the verifier proves the reads unreachable and drops them.
+    skel->rodata->fst_ops_wanted = ~0U;
     int err = fst_kread__load(skel);
     fst_kread__destroy(skel);
     if (err != 0) {
