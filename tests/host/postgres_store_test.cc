@@ -77,7 +77,7 @@ TEST_F(PostgresStoreTest, ReplayIsIdempotent) {
 }
 
 TEST_F(PostgresStoreTest, SchemaIsVersionedPartitionedAndIndexed) {
-  EXPECT_EQ(sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM fstrail_schema_version"), "1,2,3");
+  EXPECT_EQ(sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM fstrail_schema_version"), "1,2,3,4");
   EXPECT_EQ(sql("SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'fstrail_events'::regclass"), "r");
   std::string today = sql("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM_DD')");
   std::string parts = sql("SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_inherits i JOIN pg_class c "
@@ -105,7 +105,7 @@ TEST_F(PostgresStoreTest, SchemaIsVersionedPartitionedAndIndexed) {
   // A second store (another host starting) finds the schema in place.
   auto again = open_store(conninfo_);
   ASSERT_TRUE(again.ok()) << again.error().message;
-  EXPECT_EQ(sql("SELECT count(*) FROM fstrail_schema_version"), "3");
+  EXPECT_EQ(sql("SELECT count(*) FROM fstrail_schema_version"), "4");
 }
 
 // A database made by the first schema version, with rows in it, is upgraded in place.
@@ -164,7 +164,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersionOneDatabaseKeepingItsRows) {
   auto store = open_store(conninfo);
   ASSERT_TRUE(store.ok()) << store.error().message;
   EXPECT_EQ(g_server->psql(conninfo, "SELECT string_agg(version::text, ',' ORDER BY version) FROM fstrail_schema_version"),
-            "1,2,3");
+            "1,2,3,4");
   EXPECT_EQ(g_server->psql(conninfo, "SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE "
                                      "tablename = 'fstrail_events'"),
             "fstrail_events_host_id fstrail_events_old_path fstrail_events_path fstrail_events_time "

@@ -142,6 +142,7 @@ class FanotifyBackend final : public Backend {
   };
 
   Status mark_tree(const std::string& dir);
+  Status update_roots(const std::vector<std::string>& roots) override;
   Status mark_dir(const std::string& dir);
   // A directory just created, open as `dirfd`, with handle key `key`: marked through
   // the fd (no path lookups), its contents reported and marked the same way.
@@ -258,6 +259,20 @@ Status FanotifyBackend::start(const WatchSpec& spec) {
                         AT_FDCWD, root.c_str()) != 0)
       return mark_error(root);
   }
+  return Ok{};
+}
+
+// New roots are marked like the first ones. A root removed keeps its marks (they are
+// per directory and may be shared with a root that stays); under_roots drops its events.
+Status FanotifyBackend::update_roots(const std::vector<std::string>& roots) {
+  for (const auto& root : roots) {
+    if (std::find(spec_.roots.begin(), spec_.roots.end(), root) != spec_.roots.end()) continue;
+    if (Status s = mark_tree(root); !s) return s;
+    if (::fanotify_mark(fan_.get(), FAN_MARK_ADD | FAN_MARK_ONLYDIR, FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR,
+                        AT_FDCWD, root.c_str()) != 0)
+      return mark_error(root);
+  }
+  spec_.roots = roots;
   return Ok{};
 }
 
