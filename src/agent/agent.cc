@@ -1,12 +1,11 @@
 #include "agent/agent.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "core/clock.h"
 #include "core/text.h"
@@ -47,7 +46,9 @@ bool same_rules(const AgentConfig& a, const AgentConfig& b) {
 Result<FILE*> open_log(const std::string& log) {
   if (log == "journal" || log == "stderr") return stderr;
   FILE* f = std::fopen(log.c_str(), "ae");
-  if (!f) return Error{fmt::format("cannot open the log {}: {}", escape_for_terminal(log), std::strerror(errno)), errno};
+  if (!f)
+    return Error{fmt::format("cannot open the log {}: {}", escape_for_terminal(log), std::strerror(errno)),
+                 errno};
   setvbuf(f, nullptr, _IOLBF, 0);
   return f;
 }
@@ -82,8 +83,10 @@ Status Agent::open_outputs() {
   recorder_ = std::move(*recorder);
   auto alerts = store::open_alert_store(config_.db);
   // The recorder spools while the database is down; alerts then wait in memory.
-  if (alerts) alert_store_ = std::move(*alerts);
-  else fmt::print(log_, "fstrail: alerts are not stored until the agent restarts: {}\n", alerts.error().message);
+  if (alerts)
+    alert_store_ = std::move(*alerts);
+  else
+    fmt::print(log_, "fstrail: alerts are not stored until the agent restarts: {}\n", alerts.error().message);
   alert_log_ = std::make_unique<AlertLog>(log_, alert_store_.get());
   return Ok{};
 }
@@ -123,7 +126,8 @@ void Agent::start_guard(const AgentConfig& config) {
   router_->set_guard(engine_.get());
   // Watches first (the backend runs), then the scan: nothing changed meanwhile is missed.
   uint64_t existing = engine_->scan_existing();
-  fmt::print(log_, "fstrail: guarding {} tree(s); {} existing violation(s)\n", config.guard.rules.size(), existing);
+  fmt::print(log_, "fstrail: guarding {} tree(s); {} existing violation(s)\n", config.guard.rules.size(),
+             existing);
 }
 
 void Agent::retire_guard() {
@@ -168,7 +172,8 @@ Status Agent::reload() {
   if (rules_changed && (has_enforcing(config_) || has_enforcing(*next)))
     return fail(Error{"guards with enforce = true change only with a restart (systemctl restart fstrail)"});
   if (std::string fixed = restart_only_changes(config_, *next); !fixed.empty())
-    fmt::print(log_, "fstrail: reload: {} change(s) only with a restart; the running values are kept\n", fixed);
+    fmt::print(log_, "fstrail: reload: {} change(s) only with a restart; the running values are kept\n",
+               fixed);
   std::vector<std::string> roots = watched_roots(*next);
   if (roots != watched_roots(config_)) {
     if (Status s = backend_->update_roots(roots); !s) return fail(s.error());
@@ -205,8 +210,8 @@ void Agent::finish() {
   store::print_recorder_summary(log_, recorder_->stats());
   const auto& c = retired_counts_;
   if (!config_.guard.rules.empty())
-    fmt::print(log_, "fstrail: {} violation(s), {} fixed, {} not fixed, {} remediation failure(s)\n", c.violations,
-               c.fixed, c.not_fixed, c.remediation_failures);
+    fmt::print(log_, "fstrail: {} violation(s), {} fixed, {} not fixed, {} remediation failure(s)\n",
+               c.violations, c.fixed, c.not_fixed, c.remediation_failures);
 }
 
 void Agent::publish() {
@@ -236,7 +241,8 @@ metrics::Snapshot Agent::snapshot() const {
   s.rows_stored = recorder_->stats().stored;
   s.spool_bytes = levels.spool_bytes;
   const int64_t now = realtime_now_ns();
-  if (levels.spool_oldest_ns) s.spool_oldest_age_seconds = static_cast<double>(now - *levels.spool_oldest_ns) / 1e9;
+  if (levels.spool_oldest_ns)
+    s.spool_oldest_age_seconds = static_cast<double>(now - *levels.spool_oldest_ns) / 1e9;
   // Nothing waiting (queue and spool empty): the store is up to date, whatever the age of the
   // newest event. Otherwise: how far the newest stored event is behind now.
   if (recorder_->queue_depth() > 0 || levels.spool_bytes > 0) {

@@ -1,8 +1,8 @@
 #include "agent/alert_log.h"
 
-#include <vector>
-
 #include <fmt/format.h>
+
+#include <vector>
 
 namespace fstrail::agent {
 
@@ -58,8 +58,8 @@ void AlertLog::flush() {
   std::lock_guard lock(mutex_);
   if (!s) {
     if (!warned_)
-      fmt::print(log_, "fstrail: cannot store alerts ({}); {} wait in memory and are retried\n", s.error().message,
-                 pending_.size());
+      fmt::print(log_, "fstrail: cannot store alerts ({}); {} wait in memory and are retried\n",
+                 s.error().message, pending_.size());
     warned_ = true;
     retry_at_ = now + kRetry;
     return;

@@ -18,8 +18,8 @@ namespace fstrail::agent {
 
 struct AlertLogCounts {
   std::map<std::pair<std::string, std::string>, uint64_t> by_rule_type;  // (rule name, alert type)
-  uint64_t stored = 0;   // rows the database took
-  uint64_t pending = 0;  // waiting for the database
+  uint64_t stored = 0;                                                   // rows the database took
+  uint64_t pending = 0;                                                  // waiting for the database
   uint64_t dropped = 0;  // not stored: more than kMaxPending waited
 };
 

@@ -1,16 +1,15 @@
 #include "agent/config.h"
 
+#include <fmt/format.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <set>
-
-#include <fmt/format.h>
-#include <toml++/toml.h>
 
 #include "backend/backend.h"
 #include "core/text.h"
@@ -36,8 +35,8 @@ struct Parser {
       if (keys.count(key.str())) continue;
       std::string known;
       for (const auto& k : keys) known += (known.empty() ? "" : ", ") + k;
-      return fail(value, fmt::format("unknown key '{}' in {} (known: {})", escape_for_terminal(key.str()), block,
-                                     known));
+      return fail(value, fmt::format("unknown key '{}' in {} (known: {})", escape_for_terminal(key.str()),
+                                     block, known));
     }
     return Ok{};
   }
@@ -69,8 +68,10 @@ struct Parser {
       auto b = string_of(t, "backend", false);
       if (!b) return b.error();
       if (*b != "auto" && !find_backend(*b))
-        return fail(*t.get("backend"), fmt::format("unknown backend '{}' (auto, bpf-lsm, bpf-fentry, bpf-tracepoint, "
-                                                   "fanotify, inotify; see `fstrail doctor`)", escape_for_terminal(*b)));
+        return fail(*t.get("backend"),
+                    fmt::format("unknown backend '{}' (auto, bpf-lsm, bpf-fentry, bpf-tracepoint, "
+                                "fanotify, inotify; see `fstrail doctor`)",
+                                escape_for_terminal(*b)));
       c.backend = *b;
     }
     if (t.get("db")) {
@@ -78,8 +79,9 @@ struct Parser {
       if (!db) return db.error();
       if (auto file = store::sqlite_file(*db); !file) return fail(*t.get("db"), file.error().message);
       if (!store::find_password(*db).empty())
-        return fail(*t.get("db"), "db holds a password: put it in password_file instead (the configuration is "
-                                  "readable by more than the database needs)");
+        return fail(*t.get("db"),
+                    "db holds a password: put it in password_file instead (the configuration is "
+                    "readable by more than the database needs)");
       c.db = *db;
     }
     for (auto [key, field] : {std::pair{"password_file", &c.password_file}, std::pair{"spool", &c.spool}}) {
@@ -148,11 +150,14 @@ struct Parser {
       ok = ec == std::errc() && p == end && port >= 1 && port <= 65535;
     }
     std::string host = ok ? listen->substr(0, colon) : "";
-    if (ok && host.front() == '[') ok = host.back() == ']' && host.size() > 2;
-    else if (ok) ok = host.find(':') == std::string::npos;
+    if (ok && host.front() == '[')
+      ok = host.back() == ']' && host.size() > 2;
+    else if (ok)
+      ok = host.find(':') == std::string::npos;
     if (!ok)
-      return fail(*t.get("listen"), fmt::format("listen \"{}\" is not HOST:PORT (e.g. \"{}\" or \"[::1]:9764\")",
-                                                escape_for_terminal(*listen), kDefaultMetricsListen));
+      return fail(*t.get("listen"),
+                  fmt::format("listen \"{}\" is not HOST:PORT (e.g. \"{}\" or \"[::1]:9764\")",
+                              escape_for_terminal(*listen), kDefaultMetricsListen));
     c.metrics_listen = *listen;
     return Ok{};
   }
@@ -211,14 +216,18 @@ Result<AgentConfig> load_agent_config(const std::string& file) {
 Status check_agent_paths(const AgentConfig& config) {
   for (const auto& w : config.watches) {
     std::string at = fmt::format("{}:{}: watch path {}", config.file, w.line, escape_for_terminal(w.path));
-    struct stat st{};
-    if (::stat(w.path.c_str(), &st) != 0) return Error{fmt::format("{}: {}", at, std::strerror(errno)), errno};
+    struct stat st {};
+    if (::stat(w.path.c_str(), &st) != 0)
+      return Error{fmt::format("{}: {}", at, std::strerror(errno)), errno};
     if (!S_ISDIR(st.st_mode)) return Error{fmt::format("{} is not a directory", at)};
     char real[PATH_MAX];
-    if (!::realpath(w.path.c_str(), real)) return Error{fmt::format("{}: {}", at, std::strerror(errno)), errno};
+    if (!::realpath(w.path.c_str(), real))
+      return Error{fmt::format("{}: {}", at, std::strerror(errno)), errno};
     if (w.path != real)
-      return Error{fmt::format("{} goes through a symbolic link (or . or ..); write the real path instead: path = "
-                               "\"{}\"", at, escape_for_terminal(real))};
+      return Error{
+          fmt::format("{} goes through a symbolic link (or . or ..); write the real path instead: path = "
+                      "\"{}\"",
+                      at, escape_for_terminal(real))};
   }
   return guard::check_paths(config.guard);
 }

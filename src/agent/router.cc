@@ -23,8 +23,9 @@ Routes routes_of(const AgentConfig& config) {
     options.exclude_globs = w.exclude;
     routes.watches.push_back({w.path, Filter(std::move(options))});
   }
-  std::stable_sort(routes.watches.begin(), routes.watches.end(),
-                   [](const Routes::Watch& a, const Routes::Watch& b) { return a.root.size() > b.root.size(); });
+  std::stable_sort(
+      routes.watches.begin(), routes.watches.end(),
+      [](const Routes::Watch& a, const Routes::Watch& b) { return a.root.size() > b.root.size(); });
   for (const auto& rule : config.guard.rules) routes.guarded.push_back(rule.path);
   return routes;
 }

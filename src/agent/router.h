@@ -21,7 +21,7 @@ struct Routes {
     std::string root;
     Filter filter;
   };
-  std::vector<Watch> watches;       // longest root first: the innermost [[watch]] decides
+  std::vector<Watch> watches;        // longest root first: the innermost [[watch]] decides
   std::vector<std::string> guarded;  // guarded roots
 };
 
@@ -29,8 +29,8 @@ Routes routes_of(const AgentConfig& config);
 
 struct RouterCounts {
   std::array<uint64_t, kEventKindCount> stored_by_kind{};  // handed to the recorder
-  uint64_t excluded = 0;      // a [[watch]]'s events or exclude said no
-  uint64_t outside = 0;       // under no current root
+  uint64_t excluded = 0;                                   // a [[watch]]'s events or exclude said no
+  uint64_t outside = 0;                                    // under no current root
 };
 
 class Router final : public Sink {

@@ -1,6 +1,5 @@
-#include <signal.h>
-
 #include <fmt/format.h>
+#include <signal.h>
 
 #include "agent/agent.h"
 #include "cli/commands.h"
@@ -14,7 +13,7 @@ std::atomic<bool> g_reload{false};
 void on_reload_signal(int) { g_reload.store(true); }
 
 std::atomic<bool>& install_reload_handler() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_reload_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = 0;  // no SA_RESTART: the backend's wait returns and the loop reloads
@@ -38,8 +37,8 @@ struct AgentCommand {
     }
     if (check_config) {
       fmt::print("{}: {} watch(es), {} guard(s), backend {}, db {}, metrics on {}: ok\n", config->file,
-                 config->watches.size(), config->guard.rules.size(), config->backend, store::redact_url(config->db),
-                 config->metrics_listen);
+                 config->watches.size(), config->guard.rules.size(), config->backend,
+                 store::redact_url(config->db), config->metrics_listen);
       return kExitOk;
     }
     if (!config->password_file.empty()) {
@@ -74,11 +73,13 @@ struct AgentCommand {
 RunFn add_agent_command(CLI::App& app) {
   auto cmd = std::make_shared<AgentCommand>();
   CLI::App* sub = app.add_subcommand(
-      "agent", "Run as a service: record the [[watch]] trees, run the [[guard]]s and keep their alerts, all from "
-               "one configuration file");
+      "agent",
+      "Run as a service: record the [[watch]] trees, run the [[guard]]s and keep their alerts, all from "
+      "one configuration file");
   sub->add_option("--config", cmd->config_file, "The TOML configuration (see below)")->capture_default_str();
-  sub->add_flag("--check-config", cmd->check_config,
-                "Validate the whole file (syntax, keys, values, paths) and exit: 0 when good, else 2 with FILE:LINE");
+  sub->add_flag(
+      "--check-config", cmd->check_config,
+      "Validate the whole file (syntax, keys, values, paths) and exit: 0 when good, else 2 with FILE:LINE");
   sub->footer(
       "Configuration (/etc/fstrail/fstrail.toml; keys exactly these; docs/agent.md has them all):\n"
       "  [agent]\n"
@@ -87,7 +88,7 @@ RunFn add_agent_command(CLI::App& app) {
       "  password_file = \"/etc/fstrail/db-password\"   # PostgreSQL password, first line (never in db)\n"
       "  spool = \"/var/lib/fstrail/spool\"             # events wait here while the database is down\n"
       "  retention = \"90d\"                            # events and alerts older than this are deleted\n"
-      "  log = \"journal\"                              # journal | stderr | /path/file: messages, alert lines\n"
+      "  log = \"journal\"                              # or stderr, or /path/file: messages and alerts\n"
       "  [[watch]]                                    # a tree to record (repeatable)\n"
       "  path = \"/etc\"\n"
       "  exclude = [\"*.swp\"]                          # as `fstrail watch --exclude`\n"

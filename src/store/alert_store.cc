@@ -1,8 +1,8 @@
 #include "store/alert_store.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
+
+#include <charconv>
 
 #include "core/clock.h"
 
@@ -23,8 +23,10 @@ class Params {
   template <typename T>
   std::string add_opt(const std::optional<T>& v) {
     if (!v) return "NULL";
-    if constexpr (std::is_same_v<T, std::string>) return add(Blob{*v});
-    else return add(static_cast<int64_t>(*v));
+    if constexpr (std::is_same_v<T, std::string>)
+      return add(Blob{*v});
+    else
+      return add(static_cast<int64_t>(*v));
   }
   std::vector<SqlParam> take() { return std::move(params_); }
 
@@ -46,9 +48,8 @@ SqlQuery AlertStore::insert_sql(SqlDialect d, const StoredAlert& a) {
   std::string sql = fmt::format(
       "INSERT INTO fstrail_alerts (time_ns, host, rule, type, kind, path, uid, loginuid, comm, json) "
       "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}) ON CONFLICT DO NOTHING",
-      p.add(a.time_ns), p.add(a.host), p.add(a.rule), p.add(a.type),
-      a.kind ? p.add(*a.kind) : "NULL", p.add(Blob{a.path}), p.add_opt(a.uid), p.add_opt(a.loginuid),
-      p.add_opt(a.comm), p.add(a.json));
+      p.add(a.time_ns), p.add(a.host), p.add(a.rule), p.add(a.type), a.kind ? p.add(*a.kind) : "NULL",
+      p.add(Blob{a.path}), p.add_opt(a.uid), p.add_opt(a.loginuid), p.add_opt(a.comm), p.add(a.json));
   return SqlQuery{std::move(sql), p.take()};
 }
 
@@ -69,7 +70,8 @@ SqlQuery AlertStore::query_sql(SqlDialect d, const QuerySpec& spec) {
   if (spec.until_ns) where.push_back(fmt::format("time_ns <= {}", p.add(*spec.until_ns)));
   if (spec.uid) {
     std::string u = p.add(static_cast<int64_t>(*spec.uid));
-    where.push_back(spec.login_user ? fmt::format("(uid = {0} OR loginuid = {0})", u) : fmt::format("uid = {}", u));
+    where.push_back(spec.login_user ? fmt::format("(uid = {0} OR loginuid = {0})", u)
+                                    : fmt::format("uid = {}", u));
   }
   if (spec.comm) where.push_back(fmt::format("comm = {}", p.add(Blob{*spec.comm})));
   if (spec.host) where.push_back(fmt::format("host = {}", p.add(*spec.host)));
@@ -85,13 +87,15 @@ SqlQuery AlertStore::query_sql(SqlDialect d, const QuerySpec& spec) {
   const char* cols = "time_ns, host, rule, type, kind, json";
   const char* desc = "time_ns DESC, host DESC, rule DESC, type DESC";
   std::string inner = spec.last_per_path
-                          ? fmt::format("SELECT {0} FROM (SELECT {0}, row_number() OVER (PARTITION BY host, path "
-                                        "ORDER BY {1}) AS rn FROM fstrail_alerts{2}) AS l WHERE rn = 1",
-                                        cols, desc, where_sql)
+                          ? fmt::format(
+                                "SELECT {0} FROM (SELECT {0}, row_number() OVER (PARTITION BY host, path "
+                                "ORDER BY {1}) AS rn FROM fstrail_alerts{2}) AS l WHERE rn = 1",
+                                cols, desc, where_sql)
                           : fmt::format("SELECT {} FROM fstrail_alerts{}", cols, where_sql);
-  std::string sql = spec.limit ? fmt::format("SELECT * FROM (SELECT * FROM ({}) AS q ORDER BY {} LIMIT {}) AS r "
-                                             "ORDER BY time_ns, host",
-                                             inner, desc, p.add(static_cast<int64_t>(*spec.limit)))
+  std::string sql = spec.limit ? fmt::format(
+                                     "SELECT * FROM (SELECT * FROM ({}) AS q ORDER BY {} LIMIT {}) AS r "
+                                     "ORDER BY time_ns, host",
+                                     inner, desc, p.add(static_cast<int64_t>(*spec.limit)))
                                : fmt::format("SELECT * FROM ({}) AS q ORDER BY time_ns, host", inner);
   return SqlQuery{std::move(sql), p.take()};
 }
@@ -135,7 +139,8 @@ Result<std::vector<StoredAlert>> AlertStore::query(const QuerySpec& spec) {
 
 Status AlertStore::apply_retention(int64_t keep_ns) {
   Params p(db_->dialect());
-  std::string sql = fmt::format("DELETE FROM fstrail_alerts WHERE time_ns < {}", p.add(realtime_now_ns() - keep_ns));
+  std::string sql =
+      fmt::format("DELETE FROM fstrail_alerts WHERE time_ns < {}", p.add(realtime_now_ns() - keep_ns));
   auto done = db_->run(SqlQuery{std::move(sql), p.take()});
   if (!done) return done.error();
   return Ok{};

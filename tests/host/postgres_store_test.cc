@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 
 #include "core/clock.h"
+#include "store/alert_store.h"
 #include "store/postgres/postgres_store.h"
 #include "store/record.h"
 #include "store/recorder.h"
@@ -51,6 +52,46 @@ std::vector<StoredEvent> sorted(std::vector<StoredEvent> rows) {
     return std::tie(a.event.time_ns, a.host, a.event_id) < std::tie(b.event.time_ns, b.host, b.event_id);
   });
   return rows;
+}
+
+// Alerts (store/alert_store.h): the same rows and filters as SQLite's (unit/alert_store_test.cc).
+TEST_F(PostgresStoreTest, KeepsAlerts) {
+  auto alerts = open_alert_store(conninfo_);
+  ASSERT_TRUE(alerts.ok()) << alerts.error().message;
+  const int64_t now = realtime_now_ns(), day = 86'400'000'000'000LL;
+  auto alert = [&](int64_t t, std::string path, uint32_t uid) {
+    StoredAlert a;
+    a.time_ns = t;
+    a.host = "h1";
+    a.rule = "app";
+    a.type = "violation";
+    a.kind = "chmod";
+    a.path = std::move(path);
+    a.uid = uid;
+    a.comm = std::string("ch\xffmod", 6);  // bytes, not text
+    a.json = R"({"alert":"violation"})";
+    return a;
+  };
+  std::vector<StoredAlert> rows = {alert(now - 10 * day, "/srv/app/old", 1), alert(now - 5, "/srv/app/a\xff", 0),
+                                   alert(now, "/srv/other", 1)};
+  ASSERT_TRUE((*alerts)->insert(rows).ok());
+  ASSERT_TRUE((*alerts)->insert(std::span(rows).subspan(1, 1)).ok());  // again: skipped
+  EXPECT_EQ((*alerts)->query({})->size(), 3u);
+  QuerySpec tree;
+  tree.path = "/srv/app/";
+  tree.since_ns = now - day;
+  tree.comm = std::string("ch\xffmod", 6);
+  auto found = (*alerts)->query(tree);
+  ASSERT_TRUE(found.ok()) << found.error().message;
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].json, R"({"alert":"violation"})");
+  EXPECT_EQ((*found)[0].time_ns, now - 5);
+  QuerySpec last;
+  last.last_per_path = true;
+  last.limit = 2;
+  EXPECT_EQ((*alerts)->query(last)->size(), 2u);
+  ASSERT_TRUE((*alerts)->apply_retention(5 * day).ok());
+  EXPECT_EQ((*alerts)->query({})->size(), 2u);
 }
 
 TEST_F(PostgresStoreTest, RoundTripsEveryKindAndField) {

@@ -31,7 +31,8 @@ owner = 0
 
 [metrics]
 listen = "[::1]:9100"
-)", "a.toml");
+)",
+                              "a.toml");
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_EQ(c->backend, "fanotify");
   EXPECT_EQ(c->db, "sqlite:///var/lib/fstrail/events.db");
@@ -69,7 +70,8 @@ void expect_error(const std::string& text, const std::string& needle) {
 
 TEST(AgentConfig, BadValuesNameTheLine) {
   const std::string watch = "[[watch]]\npath = \"/tmp\"\n";
-  expect_error("[agent]\nbackend = \"auto\"\ncolour = 1\n" + watch, "bad.toml:3: unknown key 'colour' in [agent]");
+  expect_error("[agent]\nbackend = \"auto\"\ncolour = 1\n" + watch,
+               "bad.toml:3: unknown key 'colour' in [agent]");
   expect_error("[agent]\nbackend = \"kqueue\"\n" + watch, "bad.toml:2: unknown backend 'kqueue'");
   expect_error("[agent]\nretention = \"90 days\"\n" + watch, "bad.toml:2: retention: bad duration");
   expect_error("[agent]\nretention = \"2h\"\n" + watch, "bad.toml:2: retention is at least 1d");
@@ -81,8 +83,10 @@ TEST(AgentConfig, BadValuesNameTheLine) {
   expect_error("[[watch]]\nexclude = [\"x\"]\n", "bad.toml:1: [[watch]] needs 'path'");
   expect_error("[[watch]]\npath = \"/tmp\"\nevents = [\"create\", \"explode\"]\n", "bad.toml:3: events: ");
   expect_error("[[watch]]\npath = \"/tmp\"\nevents = []\n", "bad.toml:3: events is not empty");
-  expect_error("[[watch]]\npath = \"/tmp\"\nrecursive = true\n", "bad.toml:3: unknown key 'recursive' in [[watch]]");
-  expect_error(watch + "[[watch]]\npath = \"/tmp/\"\n", "bad.toml:3: path /tmp is already watched by the [[watch]] at line 1");
+  expect_error("[[watch]]\npath = \"/tmp\"\nrecursive = true\n",
+               "bad.toml:3: unknown key 'recursive' in [[watch]]");
+  expect_error(watch + "[[watch]]\npath = \"/tmp/\"\n",
+               "bad.toml:3: path /tmp is already watched by the [[watch]] at line 1");
   expect_error(watch + "[metrics]\nlisten = \"9764\"\n", "bad.toml:4: listen \"9764\" is not HOST:PORT");
   expect_error(watch + "[metrics]\nlisten = \"localhost:99999\"\n", "bad.toml:4: listen");
   expect_error(watch + "[metrics]\nport = 1\n", "bad.toml:4: unknown key 'port' in [metrics]");
@@ -93,8 +97,9 @@ TEST(AgentConfig, BadValuesNameTheLine) {
 }
 
 TEST(AgentConfig, GuardReadsOnlyItsBlocksOfTheSameFile) {
-  const std::string text = "[agent]\nretention = \"30d\"\n[[watch]]\npath = \"/etc\"\n[metrics]\nlisten = "
-                           "\"127.0.0.1:1\"\n[[guard]]\nname = \"g\"\npath = \"/srv/g\"\nowner = 0\n";
+  const std::string text =
+      "[agent]\nretention = \"30d\"\n[[watch]]\npath = \"/etc\"\n[metrics]\nlisten = "
+      "\"127.0.0.1:1\"\n[[guard]]\nname = \"g\"\npath = \"/srv/g\"\nowner = 0\n";
   auto g = guard::parse_config(text, "f.toml");
   ASSERT_TRUE(g.ok()) << g.error().message;
   EXPECT_EQ(g->rules.size(), 1u);

@@ -1,8 +1,9 @@
 // Alerts in SQLite (the PostgreSQL side: host/postgres_store_test.cc).
+#include "store/alert_store.h"
+
 #include <gtest/gtest.h>
 
 #include "core/clock.h"
-#include "store/alert_store.h"
 #include "support/temp_dir.h"
 
 namespace fstrail::store {
@@ -30,7 +31,8 @@ TEST(AlertStore, StoresQueriesAndForgetsAlerts) {
   ASSERT_TRUE(store.ok()) << store.error().message;
   const int64_t now = realtime_now_ns(), day = 86'400'000'000'000LL;
   std::vector<StoredAlert> rows = {alert(now - 10 * day, "/srv/app/old"), alert(now - 2000, "/srv/app/a"),
-                                   alert(now - 1000, "/srv/app/a", "app", 0), alert(now, "/srv/other/b", "other")};
+                                   alert(now - 1000, "/srv/app/a", "app", 0),
+                                   alert(now, "/srv/other/b", "other")};
   ASSERT_TRUE((*store)->insert(rows).ok());
   ASSERT_TRUE((*store)->insert(std::span(rows).subspan(1, 1)).ok());  // again: skipped, not doubled
 

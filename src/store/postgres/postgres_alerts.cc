@@ -1,7 +1,6 @@
 // The alert store's PostgreSQL connection (store/alert_store.h).
-#include <libpq-fe.h>
-
 #include <fmt/format.h>
+#include <libpq-fe.h>
 
 #include "store/alert_store.h"
 #include "store/postgres/postgres_store.h"
@@ -27,8 +26,9 @@ class PostgresConnection final : public SqlConnection {
     PQfinish(conn_);
     conn_ = connect_postgres(conninfo_);
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK)
-      return Error{fmt::format("cannot connect to PostgreSQL {}: {}", redact_url(conninfo_),
-                               redact_message(one_line(conn_ ? PQerrorMessage(conn_) : "out of memory"), conninfo_))};
+      return Error{
+          fmt::format("cannot connect to PostgreSQL {}: {}", redact_url(conninfo_),
+                      redact_message(one_line(conn_ ? PQerrorMessage(conn_) : "out of memory"), conninfo_))};
     return Ok{};
   }
 
@@ -40,15 +40,19 @@ class PostgresConnection final : public SqlConnection {
     std::vector<std::string> storage;
     storage.reserve(query.params.size());
     for (const auto& p : query.params) {
-      if (auto* n = std::get_if<int64_t>(&p)) storage.push_back(std::to_string(*n));
-      else if (auto* t = std::get_if<std::string>(&p)) storage.push_back(*t);
-      else if (auto* b = std::get_if<Blob>(&p)) storage.push_back(hex(b->bytes));
-      else storage.push_back(std::to_string(std::get<PgTimestamp>(p).unix_us));
+      if (auto* n = std::get_if<int64_t>(&p))
+        storage.push_back(std::to_string(*n));
+      else if (auto* t = std::get_if<std::string>(&p))
+        storage.push_back(*t);
+      else if (auto* b = std::get_if<Blob>(&p))
+        storage.push_back(hex(b->bytes));
+      else
+        storage.push_back(std::to_string(std::get<PgTimestamp>(p).unix_us));
     }
     std::vector<const char*> values;
     for (const auto& s : storage) values.push_back(s.c_str());
-    PGresult* res = PQexecParams(conn_, query.sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
-                                 nullptr, nullptr, 0);
+    PGresult* res = PQexecParams(conn_, query.sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                 values.data(), nullptr, nullptr, 0);
     ExecStatusType status = PQresultStatus(res);
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
       std::string msg = one_line(PQresultErrorMessage(res));
@@ -59,8 +63,10 @@ class PostgresConnection final : public SqlConnection {
     for (int r = 0; r < PQntuples(res); ++r) {
       auto& row = rows.emplace_back();
       for (int c = 0; c < PQnfields(res); ++c) {
-        if (PQgetisnull(res, r, c)) row.emplace_back();
-        else row.emplace_back(std::string(PQgetvalue(res, r, c), static_cast<size_t>(PQgetlength(res, r, c))));
+        if (PQgetisnull(res, r, c))
+          row.emplace_back();
+        else
+          row.emplace_back(std::string(PQgetvalue(res, r, c), static_cast<size_t>(PQgetlength(res, r, c))));
       }
     }
     PQclear(res);

@@ -1,7 +1,6 @@
 // The alert store's SQLite connection (store/alert_store.h).
-#include <sqlite3.h>
-
 #include <fmt/format.h>
+#include <sqlite3.h>
 
 #include "store/alert_store.h"
 #include "store/sqlite/sqlite_store.h"
@@ -19,7 +18,8 @@ class SqliteConnection final : public SqlConnection {
   Status reconnect() override {
     sqlite3_close(db_);
     db_ = nullptr;
-    if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
+    if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+        SQLITE_OK)
       return Error{fmt::format("SQLite {}: {}", path_, db_ ? sqlite3_errmsg(db_) : "out of memory")};
     // The recorder writes the same file: wait for its transactions rather than fail.
     sqlite3_busy_timeout(db_, 5000);
