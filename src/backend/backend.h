@@ -54,6 +54,10 @@ class Backend {
   // wait returns Ok so the caller can check for a stop request.
   virtual Status poll(int timeout_ms, const EmitFn& emit) = 0;
   virtual BackendStats stats() const = 0;
+  // Changes the watched roots while running (`fstrail agent`'s reload): roots kept go on
+  // without a gap, new ones are watched from the return on, and events under roots no longer
+  // listed are not emitted. Backends that fix their roots at load refuse with ENOTSUP.
+  virtual Status update_roots(const std::vector<std::string>& roots);
 };
 
 struct Availability {

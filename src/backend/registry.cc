@@ -73,4 +73,8 @@ Result<Selection> start_backend(std::string_view name, const WatchSpec& spec) {
   return Error{"no backend can run here: " + rejected + ". Run `fstrail doctor` for details."};
 }
 
+Status Backend::update_roots(const std::vector<std::string>&) {
+  return Error{fmt::format("{} cannot change its watched trees while running (restart it instead)", name()), ENOTSUP};
+}
+
 }  // namespace fstrail

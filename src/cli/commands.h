@@ -65,5 +65,6 @@ RunFn add_doctor_command(CLI::App& app);
 RunFn add_record_command(CLI::App& app);
 RunFn add_query_command(CLI::App& app);
 RunFn add_guard_command(CLI::App& app);
+RunFn add_agent_command(CLI::App& app);
 
 }  // namespace fstrail::cli

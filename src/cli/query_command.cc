@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/text.h"
 #include "sink/sink.h"
+#include "store/alert_store.h"
 #include "store/store.h"
 
 namespace fstrail::cli {
@@ -68,6 +69,31 @@ void print_table(FILE* out, const std::vector<store::StoredEvent>& rows) {
   for (const auto& l : lines) print(l);
 }
 
+// Alerts (--alerts): TIME HOST RULE ALERT PROBLEMS USER PROCESS PATH, from each row's JSON.
+void print_alert_table(FILE* out, const std::vector<store::StoredAlert>& rows) {
+  fmt::print(out, "{:<23}  {:<12}  {:<12}  {:<9}  {:<16}  {:<14}  {:<16}  {}\n", "TIME (UTC)", "HOST", "RULE", "ALERT",
+             "PROBLEMS", "USER", "PROCESS", "PATH");
+  for (const auto& row : rows) {
+    nlohmann::json j = nlohmann::json::parse(row.json, nullptr, false);
+    if (j.is_discarded()) j = nlohmann::json::object();
+    std::string problems;
+    for (const auto& p : j.value("problems", nlohmann::json::array()))
+      if (p.is_string()) problems += (problems.empty() ? "" : ",") + p.get<std::string>();
+    std::optional<uint32_t> uid;
+    if (j.contains("uid") && j["uid"].is_number_unsigned()) uid = j["uid"].get<uint32_t>();
+    std::string proc = "-";
+    if (j.contains("pid") && j["pid"].is_number())
+      proc = fmt::format("{} {}", j["pid"].get<int64_t>(), j.contains("comm") && j["comm"].is_string()
+                                                               ? escape_for_terminal(j["comm"].get<std::string>())
+                                                               : "?");
+    std::string path = j.contains("path") && j["path"].is_string() ? j["path"].get<std::string>() : "?";
+    if (row.type == "summary" && j.contains("count")) path += fmt::format("  ({} in the burst)", j["count"].dump());
+    fmt::print(out, "{:<23}  {:<12}  {:<12}  {:<9}  {:<16}  {:<14}  {:<16}  {}\n",
+               format_rfc3339(row.time_ns).substr(0, 23), escape_for_terminal(row.host),
+               escape_for_terminal(row.rule), row.type, problems, user_label(uid), proc, escape_for_terminal(path));
+  }
+}
+
 }  // namespace
 
 Result<std::string> absolute_query_path(const std::string& path) {
@@ -89,7 +115,7 @@ struct QueryCommand {
   std::string db;
   std::string path, since, until, user, comm, kinds, host;
   CLI::Option* kind_option = nullptr;
-  bool login_user = false, last = false, json = false;
+  bool login_user = false, last = false, json = false, alerts = false;
   uint64_t limit = 0;
 
   int run() {
@@ -138,6 +164,7 @@ struct QueryCommand {
       fmt::print(stderr, "fstrail: no history at {} (record some with `fstrail record`, or give --db)\n", **file);
       return kExitFailure;
     }
+    if (alerts) return run_alerts(spec);
     auto opened = store::open_store(db);
     if (!opened) {
       fmt::print(stderr, "fstrail: {}\n", opened.error().message);
@@ -158,6 +185,31 @@ struct QueryCommand {
       }
     } else {
       print_table(stdout, *rows);
+    }
+    return kExitOk;
+  }
+
+  int run_alerts(const store::QuerySpec& spec) {
+    auto opened = store::open_alert_store(db);
+    if (!opened) {
+      fmt::print(stderr, "fstrail: {}\n", opened.error().message);
+      return kExitFailure;
+    }
+    auto rows = (*opened)->query(spec);
+    if (!rows) {
+      fmt::print(stderr, "fstrail: {}\n", rows.error().message);
+      return kExitFailure;
+    }
+    if (!json) {
+      print_alert_table(stdout, *rows);
+      return kExitOk;
+    }
+    for (const auto& row : *rows) {
+      std::string line = row.json;
+      if (line.empty() || line.back() != '}') continue;
+      line.pop_back();  // the closing brace: host joins the logged alert object
+      line += fmt::format(",\"host\":{}}}\n", nlohmann::json(row.host).dump());
+      std::fwrite(line.data(), 1, line.size(), stdout);
     }
     return kExitOk;
   }
@@ -198,12 +250,19 @@ RunFn add_query_command(CLI::App& app) {
           },
           ""));  // a description would be shown after the type name: "N:N"
   sub->add_flag("--last", cmd->last, "Only the most recent event of each path");
-  sub->add_flag("--json", cmd->json, "JSON lines: the `watch --json` object plus host and event_id");
+  sub->add_flag("--json", cmd->json,
+                "JSON lines: the `watch --json` object plus host and event_id (with --alerts: the alert as the "
+                "agent logged it, plus host)");
+  sub->add_flag("--alerts", cmd->alerts,
+                "Guard alerts kept by `fstrail agent` instead of events. The same filters apply: --path (the "
+                "violating object), --since/--until, --user/--login-user and --comm (the actor), --kind (of "
+                "the operation behind it), --host, --limit, --last (the latest alert per path)");
   sub->footer(
       "Examples:\n"
       "  fstrail query --path /srv/app/ --since 1h          # who touched /srv/app in the last hour\n"
       "  fstrail query --path /etc/passwd --last            # the last change of one file\n"
-      "  fstrail query --db 'host=db dbname=fstrail' --user alice --login-user --json");
+      "  fstrail query --db 'host=db dbname=fstrail' --user alice --login-user --json\n"
+      "  fstrail query --alerts --since 1d                  # guard alerts the agent kept");
   return [cmd] { return cmd->run(); };
 }
 

@@ -126,9 +126,15 @@ Result<GuardRule> parse_rule(const toml::table& t, const std::string& file) {
   return rule;
 }
 
+bool is_agent_table(std::string_view key) {
+  for (std::string_view table : kAgentTables)
+    if (key == table) return true;
+  return false;
+}
+
 }  // namespace
 
-Result<GuardConfig> parse_config(const std::string& text, const std::string& file_name) {
+Result<GuardConfig> parse_config(const std::string& text, const std::string& file_name, bool require_guard) {
   const std::string file = escape_for_terminal(file_name);  // messages are one line
   toml::table root;
   try {
@@ -138,9 +144,14 @@ Result<GuardConfig> parse_config(const std::string& text, const std::string& fil
   }
   GuardConfig config{file, {}};
   for (const auto& [key, value] : root)
-    if (key.str() != "guard")
-      return Error{fmt::format("{}: unknown top-level key '{}' (expected [[guard]] blocks)", where(file, value.source()), key.str())};
-  const toml::array* guards = root["guard"].as_array();
+    if (key.str() != "guard" && !is_agent_table(key.str()))
+      return Error{fmt::format("{}: unknown top-level key '{}' (expected [agent], [[watch]], [[guard]], [metrics])",
+                               where(file, value.source()), key.str())};
+  const toml::node* guard_node = root.get("guard");
+  if (!guard_node && !require_guard) return config;
+  const toml::array* guards = guard_node ? guard_node->as_array() : nullptr;
+  if (guard_node && !guards)
+    return Error{fmt::format("{}: 'guard' must be written as [[guard]] tables", where(file, guard_node->source()))};
   if (!guards || guards->empty()) return Error{fmt::format("{}: no [[guard]] block", file)};
   std::set<std::string> names;
   for (const auto& node : *guards) {
@@ -156,6 +167,12 @@ Result<GuardConfig> parse_config(const std::string& text, const std::string& fil
 }
 
 Result<GuardConfig> load_config(const std::string& file) {
+  auto text = read_config_file(file);
+  if (!text) return text.error();
+  return parse_config(*text, file);
+}
+
+Result<std::string> read_config_file(const std::string& file) {
   std::string shown = escape_for_terminal(file);
   // O_NONBLOCK: a FIFO given by mistake must not hang the open; the type is checked first.
   UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
@@ -166,9 +183,9 @@ Result<GuardConfig> load_config(const std::string& file) {
   struct stat st{};
   if (fstat(fd.get(), &st) != 0) return Error::from_errno("cannot read " + shown);
   if (S_ISDIR(st.st_mode))
-    return Error{fmt::format("{} is a directory; --config names the TOML file with [[guard]] blocks", shown), EISDIR};
+    return Error{fmt::format("{} is a directory; --config names the TOML configuration file", shown), EISDIR};
   if (!S_ISREG(st.st_mode))
-    return Error{fmt::format("{} is not a regular file; --config names the TOML file with [[guard]] blocks", shown),
+    return Error{fmt::format("{} is not a regular file; --config names the TOML configuration file", shown),
                  EINVAL};
   if (st.st_size > static_cast<off_t>(kMaxConfigBytes))
     return Error{fmt::format("{} is {} bytes; a configuration is at most {} bytes (1 MiB)", shown, st.st_size,
@@ -185,7 +202,7 @@ Result<GuardConfig> load_config(const std::string& file) {
     if (text.size() > kMaxConfigBytes)  // grew while being read
       return Error{fmt::format("{} is larger than {} bytes (1 MiB)", shown, kMaxConfigBytes), EFBIG};
   }
-  return parse_config(text, file);
+  return text;
 }
 
 Status check_paths(const GuardConfig& config) {

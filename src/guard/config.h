@@ -36,8 +36,15 @@ inline constexpr size_t kMaxConfigBytes = 1 << 20;  // a regular file, at most t
 
 inline constexpr const char* kDefaultConfigPath = "/etc/fstrail/fstrail.toml";
 
+// The whole file is also `fstrail agent`'s ([agent], [[watch]], [metrics]: src/agent/config.h);
+// guard takes only its [[guard]] blocks and leaves those tables to the agent to check.
+inline constexpr const char* kAgentTables[] = {"agent", "watch", "metrics"};
+
+// The file's text: a regular file of at most kMaxConfigBytes (errors say what to do).
+Result<std::string> read_config_file(const std::string& file);
 Result<GuardConfig> load_config(const std::string& file);
-Result<GuardConfig> parse_config(const std::string& text, const std::string& file_name);
+// require_guard: an error when there is no [[guard]] block (guard alone has nothing to do then).
+Result<GuardConfig> parse_config(const std::string& text, const std::string& file_name, bool require_guard = true);
 // Each guarded path, checked once at load against the file system: an existing directory,
 // reached without a symbolic link (the error names the real path to write instead).
 Status check_paths(const GuardConfig& config);

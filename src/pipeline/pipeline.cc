@@ -21,12 +21,15 @@ void Pipeline::flush() {
   for (auto& sink : sinks_) sink->flush();
 }
 
-Status run_until_stopped(Backend& backend, Pipeline& pipeline, const std::atomic<bool>& stop) {
+Status run_until_stopped(Backend& backend, Pipeline& pipeline, const std::atomic<bool>& stop,
+                         const std::function<Status()>& between_polls) {
   EmitFn emit = [&pipeline](Event&& e) { pipeline.process(std::move(e)); };
   while (!stop.load(std::memory_order_relaxed)) {
     Status s = backend.poll(200, emit);
     pipeline.flush();
     if (!s) return s;
+    if (between_polls)
+      if (Status b = between_polls(); !b) return b;
   }
   // Drain what the kernel already queued before the stop request.
   Status s = backend.poll(0, emit);

@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -36,8 +37,11 @@ class Pipeline {
 };
 
 // Polls `backend` into `pipeline` until `stop` is set (by a signal handler) or the
-// backend fails; flushes the sinks after every batch.
-Status run_until_stopped(Backend& backend, Pipeline& pipeline, const std::atomic<bool>& stop);
+// backend fails; flushes the sinks after every batch. `between_polls`, when given, runs on
+// this thread after each flush (the agent reloads its configuration there); an error from
+// it ends the loop.
+Status run_until_stopped(Backend& backend, Pipeline& pipeline, const std::atomic<bool>& stop,
+                         const std::function<Status()>& between_polls = {});
 
 // "fstrail: 12 events (create 3, modify 9), 2 lost (kernel-queue-overflow 2), 1 rescans"
 // for stderr at exit. Per reason, the larger of what the `lost` events said and what

@@ -116,6 +116,15 @@ bool Recorder::wait_idle(int timeout_ms) {
   return false;
 }
 
+RecorderLevels Recorder::levels() const {
+  RecorderLevels l;
+  l.spool_bytes = spool_->pending_bytes();
+  if (l.spool_bytes == 0) oldest_spooled_ns_ = 0;
+  else if (int64_t oldest = oldest_spooled_ns_.load(); oldest) l.spool_oldest_ns = oldest;
+  if (int64_t newest = newest_stored_ns_.load(); newest) l.newest_stored_ns = newest;
+  return l;
+}
+
 RecorderStats Recorder::stats() const {
   RecorderStats s;
   s.queued = queued_;
@@ -137,6 +146,10 @@ size_t Recorder::queue_depth() const {
 }
 
 void Recorder::spool_rows(std::span<const std::string_view> rows) {
+  if (!rows.empty() && spool_->empty()) {
+    EventRecordView first;
+    if (parse_record(rows.front(), first)) oldest_spooled_ns_ = first.time_ns;
+  }
   uint64_t before = spool_->overflow();
   if (Status s = spool_->append(rows); !s) fmt::print(options_.log, "fstrail: {}\n", s.error().message);
   uint64_t dropped = spool_->overflow() - before;
@@ -151,6 +164,12 @@ bool Recorder::insert_resilient(EventStore& store, std::span<const std::string_v
   auto err = store.insert_records(rows);
   if (!err) {
     stored_ += rows.size();
+    EventRecordView last;
+    if (parse_record(rows.back(), last)) {
+      int64_t newest = newest_stored_ns_.load();
+      while (last.time_ns > newest && !newest_stored_ns_.compare_exchange_weak(newest, last.time_ns)) {
+      }
+    }
     return true;
   }
   if (err->kind == FailureKind::kUnavailable) {

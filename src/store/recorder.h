@@ -57,6 +57,15 @@ struct RecorderStats {
   uint64_t spool_bad_bytes = 0;     // damaged spool bytes kept in <spool>/quarantine
 };
 
+// What the recorder holds now (the agent's metrics).
+struct RecorderLevels {
+  uint64_t spool_bytes = 0;
+  // The time of the first event spooled since the spool was last empty (with several
+  // writers, the first one's batch): unset when the spool is empty or that time is unknown.
+  std::optional<int64_t> spool_oldest_ns;
+  std::optional<int64_t> newest_stored_ns;  // the newest event time the store accepted
+};
+
 // "fstrail: N stored (M replayed from the spool), ..." for stderr at exit.
 void print_recorder_summary(FILE* out, const RecorderStats& stats);
 
@@ -82,6 +91,7 @@ class Recorder final : public Sink {
   bool wait_idle(int timeout_ms);
 
   RecorderStats stats() const;
+  RecorderLevels levels() const;  // thread-safe
   size_t queue_depth() const;
   // Keeps the spool directory's lock for the recorder's lifetime (see start_recorder).
   void hold_spool_lock(UniqueFd lock) { spool_lock_ = std::move(lock); }
@@ -127,6 +137,8 @@ class Recorder final : public Sink {
   std::mutex quarantine_mutex_;
 
   UniqueFd spool_lock_;
+  mutable std::atomic<int64_t> oldest_spooled_ns_{0};
+  std::atomic<int64_t> newest_stored_ns_{0};
   std::atomic<uint64_t> queued_{0}, stored_{0}, spooled_{0}, replayed_{0}, quarantined_{0}, outages_{0};
   std::vector<std::thread> threads_;
 };

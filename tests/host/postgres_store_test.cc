@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 
 #include "core/clock.h"
+#include "store/alert_store.h"
 #include "store/postgres/postgres_store.h"
 #include "store/record.h"
 #include "store/recorder.h"
@@ -53,6 +54,46 @@ std::vector<StoredEvent> sorted(std::vector<StoredEvent> rows) {
   return rows;
 }
 
+// Alerts (store/alert_store.h): the same rows and filters as SQLite's (unit/alert_store_test.cc).
+TEST_F(PostgresStoreTest, KeepsAlerts) {
+  auto alerts = open_alert_store(conninfo_);
+  ASSERT_TRUE(alerts.ok()) << alerts.error().message;
+  const int64_t now = realtime_now_ns(), day = 86'400'000'000'000LL;
+  auto alert = [&](int64_t t, std::string path, uint32_t uid) {
+    StoredAlert a;
+    a.time_ns = t;
+    a.host = "h1";
+    a.rule = "app";
+    a.type = "violation";
+    a.kind = "chmod";
+    a.path = std::move(path);
+    a.uid = uid;
+    a.comm = std::string("ch\xffmod", 6);  // bytes, not text
+    a.json = R"({"alert":"violation"})";
+    return a;
+  };
+  std::vector<StoredAlert> rows = {alert(now - 10 * day, "/srv/app/old", 1), alert(now - 5, "/srv/app/a\xff", 0),
+                                   alert(now, "/srv/other", 1)};
+  ASSERT_TRUE((*alerts)->insert(rows).ok());
+  ASSERT_TRUE((*alerts)->insert(std::span(rows).subspan(1, 1)).ok());  // again: skipped
+  EXPECT_EQ((*alerts)->query({})->size(), 3u);
+  QuerySpec tree;
+  tree.path = "/srv/app/";
+  tree.since_ns = now - day;
+  tree.comm = std::string("ch\xffmod", 6);
+  auto found = (*alerts)->query(tree);
+  ASSERT_TRUE(found.ok()) << found.error().message;
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].json, R"({"alert":"violation"})");
+  EXPECT_EQ((*found)[0].time_ns, now - 5);
+  QuerySpec last;
+  last.last_per_path = true;
+  last.limit = 2;
+  EXPECT_EQ((*alerts)->query(last)->size(), 2u);
+  ASSERT_TRUE((*alerts)->apply_retention(5 * day).ok());
+  EXPECT_EQ((*alerts)->query({})->size(), 2u);
+}
+
 TEST_F(PostgresStoreTest, RoundTripsEveryKindAndField) {
   auto rows = every_kind_events("host-a");
   auto now_rows = every_kind_events("host-b", realtime_now_ns());  // today's partition, not only the default
@@ -77,7 +118,7 @@ TEST_F(PostgresStoreTest, ReplayIsIdempotent) {
 }
 
 TEST_F(PostgresStoreTest, SchemaIsVersionedPartitionedAndIndexed) {
-  EXPECT_EQ(sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM fstrail_schema_version"), "1,2,3");
+  EXPECT_EQ(sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM fstrail_schema_version"), "1,2,3,4");
   EXPECT_EQ(sql("SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'fstrail_events'::regclass"), "r");
   std::string today = sql("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM_DD')");
   std::string parts = sql("SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_inherits i JOIN pg_class c "
@@ -105,7 +146,7 @@ TEST_F(PostgresStoreTest, SchemaIsVersionedPartitionedAndIndexed) {
   // A second store (another host starting) finds the schema in place.
   auto again = open_store(conninfo_);
   ASSERT_TRUE(again.ok()) << again.error().message;
-  EXPECT_EQ(sql("SELECT count(*) FROM fstrail_schema_version"), "3");
+  EXPECT_EQ(sql("SELECT count(*) FROM fstrail_schema_version"), "4");
 }
 
 // A database made by the first schema version, with rows in it, is upgraded in place.
@@ -164,7 +205,7 @@ TEST_F(PostgresStoreTest, UpgradesAVersionOneDatabaseKeepingItsRows) {
   auto store = open_store(conninfo);
   ASSERT_TRUE(store.ok()) << store.error().message;
   EXPECT_EQ(g_server->psql(conninfo, "SELECT string_agg(version::text, ',' ORDER BY version) FROM fstrail_schema_version"),
-            "1,2,3");
+            "1,2,3,4");
   EXPECT_EQ(g_server->psql(conninfo, "SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE "
                                      "tablename = 'fstrail_events'"),
             "fstrail_events_host_id fstrail_events_old_path fstrail_events_path fstrail_events_time "

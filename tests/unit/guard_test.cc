@@ -81,7 +81,7 @@ TEST(GuardConfig, LoadTakesOnlyARegularFileOfAtMostOneMiB) {
   auto start = std::chrono::steady_clock::now();
   auto c = load_config("/dev/zero");
   ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().message, "/dev/zero is not a regular file; --config names the TOML file with [[guard]] blocks");
+  EXPECT_EQ(c.error().message, "/dev/zero is not a regular file; --config names the TOML configuration file");
   testing::TempDir dir("guard-config");
   c = load_config(dir.path());
   ASSERT_FALSE(c.ok());

@@ -146,7 +146,7 @@ TEST(SqliteStore, UpgradesAVersionOneFileKeepingItsRows) {
   ASSERT_TRUE(back.ok());
   for (auto& row : rows) row.event.lost_reason = LossReason::kUnknown;
   expect_same_rows(*back, sorted(rows));
-  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2,3,4");
+  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2,3,4,5");
   EXPECT_EQ(sqlite_value(file, "PRAGMA page_size"), "65536");
   EXPECT_EQ(sqlite_value(file, "PRAGMA journal_mode"), "wal");
   std::string table = sqlite_value(file, "SELECT sql FROM sqlite_master WHERE name = 'fstrail_events'");
@@ -166,7 +166,7 @@ TEST(SqliteStore, NewFilesUseTheCurrentSchemaAndLargePages) {
   std::string file = dir.path() + "/new.db";
   auto store = open_store("sqlite://" + file);
   ASSERT_TRUE(store.ok());
-  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2,3,4");
+  EXPECT_EQ(sqlite_value(file, "SELECT group_concat(version) FROM fstrail_schema_version"), "1,2,3,4,5");
   EXPECT_EQ(sqlite_value(file, "PRAGMA page_size"), "65536");
 }
 

@@ -78,6 +78,7 @@ class FanotifyBackend final : public Backend {
   Status start(const WatchSpec& spec) override;
   Status poll(int timeout_ms, const EmitFn& emit) override;
   BackendStats stats() const override { return stats_; }
+  Status update_roots(const std::vector<std::string>& roots) override;
 
  private:
   struct Record {  // the parsed info records of one event

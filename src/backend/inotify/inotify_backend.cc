@@ -31,6 +31,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -66,6 +67,7 @@ class InotifyBackend final : public Backend {
   Status start(const WatchSpec& spec) override;
   Status poll(int timeout_ms, const EmitFn& emit) override;
   BackendStats stats() const override { return stats_; }
+  Status update_roots(const std::vector<std::string>& roots) override;
 
  private:
   // A directory that cannot be watched stops fstrail only when it is a root; below a
@@ -279,6 +281,38 @@ void InotifyBackend::forget_subtree(const std::string& dir) {
       ++it;
     }
   }
+}
+
+Status InotifyBackend::update_roots(const std::vector<std::string>& roots) {
+  std::vector<std::string> old = std::exchange(spec_.roots, roots);
+  auto listed = [](const std::vector<std::string>& list, const std::string& dir) {
+    return std::find(list.begin(), list.end(), dir) != list.end();
+  };
+  for (const auto& root : roots) {
+    if (listed(old, root)) continue;
+    moved_roots_.erase(root);
+    if (Status s = watch_tree(root, nullptr, true); !s) {
+      spec_.roots = old;
+      return s;
+    }
+  }
+  // The watches of a tree no longer listed go, except where a root that stays covers them.
+  auto kept = [&](const std::string& path) {
+    for (const auto& root : roots)
+      if (path_is_under(path, root)) return true;
+    return false;
+  };
+  for (auto it = path_wds_.begin(); it != path_wds_.end();) {
+    if (!kept(it->first)) {
+      ::inotify_rm_watch(fd_.get(), it->second);
+      wd_paths_.erase(it->second);
+      it = path_wds_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::erase_if(unwatched_, [&](const std::string& path) { return !kept(path); });
+  return Ok{};
 }
 
 void InotifyBackend::move_subtree(const std::string& from, const std::string& to) {

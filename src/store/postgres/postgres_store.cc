@@ -79,6 +79,23 @@ CREATE INDEX fstrail_events_old_path ON fstrail_events (old_path) WHERE old_path
 ALTER TABLE fstrail_events ADD COLUMN lost_reason text;
 ALTER TABLE fstrail_events_template ADD COLUMN lost_reason text;
 )sql",
+    // v4: guard alerts kept by `fstrail agent` (store/alert_store.h; docs/agent.md). Few rows:
+    // not partitioned; retention deletes by time.
+    R"sql(
+CREATE TABLE fstrail_alerts (
+  time_ns bigint NOT NULL,
+  host text NOT NULL,
+  rule text NOT NULL,
+  type text NOT NULL,
+  kind text,
+  path bytea NOT NULL,
+  uid bigint, loginuid bigint,
+  comm bytea,
+  json text NOT NULL,
+  PRIMARY KEY (time_ns, host, rule, type, path)
+);
+CREATE INDEX fstrail_alerts_path ON fstrail_alerts (path, time_ns);
+)sql",
 };
 
 // SQLSTATE classes that mean "this batch's data is refused" rather than "the database is not
@@ -152,6 +169,20 @@ std::string& postgres_password() {
   return password;
 }
 
+}  // namespace
+
+PGconn* connect_postgres(const std::string& conninfo) {
+  const std::string& password = postgres_password();
+  const char* keys[] = {"application_name", "connect_timeout", "keepalives_idle", "keepalives_interval",
+                        "keepalives_count", "tcp_user_timeout", "dbname",
+                        password.empty() ? nullptr : "password", nullptr};
+  const char* values[] = {"fstrail", "10", "30", "10", "3", "30000", conninfo.c_str(),
+                          password.empty() ? nullptr : password.c_str(), nullptr};
+  return PQconnectdbParams(keys, values, 1);
+}
+
+namespace {
+
 class PostgresStore final : public EventStore {
  public:
   explicit PostgresStore(std::string conninfo) : conninfo_(std::move(conninfo)) {}
@@ -167,13 +198,7 @@ class PostgresStore final : public EventStore {
     staging_ready_ = false;
     // Our defaults first: the user's connection string (expanded from dbname) overrides them.
     // A password from --db-password-file comes after dbname, so it wins over the string's.
-    const std::string& password = postgres_password();
-    const char* keys[] = {"application_name", "connect_timeout", "keepalives_idle", "keepalives_interval",
-                          "keepalives_count", "tcp_user_timeout", "dbname",
-                          password.empty() ? nullptr : "password", nullptr};
-    const char* values[] = {"fstrail", "10", "30", "10", "3", "30000", conninfo_.c_str(),
-                            password.empty() ? nullptr : password.c_str(), nullptr};
-    conn_ = PQconnectdbParams(keys, values, 1);
+    conn_ = connect_postgres(conninfo_);
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
       std::string msg = conn_ ? PQerrorMessage(conn_) : "out of memory";
       while (!msg.empty() && msg.back() == '\n') msg.pop_back();

@@ -7,7 +7,13 @@
 #include "store/record.h"
 #include "store/store.h"
 
+typedef struct pg_conn PGconn;
+
 namespace fstrail::store {
+
+// A connection with fstrail's settings (timeouts, keepalives, application name) and the
+// password from set_postgres_password, if any. Check PQstatus.
+PGconn* connect_postgres(const std::string& conninfo);
 
 // PostgreSQL: a day-partitioned table fed by binary COPY (see postgres_schema.md in this folder).
 Result<std::unique_ptr<EventStore>> open_postgres_store(const std::string& conninfo, bool allow_offline = false);

@@ -88,6 +88,22 @@ CREATE INDEX fstrail_events_hour_old_path ON fstrail_events (time_ns / 360000000
     R"sql(
 ALTER TABLE fstrail_events ADD COLUMN lost_reason TEXT;
 )sql",
+    // v5: guard alerts kept by `fstrail agent` (store/alert_store.h; docs/agent.md).
+    R"sql(
+CREATE TABLE fstrail_alerts (
+  time_ns INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  type TEXT NOT NULL,
+  kind TEXT,
+  path BLOB NOT NULL,
+  uid INTEGER, loginuid INTEGER,
+  comm BLOB,
+  json TEXT NOT NULL,
+  PRIMARY KEY (time_ns, host, rule, type, path)
+) WITHOUT ROWID;
+CREATE INDEX fstrail_alerts_path ON fstrail_alerts (path, time_ns);
+)sql",
 };
 static_assert(std::string_view(kSqliteHour) == "time_ns / 3600000000000", "the v3 indexes' expression");
 constexpr int64_t kPageSize = 65536;

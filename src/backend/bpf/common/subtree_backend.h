@@ -4,6 +4,8 @@
 // ring-buffer consumer. The two backends differ only in their skeleton (Traits).
 #pragma once
 
+#include <algorithm>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,6 +85,7 @@ class SubtreeBpfBackend final : public SubtreeBackend {
                                            "for the verifier log)", Traits::kName), -err);
     for (const auto& root : spec.roots)
       if (Status s = add_root(root); !s) return s;
+    roots_ = spec.roots;
     if constexpr (Traits::kCanEnforce) {
       for (const auto& tree : spec.guarded_trees)
         if (Status s = add_guarded_tree(tree); !s) return s;
@@ -123,6 +126,17 @@ class SubtreeBpfBackend final : public SubtreeBackend {
     return Ok{};
   }
 
+  Status update_roots(const std::vector<std::string>& roots) override {
+    for (const auto& root : roots)
+      if (std::find(roots_.begin(), roots_.end(), root) == roots_.end())
+        if (Status s = add_root(root); !s) return s;
+    for (const auto& root : roots_)
+      if (std::find(roots.begin(), roots.end(), root) == roots.end())
+        if (Status s = remove_root(root); !s) return s;
+    roots_ = roots;
+    return Ok{};
+  }
+
   Status poll(int timeout_ms, const EmitFn& emit) override {
     return consumer_->poll(timeout_ms, [&](Event&& e) { emit(std::move(e)); }, emit);
   }
@@ -135,6 +149,7 @@ class SubtreeBpfBackend final : public SubtreeBackend {
 
  private:
   Skeleton* skel_ = nullptr;
+  std::vector<std::string> roots_;
   ProcfsPathResolver resolver_;
   std::unique_ptr<RingConsumer> consumer_;
 };

@@ -5,11 +5,15 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -167,6 +171,38 @@ class TracepointBackend final : public Backend {
     return stats;
   }
 
+  // Kernel-read mode only: its roots are map entries; string mode compiles them into the
+  // programs' read-only data at load. A removed root leaves its ancestors' prefix entries
+  // (shared with other roots, harmless: user space checks every path against the roots).
+  Status update_roots(const std::vector<std::string>& roots) override {
+    if (!kernel_)
+      return Error{fmt::format("{} in string mode cannot change its watched trees while running (restart "
+                               "fstrail; kernel-read mode can)", kName), ENOTSUP};
+    std::vector<std::string> real;
+    for (const auto& root : roots) {
+      char resolved[PATH_MAX];
+      real.push_back(::realpath(root.c_str(), resolved) ? resolved : lexically_normal_path(root));
+    }
+    std::vector<std::string> old = std::exchange(spec_.roots, real);
+    auto listed = [](const std::vector<std::string>& list, const std::string& dir) {
+      return std::find(list.begin(), list.end(), dir) != list.end();
+    };
+    std::vector<std::string> added;
+    for (const auto& root : real)
+      if (!listed(old, root)) added.push_back(root);
+    if (Status s = fill_kernel_roots(added); !s) {
+      spec_.roots = old;
+      return s;
+    }
+    int roots_fd = bpf_map__fd(kskel_->maps.fst_roots);
+    for (const auto& root : old) {
+      if (listed(real, root)) continue;
+      if (auto key = root_key_of(root)) bpf_map_delete_elem(roots_fd, &*key);
+    }
+    owners_.scan(added);
+    return Ok{};
+  }
+
  private:
   // Kernel-read mode (kread.bpf.c): paths and actors from kernel objects.
   Status start_kernel_read() {
@@ -188,7 +224,7 @@ class TracepointBackend final : public Backend {
                                "confidentiality?)", std::strerror(-err)), -err};
     if (Status s = route_programs(dispatched, kskel_->maps.fst_enter_by_nr, kskel_->maps.fst_exit_by_nr); !s)
       return s;
-    if (Status s = fill_kernel_roots(); !s) return s;
+    if (Status s = fill_kernel_roots(spec_.roots); !s) return s;
     if (int err = fst_kread__attach(kskel_); err != 0)
       return Error{fmt::format("attaching the syscall tracepoints failed: {}", std::strerror(-err)), -err};
     consumer_ = std::make_unique<RingConsumer>(kName, nullptr, bpf_map__fd(kskel_->maps.lost_by_op));
@@ -206,12 +242,12 @@ class TracepointBackend final : public Backend {
   }
 
   // Roots by (dev, ino); their ancestors and the prefix hashes (kread.bpf.h).
-  Status fill_kernel_roots() {
+  Status fill_kernel_roots(const std::vector<std::string>& roots) {
     int roots_fd = bpf_map__fd(kskel_->maps.fst_roots);
     int ancestors_fd = bpf_map__fd(kskel_->maps.fst_kr_ancestors);
     int prefixes_fd = bpf_map__fd(kskel_->maps.fst_kr_prefixes);
     uint8_t one = 1;
-    for (const auto& root : spec_.roots) {
+    for (const auto& root : roots) {
       auto key = root_key_of(root);
       if (!key) return key.error();
       if (bpf_map_update_elem(roots_fd, &*key, &one, BPF_ANY) != 0)
