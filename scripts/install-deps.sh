@@ -8,6 +8,8 @@ packages=(
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libfmt-dev libsqlite3-dev libpq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # least privilege after start-up (src/harden): capabilities and the seccomp allow-list
+  libcap-dev libseccomp-dev
   # fuzzing: libFuzzer and the sanitizer runtimes of clang 14 (fuzz/, scripts/run-fuzz.sh)
   libclang-rt-14-dev
   # tests: other users, the VM tier (QEMU and a stock Debian kernel)
