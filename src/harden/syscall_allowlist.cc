@@ -52,7 +52,7 @@ constexpr std::string_view kCommon[] = {
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "tgkill", "restart_syscall",
     // network: PostgreSQL (libpq), name resolution (netlink for getaddrinfo's AI_ADDRCONFIG)
     "connect", "sendto", "recvfrom", "sendmsg", "recvmsg", "setsockopt", "getsockopt", "getsockname", "getpeername",
-    "shutdown", "bind",
+    "shutdown", "bind", "sendmmsg",  // glibc's resolver sends its A and AAAA queries with one sendmmsg
     // exit
     "exit", "exit_group"};
 

@@ -132,6 +132,10 @@ def test_watch(fstrail, backend, base):
     wait_for(lambda: secret in run.stdout(), f"an event on {secret}")
     if run.stop() != 0:
         fail(f"watch exited {run.proc.returncode}:\n{run.stderr()}")
+    if backend != "inotify":  # attribution of another user's process still works
+        events = [json.loads(line) for line in run.stdout().splitlines() if secret in line]
+        if not any(e.get("uid") == NOBODY and e.get("comm") for e in events):
+            fail(f"no event on {secret} attributed to uid {NOBODY} with its comm: {events}")
     if backend == "inotify":
         test_watch_unprivileged(fstrail, base)
 
