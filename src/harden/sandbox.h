@@ -11,7 +11,6 @@
 #pragma once
 
 #include <cstdio>
-
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,9 +27,9 @@ enum class SandboxMode {
 Result<SandboxMode> parse_sandbox_mode(std::string_view text);
 
 struct SandboxRequest {
-  std::string command;  // "watch", "record", "guard", "agent": for messages
-  std::string backend;  // the backend that runs (its name() after start_backend)
-  bool remediates = false;  // guard: chown/chmod back (not with --dry-run)
+  std::string command;       // "watch", "record", "guard", "agent": for messages
+  std::string backend;       // the backend that runs (its name() after start_backend)
+  bool remediates = false;   // guard: chown/chmod back (not with --dry-run)
   bool scans_trees = false;  // guard: walks its trees (scan, re-checks) as any user's files
   // Directories the command creates files in after the sandbox is on (SQLite file, spool,
   // quarantine): one not writable by this process's owner keeps CAP_DAC_OVERRIDE.

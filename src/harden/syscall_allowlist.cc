@@ -35,10 +35,10 @@ constexpr std::string_view kCommon[] = {
     "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mincore",
     // files: the sinks, the store, the spool, /proc, the trees
     "read", "readv", "pread64", "write", "writev", "pwrite64", "lseek", "open", "openat", "openat2", "close",
-    "close_range", "stat", "lstat", "fstat", "newfstatat", "statx", "statfs", "fstatfs", "access", "faccessat",
-    "faccessat2", "readlink", "readlinkat", "getdents64", "fcntl", "dup", "dup2", "dup3", "fsync", "fdatasync",
-    "ftruncate", "fallocate", "fadvise64", "flock", "rename", "renameat", "renameat2", "unlink", "unlinkat", "mkdir",
-    "mkdirat", "rmdir", "fchmod", "fchown", "getcwd",
+    "close_range", "stat", "lstat", "fstat", "newfstatat", "statx", "statfs", "fstatfs", "access",
+    "faccessat", "faccessat2", "readlink", "readlinkat", "getdents64", "fcntl", "dup", "dup2", "dup3",
+    "fsync", "fdatasync", "ftruncate", "fallocate", "fadvise64", "flock", "rename", "renameat", "renameat2",
+    "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir", "fchmod", "fchown", "getcwd",
     // guard remediation: fchownat(fd, "", AT_EMPTY_PATH), chmod("/proc/self/fd/N")
     "fchownat", "chmod", "fchmodat", "fchmodat2", "umask", "ioctl", "pipe2", "eventfd2",
     // waiting: the event loop, the writer threads' queue
@@ -51,14 +51,15 @@ constexpr std::string_view kCommon[] = {
     // signals (SIGINT/SIGTERM handlers; abort on a failed assertion)
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "tgkill", "restart_syscall",
     // network: PostgreSQL (libpq), name resolution (netlink for getaddrinfo's AI_ADDRCONFIG)
-    "connect", "sendto", "recvfrom", "sendmsg", "recvmsg", "setsockopt", "getsockopt", "getsockname", "getpeername",
-    "shutdown", "bind", "sendmmsg",  // glibc's resolver sends its A and AAAA queries with one sendmmsg
+    "connect", "sendto", "recvfrom", "sendmsg", "recvmsg", "setsockopt", "getsockopt", "getsockname",
+    "getpeername", "shutdown", "bind",
+    "sendmmsg",  // glibc's resolver sends its A and AAAA queries with one sendmmsg
     // exit
     "exit", "exit_group"};
 
 // The backends' own calls after start-up (adding roots and marks, reading events).
-constexpr std::string_view kFanotify[] = {"fanotify_mark", "open_by_handle_at", "name_to_handle_at", "pidfd_open",
-                                          "pidfd_send_signal"};
+constexpr std::string_view kFanotify[] = {"fanotify_mark", "open_by_handle_at", "name_to_handle_at",
+                                          "pidfd_open", "pidfd_send_signal"};
 constexpr std::string_view kInotify[] = {"inotify_add_watch", "inotify_rm_watch"};
 // Map lookups and updates (roots added at run time, enforcement), the ring buffer.
 // perf_event_open: libbpf's fallbacks for attachments refreshed at run time.
@@ -70,9 +71,12 @@ void on_refused_syscall(int, siginfo_t* info, void* context) {
   int nr = info->si_syscall;
   const char* name = nr >= 0 && static_cast<size_t>(nr) < g_names.size() && g_names[nr] ? g_names[nr] : "?";
   char line[160];
-  int n = std::snprintf(line, sizeof line, "fstrail: sandbox: refused system call %d (%s); add it to "
-                        "src/harden/syscall_allowlist.cc\n", nr, name);
-  if (n > 0) [[maybe_unused]] auto w = ::write(STDERR_FILENO, line, static_cast<size_t>(n));
+  int n = std::snprintf(line, sizeof line,
+                        "fstrail: sandbox: refused system call %d (%s); add it to "
+                        "src/harden/syscall_allowlist.cc\n",
+                        nr, name);
+  if (n > 0) [[maybe_unused]]
+    auto w = ::write(STDERR_FILENO, line, static_cast<size_t>(n));
   auto* uc = static_cast<ucontext_t*>(context);
 #if defined(__x86_64__)
   uc->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
@@ -86,7 +90,7 @@ void on_refused_syscall(int, siginfo_t* info, void* context) {
 Status install_log_handler() {
   for (size_t nr = 0; nr < g_names.size(); ++nr)
     g_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, static_cast<int>(nr));  // kept for life
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_sigaction = on_refused_syscall;
   sa.sa_flags = SA_SIGINFO;
   if (::sigaction(SIGSYS, &sa, nullptr) != 0) return Error::from_errno("sandbox: sigaction SIGSYS");
@@ -109,7 +113,8 @@ Status add_argument_rules(scmp_filter_ctx ctx) {
                             SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
   if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
   for (scmp_datum_t family : {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK})
-    if (rc == 0) rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, family));
+    if (rc == 0)
+      rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, family));
   if (rc != 0) return Error{fmt::format("sandbox: seccomp_rule_add: {}", std::strerror(-rc)), -rc};
   return Ok{};
 }

@@ -1,13 +1,13 @@
 // The sandbox's tables without entering it (the host tier enters it: tests/host/sandbox_test.py).
+#include "harden/sandbox.h"
+
+#include <gtest/gtest.h>
 #include <linux/capability.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
 
-#include <gtest/gtest.h>
-
-#include "harden/sandbox.h"
 #include "support/temp_dir.h"
 
 namespace fstrail::harden {
@@ -39,7 +39,8 @@ TEST(SandboxTest, EachCommandAndBackendKeepsTheDocumentedCapabilities) {
     EXPECT_EQ(caps_of(request("watch", bpf)), (std::vector<int>{CAP_SYS_PTRACE}));
   EXPECT_EQ(caps_of(request("guard", "fanotify")),
             (std::vector<int>{CAP_CHOWN, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_SYS_PTRACE}));
-  EXPECT_EQ(caps_of(request("guard", "inotify")), (std::vector<int>{CAP_CHOWN, CAP_DAC_READ_SEARCH, CAP_FOWNER}));
+  EXPECT_EQ(caps_of(request("guard", "inotify")),
+            (std::vector<int>{CAP_CHOWN, CAP_DAC_READ_SEARCH, CAP_FOWNER}));
   auto alerts_only = request("guard", "bpf-lsm");
   alerts_only.remediates = false;
   EXPECT_EQ(caps_of(alerts_only), (std::vector<int>{CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE}));
