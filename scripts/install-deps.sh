@@ -10,6 +10,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # the agent's /metrics: text format (prometheus-cpp), HTTP server (cpp-httplib); promtool checks it
   prometheus-cpp-dev libcpp-httplib-dev prometheus curl
+  # least privilege after start-up (src/harden): capabilities and the seccomp allow-list
+  libcap-dev libseccomp-dev
   # fuzzing: libFuzzer and the sanitizer runtimes of clang 14 (fuzz/, scripts/run-fuzz.sh)
   libclang-rt-14-dev
   # tests: other users, the VM tier (QEMU and a stock Debian kernel)

@@ -10,6 +10,7 @@
 
 #include "backend/backend.h"
 #include "filter/filter.h"
+#include "harden/sandbox.h"
 
 namespace fstrail::cli {
 
@@ -30,6 +31,7 @@ struct WatchOptions {
   std::string user;
   bool failed = false;
   std::string tracepoint_mode = "auto";
+  std::string sandbox = "on";
 };
 void add_watch_options(CLI::App& app, WatchOptions& options);
 
@@ -53,12 +55,20 @@ Result<std::string> read_password_file(const std::string& file);
 // Returns how many values were scrubbed.
 int scrub_db_passwords(int argc, char** argv, FILE* err);
 
+// Where a recorder on `db` with `spool_dir` creates files: the spool, the SQLite file's directory.
+std::vector<std::string> store_dirs(const std::string& db, const std::string& spool_dir);
+
 // "1G", "512M", "100k", "4096" → bytes (--spool-max).
 Result<uint64_t> parse_size(const std::string& text);
 
 // Installs SIGINT/SIGTERM handlers that set the returned flag (no SA_RESTART, so
 // blocking waits return EINTR).
 const std::atomic<bool>& install_stop_handlers();
+
+// --sandbox on|log|off (watch, record, guard): least privilege once started (src/harden).
+void add_sandbox_option(CLI::App& app, std::string& mode);
+// Enters the sandbox `mode` names for `request`; on failure prints why and returns false.
+bool enter_sandbox(const std::string& mode, const harden::SandboxRequest& request);
 
 RunFn add_watch_command(CLI::App& app);
 RunFn add_doctor_command(CLI::App& app);

@@ -23,6 +23,17 @@ struct GuardCommand {
   std::string spool_dir;
   std::string spool_max = "1G";
   int remediate_rate = guard::Remediator::kDefaultRate;
+  std::string sandbox = "on";
+
+  harden::SandboxRequest sandbox_request(const guard::GuardConfig& config, std::string_view backend_name) const {
+    harden::SandboxRequest request;
+    request.command = "guard";
+    request.backend = backend_name;
+    request.scans_trees = true;
+    for (const auto& rule : config.rules) request.remediates |= rule.remediate && !dry_run;
+    if (!db.empty()) request.write_dirs = store_dirs(db, spool_dir);
+    return request;
+  }
 
   int run() {
     auto config = guard::load_config(config_file);
@@ -76,14 +87,23 @@ struct GuardCommand {
     guard::Policy policy(config->rules);
     auto output = guard::make_alert_output(stdout, json);
     guard::Remediator remediator(dry_run, remediate_rate);
+    auto max_bytes = parse_size(spool_max);
+    if (!max_bytes) {
+      fmt::print(stderr, "fstrail: --spool-max: {}\n", max_bytes.error().message);
+      return kExitUsage;
+    }
+    if (!db.empty() && spool_dir.empty()) spool_dir = store::default_state_dir() + "/guard-spool";
+
+    // Watches first, then the scan: nothing that changes during the scan is missed.
+    auto selection = start_backend(backend, spec);
+    if (!selection) {
+      fmt::print(stderr, "fstrail: {}\n", selection.error().message);
+      return kExitUsage;
+    }
+    // Before the recorder starts its writer threads: they inherit the lowered capabilities.
+    if (!enter_sandbox(sandbox, sandbox_request(*config, selection->backend->name()))) return kExitFailure;
     std::unique_ptr<store::Recorder> recorder;
     if (!db.empty()) {
-      auto max_bytes = parse_size(spool_max);
-      if (!max_bytes) {
-        fmt::print(stderr, "fstrail: --spool-max: {}\n", max_bytes.error().message);
-        return kExitUsage;
-      }
-      if (spool_dir.empty()) spool_dir = store::default_state_dir() + "/guard-spool";
       auto started = store::start_recorder(db, spool_dir, *max_bytes, {});
       if (!started) {
         fmt::print(stderr, "fstrail: {}\n", started.error().message);
@@ -95,13 +115,6 @@ struct GuardCommand {
     if (recorder) event_sinks.push_back(recorder.get());
     auto engine_owner = std::make_unique<guard::GuardEngine>(policy, *output, &remediator, event_sinks);
     guard::GuardEngine& engine = *engine_owner;
-
-    // Watches first, then the scan: nothing that changes during the scan is missed.
-    auto selection = start_backend(backend, spec);
-    if (!selection) {
-      fmt::print(stderr, "fstrail: {}\n", selection.error().message);
-      return kExitUsage;
-    }
     uint64_t existing = engine.scan_existing();
     fmt::print(stderr, "fstrail: guarding {} tree(s) with {}{}; {} existing violation(s){}\n", config->rules.size(),
                selection->backend->name(), enforcing ? " (enforcing: violating operations are denied)" : "",
@@ -162,6 +175,7 @@ RunFn add_guard_command(CLI::App& app) {
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   sub->add_flag("--check-config", cmd->check_config, "Validate the configuration and exit");
+  add_sandbox_option(*sub, cmd->sandbox);
   add_db_password_file_option(*sub);
   sub->add_option("--db", cmd->db,
                   "Also store every file event under the guarded trees, as `fstrail record` does (same URL "

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include <fmt/format.h>
@@ -25,6 +26,15 @@ Result<uint64_t> parse_size(const std::string& text) {
   if (ec != std::errc() || end == text.data() || scale == 0)
     return Error{fmt::format("bad size '{}': use a number with K, M, G or T (e.g. 1G)", text)};
   return value * scale;
+}
+
+std::vector<std::string> store_dirs(const std::string& db, const std::string& spool_dir) {
+  std::vector<std::string> dirs{spool_dir};
+  if (auto file = store::sqlite_file(db); file && *file)
+    dirs.push_back(std::filesystem::path(**file).parent_path().string().empty()
+                       ? std::string(".")
+                       : std::filesystem::path(**file).parent_path().string());
+  return dirs;
 }
 
 namespace {
@@ -68,6 +78,12 @@ struct RecordCommand {
       return kExitUsage;
     }
     Backend& backend = *selection->backend;
+    // Before the recorder starts its writer threads: they inherit the lowered capabilities.
+    harden::SandboxRequest request;
+    request.command = "record";
+    request.backend = backend.name();
+    request.write_dirs = store_dirs(db, spool_dir);
+    if (!enter_sandbox(watch.sandbox, request)) return kExitFailure;
     auto recorder = store::start_recorder(db, spool_dir, *max_bytes, options);
     if (!recorder) {
       fmt::print(stderr, "fstrail: {}\n", recorder.error().message);

@@ -46,6 +46,10 @@ struct WatchCommand {
                          "(run as root for fanotify or an eBPF backend)\n");
       return kExitUsage;
     }
+    harden::SandboxRequest request;
+    request.command = "watch";
+    request.backend = backend.name();
+    if (!enter_sandbox(watch.sandbox, request)) return kExitFailure;
     std::vector<std::unique_ptr<Sink>> sinks;
     if (json)
       sinks.push_back(std::make_unique<JsonLinesSink>(out));

@@ -52,6 +52,7 @@ void add_watch_options(CLI::App& app, WatchOptions& o) {
       ->check(CLI::IsMember({"auto", "kernel", "strings"}))
       ->capture_default_str();
   app.add_flag("--failed", o.failed, "Also report failed or denied operations, with their error (eBPF backends)");
+  add_sandbox_option(app, o.sandbox);
 }
 
 Result<PreparedWatch> prepare_watch(const WatchOptions& o) {

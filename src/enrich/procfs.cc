@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <string_view>
@@ -53,8 +54,10 @@ std::optional<T> status_field(std::string_view status, std::string_view key, int
   return parse_number<T>(rest);
 }
 
+// EPERM: alive, but not ours to signal (another user's process, and fstrail keeps no CAP_KILL
+// once started: docs/security.md).
 bool process_alive(int pidfd) {
-  return syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0;
+  return syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0 || errno == EPERM;
 }
 
 }  // namespace
