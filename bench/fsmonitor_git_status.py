@@ -10,7 +10,7 @@ all. Then `fstrail watchd` alone: the time from its start to its first answer on
 worktree (every directory watched) and its memory (VmRSS, VmHWM).
 Runs as an ordinary user (nobody, when started as root).
 
-  bench/fsmonitor_git_status.py BUILD/fstrail [--files 100000] [--rounds 11] [--keep DIR]
+  bench/fsmonitor_git_status.py BUILD/fstrail [--files 100000] [--rounds 11] [--keep DIR [--prepare]]
 """
 import argparse
 import os
@@ -62,6 +62,7 @@ def main():
     p.add_argument("--files", type=int, default=100_000)
     p.add_argument("--rounds", type=int, default=11)
     p.add_argument("--keep", help="reuse/keep the worktree in this directory")
+    p.add_argument("--prepare", action="store_true", help="only make the worktree (with --keep)")
     args = p.parse_args()
     fstrail = os.path.abspath(args.fstrail)
     base = args.keep or tempfile.mkdtemp(prefix="fstrail-bench-fsmon-")
@@ -75,6 +76,8 @@ def main():
         t = time.perf_counter()
         make_worktree(work, args.files, env)
         print(f"worktree: {args.files} files in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    if args.prepare:
+        return
     small_hook = os.path.join(os.path.dirname(fstrail), "fstrail-fsmonitor")
     modes = {"none": "false", "fstrail": f"{fstrail} fsmonitor", "fstrail-fsmonitor": small_hook}
     watchman = None

@@ -42,6 +42,8 @@ class Storm:
         self.trace = os.path.join(base, "trace2")
         self.files = []
         self.dirs = []
+        self.history = []  # (round, what was done), for a failure's report
+        self.round = 0
 
     def git(self, *args):
         return run(["git", *args], cwd=self.work, env=self.env).stdout
@@ -84,53 +86,72 @@ class Storm:
     def op(self):
         """One random change; the state of the tree is re-read each round (scan)."""
         r = self.rng
+        log = lambda *what: self.history.append((self.round, kind, *(os.path.relpath(w, self.work) for w in what)))
         kind = r.choice(["create", "create", "modify", "modify", "same_size", "delete", "rename", "rename_over",
                          "atomic_save", "chmod", "mkdir_tree", "rename_dir", "rmtree", "ignored_dir", "move_out_in"])
         files = [f for f in self.files if os.path.exists(f)]
         dirs = [d for d in self.dirs if os.path.isdir(d)]
         if kind == "create" or not files:
-            self.write(os.path.join(self.some_dir() if os.path.isdir(self.some_dir()) else self.work, self.new_name()),
-                       "new\n")
+            d = self.some_dir()
+            path = os.path.join(d if os.path.isdir(d) else self.work, self.new_name())
+            self.write(path, "new\n")
+            log(path)
         elif kind == "modify":
-            self.write(r.choice(files), f"more {r.random()}\n", "a")
+            f = r.choice(files)
+            self.write(f, f"more {r.random()}\n", "a")
+            log(f)
         elif kind == "same_size":
             f = r.choice(files)
             data = open(f, "rb").read()
             if data:
                 with open(f, "r+b") as out:
                     out.write(bytes([data[0] ^ 1]))
+                log(f)
         elif kind == "delete":
-            os.unlink(r.choice(files))
+            f = r.choice(files)
+            os.unlink(f)
+            log(f)
         elif kind == "rename":
             d = r.choice(dirs + [self.work])
-            os.rename(r.choice(files), os.path.join(d, self.new_name("r")))
+            a, b = r.choice(files), os.path.join(d, self.new_name("r"))
+            os.rename(a, b)
+            log(a, b)
         elif kind == "rename_over":
             a, b = r.choice(files), r.choice(files)
             if a != b:
                 os.rename(a, b)
+                log(a, b)
         elif kind == "atomic_save":
             f = r.choice(files)
             tmp = f + ".tmp~"
             self.write(tmp, f"saved {r.random()}\n")
             os.rename(tmp, f)
+            log(f)
         elif kind == "chmod":
             f = r.choice(files)
             os.chmod(f, os.stat(f).st_mode ^ 0o100)
+            log(f)
         elif kind == "mkdir_tree":
             top = os.path.join(r.choice(dirs + [self.work]), f"t{r.randrange(10**6)}")
             os.makedirs(os.path.join(top, "a", "b"))
             for p in ("x.txt", "a/y.txt", "a/b/z.log", "a/b/w.txt"):
                 self.write(os.path.join(top, p), "tree\n")
+            log(top)
         elif kind == "rename_dir" and dirs:
             d = r.choice(dirs)
             target = os.path.join(r.choice([self.work, os.path.dirname(d)]), f"m{r.randrange(10**6)}")
             os.rename(d, target)
+            log(d, target)
         elif kind == "rmtree" and dirs:
-            shutil.rmtree(r.choice(dirs))
+            d = r.choice(dirs)
+            shutil.rmtree(d)
+            log(d)
         elif kind == "ignored_dir":
             d = os.path.join(self.work, r.choice(["build", "ignored-x", "d0"]))
             os.makedirs(d, exist_ok=True)
-            self.write(os.path.join(d, self.new_name("i")), "ignored?\n")
+            f = os.path.join(d, self.new_name("i"))
+            self.write(f, "ignored?\n")
+            log(f)
         elif kind == "move_out_in" and dirs:
             # A directory leaves the worktree and comes back elsewhere (or under the same name).
             d = r.choice(dirs)
@@ -139,6 +160,7 @@ class Storm:
             self.write(os.path.join(outside, self.new_name("o")), "outside\n")
             back = d if r.random() < 0.5 else os.path.join(self.work, f"back{r.randrange(10**6)}")
             os.rename(outside, back)
+            log(d, back)
 
     def status_hook(self, *args):
         # git's trace2 says whether the hook answered with paths ("apply_count") or "/".
@@ -152,6 +174,22 @@ class Storm:
     def status_plain_normal(self):
         return run(["git", "--no-optional-locks", "-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false",
                     "status", "--porcelain"], cwd=self.work, env=self.env).stdout
+
+
+def report_difference(s, round_no, hooked, plain):
+    if os.environ.get("STORM_HISTORY"):
+        with open(os.environ["STORM_HISTORY"], "w") as out:
+            out.writelines(f"{entry}\n" for entry in s.history)
+    hooked, plain = set(hooked.decode().splitlines()), set(plain.decode().splitlines())
+    print(f"round {round_no}: git status differs with the hook: only with the hook {sorted(hooked - plain)}, "
+          f"only in the full scan {sorted(plain - hooked)}", file=sys.stderr)
+    for line in (hooked ^ plain):
+        path = line[3:].rstrip("/")
+        parts = path.split("/")
+        prefixes = {"/".join(parts[:i]) for i in range(1, len(parts) + 1)}
+        for entry in s.history:
+            if any(p in prefixes or p == path for p in entry[2:]):
+                print(f"  {entry}", file=sys.stderr)
 
 
 def storm(args):
@@ -170,6 +208,7 @@ def storm(args):
         s.status_hook()  # the first call starts the watcher and answers "/"
         start = time.monotonic()
         for round_no in range(args.rounds):
+            s.round = round_no
             s.scan()
             during = round_no % 7 == 3
             if during:
@@ -185,12 +224,12 @@ def storm(args):
                 s.git("add", "-A")
                 s.git("commit", "-qm", f"round {round_no}", "--allow-empty")
             normal = round_no % 2 == 0
+            s.round = round_no
             hooked = s.status_hook() if normal else s.status_hook("-uall")
             plain = s.status_plain_normal() if normal else s.status_plain()
             if hooked != plain:
                 failures += 1
-                print(f"round {round_no}: git status differs with the hook\n--- hook\n{hooked.decode()}"
-                      f"--- full scan\n{plain.decode()}", file=sys.stderr)
+                report_difference(s, round_no, hooked, plain)
                 if failures >= 5:
                     break
             if round_no % 100 == 99:
