@@ -248,7 +248,8 @@ def storm(args):
         return 0
     finally:
         subprocess.run([args.fstrail, "watchd", "--stop"], env=s.env, capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+        if not os.environ.get("STORM_KEEP"):
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def main():
