@@ -38,15 +38,18 @@ RunFn add_watchd_command(CLI::App& app) {
     bool stop = false;
   };
   auto args = std::make_shared<Args>();
-  if (const char* idle = std::getenv("FSTRAIL_WATCHD_IDLE_TIMEOUT")) args->options.idle_timeout_s = std::atoi(idle);
-  CLI::App* sub = app.add_subcommand("watchd", "The per-user watcher behind `fstrail fsmonitor` (started on demand)");
+  if (const char* idle = std::getenv("FSTRAIL_WATCHD_IDLE_TIMEOUT"))
+    args->options.idle_timeout_s = std::atoi(idle);
+  CLI::App* sub =
+      app.add_subcommand("watchd", "The per-user watcher behind `fstrail fsmonitor` (started on demand)");
   sub->add_flag("--stop", args->stop, "Stop your running watcher");
   sub->add_option("--idle-timeout", args->options.idle_timeout_s,
                   "Forget a worktree git has not asked about for SEC seconds, and exit when none is left "
                   "(0: never; default from FSTRAIL_WATCHD_IDLE_TIMEOUT, else 3600)")
       ->type_name("SEC")
       ->check(CLI::NonNegativeNumber);
-  sub->add_option("--backend", args->options.backend, "inotify, fanotify, or auto (fanotify as root, else inotify)")
+  sub->add_option("--backend", args->options.backend,
+                  "inotify, fanotify, or auto (fanotify as root, else inotify)")
       ->check(CLI::IsMember({"auto", "inotify", "fanotify"}));
   sub->footer(
       "You rarely run it yourself: `fstrail fsmonitor` starts it, detached, the first time git\n"

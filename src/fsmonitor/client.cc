@@ -1,6 +1,9 @@
 // The hook's side: connect to the caller's watcher (starting it when none answers), send
 // one request, copy the answer to stdout. Nothing else runs on this path: git waits for it.
+#include "fsmonitor/client.h"
+
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -11,11 +14,8 @@
 #include <climits>
 #include <cstring>
 
-#include <fmt/format.h>
-
 #include "core/unique_fd.h"
 #include "fsmonitor/protocol.h"
-#include "fsmonitor/client.h"
 
 namespace fstrail::fsmonitor {
 namespace {
@@ -26,7 +26,8 @@ UniqueFd connect_to(const std::string& socket_path) {
   if (socket_path.size() >= sizeof addr.sun_path) return UniqueFd();
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid() || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return UniqueFd();
+  if (!fd.valid() || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return UniqueFd();
   return fd;
 }
 
@@ -122,7 +123,8 @@ int run_fsmonitor_hook(const std::string& version, const std::string& token, FIL
     fmt::print(stderr, "fstrail fsmonitor: {}\n", answer.error().message);
     return 1;
   }
-  if (std::fwrite(answer->data(), 1, answer->size(), out) != answer->size() || std::fflush(out) != 0) return 1;
+  if (std::fwrite(answer->data(), 1, answer->size(), out) != answer->size() || std::fflush(out) != 0)
+    return 1;
   return 0;
 }
 
@@ -144,7 +146,8 @@ int stop_watchd() {
   }
   // Gone once its lock is free: wait for that, so a new watcher can start right after.
   UniqueFd lock(::open((*dir + "/watchd.lock").c_str(), O_RDWR | O_CLOEXEC));
-  for (int i = 0; lock.valid() && i < 500 && ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0; ++i) ::usleep(10'000);
+  for (int i = 0; lock.valid() && i < 500 && ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0; ++i)
+    ::usleep(10'000);
   fmt::print(stderr, "fstrail watchd: stopped\n");
   return 0;
 }

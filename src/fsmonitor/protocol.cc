@@ -1,5 +1,6 @@
 #include "fsmonitor/protocol.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,11 +8,11 @@
 #include <cstdlib>
 #include <cstring>
 
-#include <fmt/format.h>
-
 namespace fstrail::fsmonitor {
 
-std::string format_token(Token token) { return fmt::format("fstrail:{:x}:{:x}", token.instance, token.sequence); }
+std::string format_token(Token token) {
+  return fmt::format("fstrail:{:x}:{:x}", token.instance, token.sequence);
+}
 
 namespace {
 
@@ -88,11 +89,11 @@ std::optional<std::string> cookie_name(std::string_view root, std::string_view p
 }
 
 Status check_private_dir(const std::string& dir) {
-  struct stat st{};
+  struct stat st {};
   if (::lstat(dir.c_str(), &st) != 0) return Error::from_errno("lstat " + dir);
   if (!S_ISDIR(st.st_mode))
-    return Error{fmt::format("{} is not a directory (a symbolic link?): refusing to put the watcher's socket there",
-                             dir)};
+    return Error{fmt::format(
+        "{} is not a directory (a symbolic link?): refusing to put the watcher's socket there", dir)};
   if (st.st_uid != ::geteuid())
     return Error{fmt::format("{} belongs to uid {}, not to you (uid {}): refusing to use it", dir, st.st_uid,
                              ::geteuid())};

@@ -4,6 +4,7 @@
 #include "fsmonitor/watchd.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -12,15 +13,13 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <iterator>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <random>
-
-#include <fmt/format.h>
 
 #include "core/clock.h"
 #include "core/unique_fd.h"
@@ -153,7 +152,8 @@ Result<UniqueFd> listen_on(const std::string& dir) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return Error::from_errno("socket");
   ::unlink(path.c_str());  // a dead watcher's: we hold the lock
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return Error::from_errno("bind " + path);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return Error::from_errno("bind " + path);
   if (::listen(fd.get(), 64) != 0) return Error::from_errno("listen " + path);
   (void)lock.release();  // held until exit
   return fd;
@@ -172,7 +172,7 @@ int run_watchd(const WatchdOptions& options) {
     fmt::print(stderr, "fstrail watchd: {}\n", listener.error().message);
     return listener.error().err == EEXIST ? 0 : 1;
   }
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);

@@ -1,14 +1,13 @@
 #include "fsmonitor/worktree_watch.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-
-#include <fmt/format.h>
 
 #include "backend/tree_walk.h"
 #include "core/clock.h"
@@ -53,10 +52,11 @@ Status make_cookie(const std::string& path, bool by_child) {
 WorktreeWatch::WorktreeWatch(std::string root, uint64_t instance, std::atomic<uint64_t>& sequence)
     : root_(std::move(root)), instance_(instance), sequence_(sequence), log_(0) {}
 
-Result<std::unique_ptr<WorktreeWatch>> WorktreeWatch::start(const std::string& root, const std::string& backend,
-                                                            uint64_t instance, std::atomic<uint64_t>& sequence) {
+Result<std::unique_ptr<WorktreeWatch>> WorktreeWatch::start(const std::string& root,
+                                                            const std::string& backend, uint64_t instance,
+                                                            std::atomic<uint64_t>& sequence) {
   std::unique_ptr<WorktreeWatch> watch(new WorktreeWatch(root, instance, sequence));
-  struct stat st{};
+  struct stat st {};
   std::string git_dir = root + "/.git";
   watch->cookie_dir_ = ::lstat(git_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) ? git_dir : root;
   WatchSpec spec;
@@ -160,7 +160,8 @@ Result<std::string> WorktreeWatch::query(std::string_view token_text, int timeou
                              [&] { return cookies_seen_.contains(name) || broken_; });
   cookies_seen_.erase(name);
   ::unlink(cookie.c_str());
-  if (broken_) return Error{fmt::format("the watch of {} stopped; it is made again on the next query", root_)};
+  if (broken_)
+    return Error{fmt::format("the watch of {} stopped; it is made again on the next query", root_)};
   if (!seen)
     return Error{fmt::format("the watcher did not see its sync cookie {} within {} ms", cookie, timeout_ms)};
   Token now{instance_, sequence_.load()};

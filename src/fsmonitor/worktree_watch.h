@@ -61,7 +61,7 @@ class WorktreeWatch {
 
   std::mutex mutex_;
   std::condition_variable seen_;
-  ChangeLog log_;                     // guarded by mutex_
+  ChangeLog log_;                       // guarded by mutex_
   std::set<std::string> cookies_seen_;  // guarded by mutex_
 };
 

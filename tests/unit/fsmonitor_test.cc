@@ -1,7 +1,6 @@
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "fsmonitor/protocol.h"
 #include "support/temp_dir.h"
@@ -87,9 +86,9 @@ TEST(FsmonitorWire, RequestsRoundTripAndGarbageIsRefused) {
   EXPECT_EQ(decode_request(encode_request(Request{'S', {}, {}}))->op, 'S');
   EXPECT_FALSE(decode_request(""));
   EXPECT_FALSE(decode_request("X"));
-  EXPECT_FALSE(decode_request(std::string("Q/w\0t", 5)));          // no final NUL
-  EXPECT_FALSE(decode_request(std::string("Q\0t\0", 4)));          // no root
-  EXPECT_FALSE(decode_request(std::string("Q/w\0t\0x\0", 8)));     // one field too many
+  EXPECT_FALSE(decode_request(std::string("Q/w\0t", 5)));       // no final NUL
+  EXPECT_FALSE(decode_request(std::string("Q\0t\0", 4)));       // no root
+  EXPECT_FALSE(decode_request(std::string("Q/w\0t\0x\0", 8)));  // one field too many
 }
 
 TEST(FsmonitorWire, HookOutputIsTokenNulPathsOrSlash) {
@@ -118,7 +117,7 @@ TEST(FsmonitorRuntimeDir, OnlyAPrivateDirectoryOfTheCallersIsUsed) {
   auto made = private_runtime_dir();
   ASSERT_TRUE(made) << made.error().message;
   EXPECT_EQ(*made, dir + "/fstrail");
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(made->c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0700u);
   ::unsetenv("XDG_RUNTIME_DIR");
