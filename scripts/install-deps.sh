@@ -20,6 +20,8 @@ packages=(
   git rsync attr acl tar
   # benchmarks: the peers
   inotify-tools fatrace auditd bpftrace fswatch
+  # benchmarks: Watchman behind git's fsmonitor-watchman hook (bench/fsmonitor_git_status.py)
+  watchman
   # store tests and benchmarks: a private PostgreSQL 15 server (initdb/pg_ctl)
   postgresql-15
 )

@@ -76,5 +76,7 @@ RunFn add_record_command(CLI::App& app);
 RunFn add_query_command(CLI::App& app);
 RunFn add_guard_command(CLI::App& app);
 RunFn add_agent_command(CLI::App& app);
+RunFn add_fsmonitor_command(CLI::App& app);
+RunFn add_watchd_command(CLI::App& app);
 
 }  // namespace fstrail::cli

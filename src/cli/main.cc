@@ -13,10 +13,11 @@ int main(int argc, char** argv) {
   app.footer("Examples:\n  sudo fstrail watch /srv/app\n  sudo fstrail watch --json --events chown,chmod /srv/app\n"
              "  sudo fstrail record --db postgresql://fstrail@db/fstrail /srv/app\n"
              "  fstrail query --path /srv/app/ --since 1h\n  fstrail doctor\n"
-             "  sudo fstrail agent --config /etc/fstrail/fstrail.toml   # the service: record, guard, keep alerts\nRun `fstrail COMMAND --help` for a command's options.");
+             "  sudo fstrail agent --config /etc/fstrail/fstrail.toml   # the service: record, guard, keep alerts\n"
+             "  git config core.fsmonitor 'fstrail fsmonitor'   # faster git status\nRun `fstrail COMMAND --help` for a command's options.");
   std::map<CLI::App*, RunFn> commands;
   for (auto add : {add_watch_command, add_record_command, add_query_command, add_guard_command, add_agent_command,
-                    add_doctor_command}) {
+                    add_doctor_command, add_fsmonitor_command, add_watchd_command}) {
     size_t before = app.get_subcommands({}).size();
     RunFn run = add(app);
     commands[app.get_subcommands({}).at(before)] = std::move(run);

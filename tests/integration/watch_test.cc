@@ -929,6 +929,22 @@ TEST_F(FanotifyWatchTest, HardLinkFoundByListingIsALink) {
   EXPECT_EQ(plain->at("kind"), "create") << *plain;
 }
 
+// A directory made inside a directory that is renamed before fstrail reads the mkdir (both
+// in one read): it is watched at its new path. inotify lost everything below it (found by
+// the fsmonitor edit storm: a file moved into it was never reported).
+TEST_F(WatchTest, DirectoryMadeInADirectoryRenamedInTheSameReadIsWatched) {
+  ASSERT_EQ(mkdir(in_root("before").c_str(), 0755), 0);
+  start();
+  sync_marker();
+  ASSERT_EQ(kill(watcher_->pid(), SIGSTOP), 0);  // the mkdir and the rename in one read
+  ASSERT_EQ(mkdir(in_root("before/made").c_str(), 0755), 0);
+  ASSERT_EQ(rename(in_root("before").c_str(), in_root("after").c_str()), 0);
+  ASSERT_EQ(kill(watcher_->pid(), SIGCONT), 0);
+  ASSERT_TRUE(wait_for("rename", in_root("after"))) << dump();
+  write_file(in_root("after/made/file"), "x");
+  EXPECT_TRUE(wait_for("create", in_root("after/made/file"))) << dump();
+}
+
 TEST_F(WatchTest, RenamesByTwoProcessesAtOnceStayRenames) {
   constexpr int kFiles = 1000;
   auto name = [&](int p, const char* stem, int i) {

@@ -5,6 +5,9 @@
 //   as created, and a create event for it still queued is dropped (same name, same
 //   directory, in the next read that did not fill the buffer, or before the queue next
 //   runs empty).
+// - A directory that arrived but is no longer at its path when its event is handled (an
+//   ancestor renamed meanwhile, later in the queue) is watched, and listed, at its new path
+//   when that rename is handled.
 // - Renames pair IN_MOVED_FROM with the IN_MOVED_TO of the same cookie later in the same
 //   read (another process's events can come between them). Unpaired, a move out of the
 //   watched trees is reported as delete/rmdir (the destination is unknowable) and a move
@@ -91,6 +94,9 @@ class InotifyBackend final : public Backend {
                            bool& consumed_to);
   // IN_CREATE or IN_MOVED_TO.
   Status handle_arrival(const inotify_event* ev, const std::string& path, bool is_dir, const EmitFn& emit);
+  // A directory renamed: the directories that arrived below it but were gone from their
+  // paths when handled (unwatched_arrivals_) are watched at their new paths.
+  Status watch_arrivals_moved(const std::string& from, const std::string& to, const EmitFn& emit);
   void handle_modify(const inotify_event* ev, const std::string& path, const EmitFn& emit);
   void handle_attrib(const inotify_event* ev, const std::string& path, bool is_dir, const EmitFn& emit);
   void handle_close_write(const inotify_event* ev, const std::string& path, const EmitFn& emit);
@@ -138,6 +144,9 @@ class InotifyBackend final : public Backend {
   std::unordered_set<std::string> unwatched_;  // reported by report_unwatched
   std::vector<Event> pending_;                 // to emit with the next events
   std::unordered_set<std::string> moved_roots_;  // roots moved away: not watched again
+  // Directories that arrived (created, moved in) but were no longer at their path when
+  // handled, because an ancestor was renamed meanwhile; forgotten when the queue runs empty.
+  std::unordered_set<std::string> unwatched_arrivals_;
   // Paths reported by a scan (see the top of the file), with the read being handled then.
   std::unordered_map<std::string, uint64_t> scanned_;
   uint64_t reads_ = 0;
@@ -444,12 +453,29 @@ Status InotifyBackend::handle_moved_from(std::string path, bool is_dir, const in
   // A directory renamed before it could be watched (in the same read as its creation)
   // is watched now, and what it holds reported.
   bool unwatched_dir = is_dir && !path_wds_.contains(path);
+  const std::string from = path;
   if (is_dir && !unwatched_dir) move_subtree(path, to);
   Event e = base(EventKind::kRename, to, is_dir);
   e.old_path = std::move(path);
   if (struct stat st{}; !removed_later(move_to) && ::lstat(e.path.c_str(), &st) == 0) fill_identity(st, e);
   emit_if_wanted(std::move(e), emit);
   if (unwatched_dir && !removed_later(move_to)) return watch_tree(to, &emit);
+  if (is_dir) return watch_arrivals_moved(from, to, emit);
+  return Ok{};
+}
+
+Status InotifyBackend::watch_arrivals_moved(const std::string& from, const std::string& to, const EmitFn& emit) {
+  std::vector<std::string> moved;
+  std::erase_if(unwatched_arrivals_, [&](const std::string& path) {
+    if (!path_is_under(path, from)) return false;
+    moved.push_back(to + path.substr(from.size()));
+    return true;
+  });
+  for (const auto& path : moved) {
+    // What it holds is reported as created (its own mkdir was, under its old path).
+    if (Status s = watch_tree(path, &emit); !s) return s;
+    if (!path_wds_.contains(path)) unwatched_arrivals_.insert(path);  // moved on again
+  }
   return Ok{};
 }
 
@@ -476,8 +502,12 @@ Status InotifyBackend::handle_arrival(const inotify_event* ev, const std::string
   // A directory moved in keeps its contents, which are not new; a new one is listed.
   // Not one that a later event of this read removes: one removed is gone, one renamed is
   // watched under its new name then (handle_moved_from).
-  if (is_dir && !removed_later(ev)) return watch_tree(path, (ev->mask & IN_CREATE) ? &emit : nullptr);
-  return Ok{};
+  if (!is_dir || removed_later(ev)) return Ok{};
+  Status watched = watch_tree(path, (ev->mask & IN_CREATE) ? &emit : nullptr);
+  // Gone from its path before it could be watched: an ancestor renamed since (a later
+  // event of this read or the next) takes it along; it is watched where it went then.
+  if (watched && !examined && !path_wds_.contains(path)) unwatched_arrivals_.insert(path);
+  return watched;
 }
 
 void InotifyBackend::handle_modify(const inotify_event* ev, const std::string& path, const EmitFn& emit) {
@@ -558,6 +588,7 @@ Status InotifyBackend::read_available(const EmitFn& emit) {
     if (n < 0 && !queue_empty) return Error::from_errno("read inotify");
     if (queue_empty && !carried) {
       scanned_.clear();
+      unwatched_arrivals_.clear();
       return Ok{};
     }
     size_t len = carried + (queue_empty ? 0 : static_cast<size_t>(n));
@@ -597,6 +628,7 @@ Status InotifyBackend::read_available(const EmitFn& emit) {
     }
     if (queue_empty) {
       scanned_.clear();
+      unwatched_arrivals_.clear();
       return Ok{};
     }
     // One read per call, so that the caller flushes its output after each; again at once
@@ -617,6 +649,7 @@ Status InotifyBackend::poll(int timeout_ms, const EmitFn& emit) {
   if (ready < 0) return errno == EINTR ? Status(Ok{}) : Status(Error::from_errno("poll inotify"));
   if (ready == 0) {
     scanned_.clear();  // the queue is empty
+    unwatched_arrivals_.clear();
     return Ok{};
   }
   pacer_.wait();  // at most one read a millisecond (read_pacer.h)
