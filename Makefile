@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build demo test unit-asan bench clean format
+.PHONY: all deps build demo test unit-asan bench clean format deb
 
 all: build
 
@@ -18,9 +18,14 @@ build: deps
 demo: build
 	@scripts/demo.sh $(BUILD)/fstrail
 
-# Every tier: unit (also under ASan/UBSan), host integration as root, VM integration.
-test: build
+# Every tier: unit (also under ASan/UBSan), host integration as root, VM integration (the
+# .deb in a systemd guest among them).
+test: build deb
 	@scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
+
+# fstrail_VERSION_amd64.deb in $(BUILD)/, built by debhelper in a clean copy ($(BUILD)/deb/).
+deb: deps
+	@scripts/build-deb.sh $(BUILD)
 
 bench: build
 	@bench/run.sh $(BUILD)

@@ -16,6 +16,8 @@ packages=(
   libclang-rt-14-dev
   # tests: other users, the VM tier (QEMU and a stock Debian kernel)
   python3 util-linux passwd qemu-system-x86 qemu-system-data busybox-static cpio xz-utils zstd debian-archive-keyring
+  # the Debian package (make deb) and the VM test that installs it in a systemd guest
+  debhelper lintian mmdebstrap e2fsprogs
   # tests: the real-workload suite (tests/workloads)
   git rsync attr acl tar
   # benchmarks: the peers
