@@ -4,6 +4,7 @@
 #include "agent/agent.h"
 #include "cli/commands.h"
 #include "core/text.h"
+#include "metrics/server.h"
 
 namespace fstrail::cli {
 namespace {
@@ -58,6 +59,14 @@ struct AgentCommand {
       return kExitUsage;
     }
     agent::Agent& a = **started;
+    // After the agent (destroyed before it): a scrape may come while the agent finishes.
+    auto server = metrics::Server::start(a.config().metrics_listen, [&a] { return a.snapshot(); });
+    if (!server) {
+      fmt::print(a.log(), "fstrail: [metrics] listen: {}\n", server.error().message);
+      a.finish();
+      return kExitUsage;
+    }
+    fmt::print(a.log(), "fstrail: metrics on http://{}/metrics\n", a.config().metrics_listen);
     Status s = a.run(stop, reload);
     a.finish();
     if (!s) {
