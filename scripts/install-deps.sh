@@ -8,6 +8,8 @@ packages=(
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libfmt-dev libsqlite3-dev libpq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # fstrail run: git's ignore rules
+  libgit2-dev
   # fuzzing: libFuzzer and the sanitizer runtimes of clang 14 (fuzz/, scripts/run-fuzz.sh)
   libclang-rt-14-dev
   # tests: other users, the VM tier (QEMU and a stock Debian kernel)
@@ -15,7 +17,7 @@ packages=(
   # tests: the real-workload suite (tests/workloads)
   git rsync attr acl tar
   # benchmarks: the peers
-  inotify-tools fatrace auditd bpftrace fswatch
+  inotify-tools fatrace auditd bpftrace fswatch entr
   # store tests and benchmarks: a private PostgreSQL 15 server (initdb/pg_ctl)
   postgresql-15
 )

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +55,9 @@ class Backend {
   // wait returns Ok so the caller can check for a stop request.
   virtual Status poll(int timeout_ms, const EmitFn& emit) = 0;
   virtual BackendStats stats() const = 0;
+  // Files seen written and not yet closed, where the backend can tell (`fstrail run`'s
+  // settle rule); null where it cannot (the eBPF backends report a write at its close).
+  virtual std::optional<std::vector<std::string>> files_being_written() const { return std::nullopt; }
 };
 
 struct Availability {
