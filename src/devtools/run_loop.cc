@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 
 #include <fmt/format.h>
@@ -88,6 +89,10 @@ Status RunLoop::setup() {
         "Backends that can: bpf-lsm, bpf-fentry, bpf-tracepoint and fanotify (as root; `fstrail doctor` "
         "says which run here). Without it, --exclude what the command writes",
         backend_->name())};
+  if (o_.ignore_self)
+    if (Status s = self_.follow_forks(); !s)
+      fmt::print(stderr, "fstrail: --ignore-self: {}: processes of the command that exit before their "
+                         "change is read may not be recognized\n", s.error().message);
   for (const auto& root : o_.spec.roots) {
     auto rules = IgnoreRules::open(root, o_.excludes);
     if (!rules) return rules.error();

@@ -341,12 +341,12 @@ def test_ignore_self(base):
         r = Run(base, f"self-{backend}")
         cmd = ["sh", "-c", f"cd {r.tree} && {out}; exec \"$@\"", "sh", *r.record()]
         r.start(["--backend", backend], cmd)
-        time.sleep(2.0)
+        time.sleep(3.0)
         runs = len(r.starts())
         r.stop()
-        check(runs >= 3, f"ignore-self ({backend}): without it, the command's writes re-trigger ({runs} runs)")
+        check(runs >= 2, f"ignore-self ({backend}): without it, the command's writes re-trigger ({runs} runs)")
         r.start(["--backend", backend, "--ignore-self"], cmd)
-        time.sleep(2.0)
+        time.sleep(3.0)
         runs = len(r.starts())
         check(runs == 1, f"ignore-self ({backend}): with it, only the first run ({runs} runs)")
         write(r.path("someone-else"))
@@ -373,6 +373,8 @@ def main():
     try:
         for test in [test_debounce_and_checkout, test_queue, test_restart_kills_group, test_ignore_files,
                      test_atomic_save_and_events_file, test_overflow_rescan, test_ignore_self, test_once]:
+            if os.environ.get("RUN_ONLY") and os.environ["RUN_ONLY"] not in test.__name__:
+                continue
             print(f"--- {test.__name__} ({'user' if AS_USER else 'root'})", flush=True)
             test(base)
     finally:
