@@ -1,16 +1,15 @@
 #include "devtools/ignore.h"
 
 #include <dirent.h>
+#include <fmt/format.h>
 #include <ftw.h>
+#include <git2.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
-
-#include <fmt/format.h>
-#include <git2.h>
 
 namespace fstrail::devtools {
 namespace {
@@ -88,10 +87,12 @@ Result<std::unique_ptr<IgnoreRules>> IgnoreRules::open(const std::string& root,
   if (rc == GIT_ENOTFOUND) {
     const char* tmp = std::getenv("TMPDIR");
     std::string dir = fmt::format("{}/fstrail-ignore-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!::mkdtemp(dir.data())) return Error::from_errno("cannot create a directory for ignore rules in " + dir);
+    if (!::mkdtemp(dir.data()))
+      return Error::from_errno("cannot create a directory for ignore rules in " + dir);
     rules->shadow_dir_ = dir;
     if (git_repository_init(&repo, dir.c_str(), 1) != 0) return libgit2_error("cannot create " + dir);
-    if (git_repository_set_workdir(repo, root.c_str(), 0) != 0) return libgit2_error("cannot read ignore rules of " + root);
+    if (git_repository_set_workdir(repo, root.c_str(), 0) != 0)
+      return libgit2_error("cannot read ignore rules of " + root);
   } else if (rc != 0) {
     return libgit2_error("cannot open the git repository around " + root);
   }
@@ -126,7 +127,8 @@ bool IgnoreRules::ignored(std::string_view path, bool is_dir) const {
 Status IgnoreRules::reload_ignore_files() {
   git_repository* repo = repo_->repo;
   if (git_ignore_clear_internal_rules(repo) != 0) return libgit2_error("cannot reset ignore rules");
-  std::vector<std::pair<std::string, std::string>> gitignores, ignores;  // (dir relative to the worktree, file)
+  std::vector<std::pair<std::string, std::string>> gitignores,
+      ignores;  // (dir relative to the worktree, file)
   // The .gitignore files above the root, inside the worktree, count too.
   for (std::string dir = worktree_.substr(0, worktree_.size() - 1); dir.size() < root_.size();) {
     std::string rel = dir.size() + 1 > worktree_.size() ? dir.substr(worktree_.size()) + "/" : "";
@@ -169,7 +171,7 @@ Status IgnoreRules::reload_ignore_files() {
 
 bool IgnoreRules::git_operation_in_progress() const {
   if (!in_git_repository()) return false;
-  struct stat st{};
+  struct stat st {};
   return ::stat((std::string(git_repository_path(repo_->repo)) + "index.lock").c_str(), &st) == 0;
 }
 

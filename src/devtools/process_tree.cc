@@ -1,5 +1,6 @@
 #include "devtools/process_tree.h"
 
+#include <fmt/format.h>
 #include <linux/cn_proc.h>
 #include <linux/connector.h>
 #include <linux/netlink.h>
@@ -11,8 +12,6 @@
 #include <fstream>
 #include <sstream>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace fstrail::devtools {
 
@@ -29,7 +28,7 @@ Status ProcessTree::follow_forks() {
   if (!fd.valid()) return Error::from_errno("process connector");
   int size = 8 << 20;  // a fork storm elsewhere on the machine must not overflow it
   ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
-  struct sockaddr_nl addr{};
+  struct sockaddr_nl addr {};
   addr.nl_family = AF_NETLINK;
   addr.nl_groups = CN_IDX_PROC;
   addr.nl_pid = 0;
@@ -58,8 +57,9 @@ void ProcessTree::drain_forks() {
     if (n < 0) {
       if (errno == ENOBUFS && !connector_lost_) {
         connector_lost_ = true;
-        fmt::print(stderr, "fstrail: the process connector's queue overflowed: --ignore-self may miss some of "
-                           "the command's processes (falling back to /proc for them)\n");
+        fmt::print(stderr,
+                   "fstrail: the process connector's queue overflowed: --ignore-self may miss some of "
+                   "the command's processes (falling back to /proc for them)\n");
       }
       if (errno == ENOBUFS || errno == EINTR) continue;
       return;
@@ -98,7 +98,7 @@ bool ProcessTree::made_by_command(const Event& event) {
   }
   // Up the ancestry while /proc still has it; every process on the way learns the answer.
   std::vector<pid_t> path;
-  for (pid_t at = pid; at > 1 && path.size() < 64; ) {
+  for (pid_t at = pid; at > 1 && path.size() < 64;) {
     pid_t ppid = 0, pgrp = 0;
     if (!read_stat(at, ppid, pgrp)) break;
     path.push_back(at);

@@ -1,8 +1,9 @@
 #include "devtools/run_loop.h"
 
-#include <signal.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <ftw.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,8 +13,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-
-#include <fmt/format.h>
 
 #include "core/text.h"
 #include "devtools/ignore.h"
@@ -27,7 +26,7 @@ namespace {
 constexpr int kExitUsage = 2;
 
 int64_t monotonic_ns() {
-  struct timespec ts{};
+  struct timespec ts {};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
 }
@@ -91,8 +90,10 @@ Status RunLoop::setup() {
         backend_->name())};
   if (o_.ignore_self)
     if (Status s = self_.follow_forks(); !s)
-      fmt::print(stderr, "fstrail: --ignore-self: {}: processes of the command that exit before their "
-                         "change is read may not be recognized\n", s.error().message);
+      fmt::print(stderr,
+                 "fstrail: --ignore-self: {}: processes of the command that exit before their "
+                 "change is read may not be recognized\n",
+                 s.error().message);
   for (const auto& root : o_.spec.roots) {
     auto rules = IgnoreRules::open(root, o_.excludes);
     if (!rules) return rules.error();
@@ -107,7 +108,7 @@ Status RunLoop::setup() {
     private_dir_.clear();
     return Error::from_errno("cannot create a private directory " + dir);
   }
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_child;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGCHLD, &sa, nullptr);
@@ -147,7 +148,8 @@ void RunLoop::on_event(Event&& e) {
   for (const std::string* p : {&e.path, e.old_path ? &*e.old_path : nullptr})
     if (p && IgnoreRules::is_ignore_file(*p))
       if (IgnoreRules* rules = rules_for(*p)) {
-        if (Status s = rules->reload_ignore_files(); !s) fmt::print(stderr, "fstrail: {}\n", s.error().message);
+        if (Status s = rules->reload_ignore_files(); !s)
+          fmt::print(stderr, "fstrail: {}\n", s.error().message);
       }
   bool is_dir = e.is_dir.value_or(false);
   bool path_ignored = ignored(e.path, is_dir);
@@ -172,10 +174,12 @@ void RunLoop::update_writes() {
   if (!batcher_.pending()) return;
   // Git's lock (a checkout in progress) settles like a file being written: a checkout of
   // 10 000 files on a loaded machine has pauses longer than the debounce.
-  bool writing = std::any_of(rules_.begin(), rules_.end(), [](const auto& r) { return r->git_operation_in_progress(); });
+  bool writing =
+      std::any_of(rules_.begin(), rules_.end(), [](const auto& r) { return r->git_operation_in_progress(); });
   if (!writing) {
     auto files = backend_->files_being_written();
-    writing = files && std::any_of(files->begin(), files->end(), [this](const std::string& f) { return !ignored(f, false); });
+    writing = files && std::any_of(files->begin(), files->end(),
+                                   [this](const std::string& f) { return !ignored(f, false); });
   }
   batcher_.set_writes_in_progress(writing);
 }
@@ -198,7 +202,8 @@ void RunLoop::start_command(const Batch& batch, bool initial) {
       paths += c.path + '\0';
     }
     launch.stdin_file = private_dir_ + "/paths";
-    if (Status s = write_file(launch.stdin_file, paths); !s) fmt::print(stderr, "fstrail: {}\n", s.error().message);
+    if (Status s = write_file(launch.stdin_file, paths); !s)
+      fmt::print(stderr, "fstrail: {}\n", s.error().message);
   }
   if (o_.clear) {
     std::fputs("\033[H\033[2J\033[3J", stdout);
@@ -263,7 +268,8 @@ int RunLoop::loop() {
 bool backend_attributes(std::string_view name) { return name != "inotify"; }
 
 std::string batch_to_json(const Batch& batch) {
-  std::string out = fmt::format("{{\"rescan\":{},\"lost\":{},\"changes\":[", batch.rescan, batch.lost.total());
+  std::string out =
+      fmt::format("{{\"rescan\":{},\"lost\":{},\"changes\":[", batch.rescan, batch.lost.total());
   for (size_t i = 0; i < batch.changes.size(); ++i) {
     if (i) out += ',';
     size_t at = out.size();

@@ -1,6 +1,7 @@
 #include "devtools/runner.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -9,8 +10,6 @@
 
 #include <algorithm>
 #include <cstring>
-
-#include <fmt/format.h>
 
 extern char** environ;
 
@@ -26,7 +25,9 @@ int status_of(int wstatus) {
 bool group_exists(pid_t pgid) { return ::kill(-pgid, 0) == 0 || errno == EPERM; }
 
 void sleep_ms(int ms) {
-  struct timespec ts{ms / 1000, (ms % 1000) * 1'000'000L};
+  struct timespec ts {
+    ms / 1000, (ms % 1000) * 1'000'000L
+  };
   ::nanosleep(&ts, nullptr);
 }
 

@@ -1,12 +1,11 @@
 // Git's ignore rules through libgit2, in and outside a repository, plus .ignore files.
 #include "devtools/ignore.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "support/temp_dir.h"
 
@@ -112,7 +111,9 @@ TEST(IgnoreInRepository, InfoExcludeAndASubdirectoryRoot) {
   write(repo + "/.git/info/exclude", "*.secret\n");
   write(repo + "/.gitignore", "/sub/gen/\n");
   write(dir.path() + "/global-excludes", "*.bak\n");
-  ASSERT_EQ(std::system(("git -C " + repo + " config core.excludesFile " + dir.path() + "/global-excludes").c_str()), 0);
+  ASSERT_EQ(std::system(
+                ("git -C " + repo + " config core.excludesFile " + dir.path() + "/global-excludes").c_str()),
+            0);
   std::filesystem::create_directories(repo + "/sub/gen");
   auto rules = IgnoreRules::open(repo + "/sub", {"local.txt"});
   ASSERT_TRUE(rules) << rules.error().message;
