@@ -355,6 +355,41 @@ def test_ignore_self(base):
         r.stop()
 
 
+def test_settle(base):
+    # inotify (the user's) and fanotify can tell a file is still being written; eBPF cannot.
+    options = ["--postpone"] + ([] if AS_USER else ["--backend", "fanotify"])
+    r = Run(base, "settle", options, tree_setup=lambda t: write(os.path.join(t, "big"), "start\n"))
+    check(r.ready, "settle: started")
+    with open(r.path("big"), "a") as big:
+        big.write("part 1\n")
+        big.flush()
+        time.sleep(0.2)
+        write(r.path("trigger"))  # a change while big is open for writing
+        time.sleep(0.8)
+        check(len(r.starts()) == 0, "settle: no run while a file is still being written")
+        big.write("part 2\n")
+        closed = time.time()
+    check(wait_until(lambda: len(r.starts()) == 1), "settle: a run once it is closed")
+    rec = r.starts()[0]
+    check(rec["start"] >= closed and changes(rec) == {(r.path("trigger"), "create"), (r.path("big"), "modify")},
+          f"settle: after the close, with both changes ({changes(rec)})")
+    r.stop()
+    # At most --settle-max.
+    r = Run(base, "settle-max", options + ["--settle-max", "500ms"],
+            tree_setup=lambda t: write(os.path.join(t, "big"), "start\n"))
+    with open(r.path("big"), "a") as big:
+        big.write("part 1\n")
+        big.flush()
+        time.sleep(0.2)
+        t0 = time.time()
+        write(r.path("trigger"))
+        ran = wait_until(lambda: len(r.starts()) == 1, 3)
+        check(ran and 0.4 <= r.starts()[0]["start"] - t0 < 2.0,
+              f"settle: a file written for longer waits --settle-max (500ms), no more "
+              f"({r.starts()[0]['start'] - t0 if ran else None})")
+    r.stop()
+
+
 def test_once(base):
     r = Run(base, "once", ["--postpone", "--once"], command=["sh", "-c", "exit 3"])
     check(r.ready, "once: started")
@@ -372,7 +407,7 @@ def main():
     os.chmod(base, 0o755)
     try:
         for test in [test_debounce_and_checkout, test_queue, test_restart_kills_group, test_ignore_files,
-                     test_atomic_save_and_events_file, test_overflow_rescan, test_ignore_self, test_once]:
+                     test_atomic_save_and_events_file, test_overflow_rescan, test_ignore_self, test_settle, test_once]:
             if os.environ.get("RUN_ONLY") and os.environ["RUN_ONLY"] not in test.__name__:
                 continue
             print(f"--- {test.__name__} ({'user' if AS_USER else 'root'})", flush=True)
