@@ -12,6 +12,8 @@ packages=(
   prometheus-cpp-dev libcpp-httplib-dev prometheus curl
   # least privilege after start-up (src/harden): capabilities and the seccomp allow-list
   libcap-dev libseccomp-dev
+  # fstrail run: git's ignore rules
+  libgit2-dev
   # fuzzing: libFuzzer and the sanitizer runtimes of clang 14 (fuzz/, scripts/run-fuzz.sh)
   libclang-rt-14-dev
   # tests: other users, the VM tier (QEMU and a stock Debian kernel)
@@ -24,6 +26,7 @@ packages=(
   inotify-tools fatrace auditd bpftrace fswatch
   # benchmarks: Watchman behind git's fsmonitor-watchman hook (bench/fsmonitor_git_status.py)
   watchman
+  inotify-tools fatrace auditd bpftrace fswatch entr
   # store tests and benchmarks: a private PostgreSQL 15 server (initdb/pg_ctl)
   postgresql-15
 )

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,9 @@ class Backend {
   // without a gap, new ones are watched from the return on, and events under roots no longer
   // listed are not emitted. Backends that fix their roots at load refuse with ENOTSUP.
   virtual Status update_roots(const std::vector<std::string>& roots);
+  // Files seen written and not yet closed, where the backend can tell (`fstrail run`'s
+  // settle rule); null where it cannot (the eBPF backends report a write at its close).
+  virtual std::optional<std::vector<std::string>> files_being_written() const { return std::nullopt; }
 };
 
 struct Availability {

@@ -78,5 +78,9 @@ RunFn add_guard_command(CLI::App& app);
 RunFn add_agent_command(CLI::App& app);
 RunFn add_fsmonitor_command(CLI::App& app);
 RunFn add_watchd_command(CLI::App& app);
+RunFn add_run_command(CLI::App& app);
+// `fstrail run PATH... -- COMMAND [ARG...]`: keeps what follows "--" for the run command and
+// returns the argc that CLI11 parses (argv unchanged for every other command).
+int split_run_command_line(int argc, char** argv);
 
 }  // namespace fstrail::cli

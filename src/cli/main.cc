@@ -12,18 +12,19 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer("Examples:\n  sudo fstrail watch /srv/app\n  sudo fstrail watch --json --events chown,chmod /srv/app\n"
              "  sudo fstrail record --db postgresql://fstrail@db/fstrail /srv/app\n"
-             "  fstrail query --path /srv/app/ --since 1h\n  fstrail doctor\n"
+             "  fstrail query --path /srv/app/ --since 1h\n  fstrail run src -- make\n  fstrail doctor\n"
              "  sudo fstrail agent --config /etc/fstrail/fstrail.toml   # the service: record, guard, keep alerts\n"
              "  git config core.fsmonitor 'fstrail fsmonitor'   # faster git status\nRun `fstrail COMMAND --help` for a command's options.");
   std::map<CLI::App*, RunFn> commands;
-  for (auto add : {add_watch_command, add_record_command, add_query_command, add_guard_command, add_agent_command,
+  for (auto add : {add_watch_command, add_record_command, add_query_command, add_guard_command, add_agent_command, add_run_command,
                     add_doctor_command, add_fsmonitor_command, add_watchd_command}) {
     size_t before = app.get_subcommands({}).size();
     RunFn run = add(app);
     commands[app.get_subcommands({}).at(before)] = std::move(run);
   }
+  int parsed_argc = split_run_command_line(argc, argv);
   try {
-    app.parse(argc, argv);
+    app.parse(parsed_argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

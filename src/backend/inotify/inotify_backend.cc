@@ -71,6 +71,9 @@ class InotifyBackend final : public Backend {
   Status poll(int timeout_ms, const EmitFn& emit) override;
   BackendStats stats() const override { return stats_; }
   Status update_roots(const std::vector<std::string>& roots) override;
+  std::optional<std::vector<std::string>> files_being_written() const override {
+    return std::vector<std::string>(written_.begin(), written_.end());
+  }
 
  private:
   // A directory that cannot be watched stops fstrail only when it is a root; below a
