@@ -113,6 +113,7 @@ std::vector<KeptCapability> capabilities_for(const SandboxRequest& r) {
   if (r.remediates) {
     keep(kept, CAP_CHOWN, "guard remediation: chown back");
     keep(kept, CAP_FOWNER, "guard remediation: chmod of files this process does not own");
+    keep(kept, CAP_FSETID, "guard remediation: a set-group-ID mode (2770) put back keeps its bit on files of other groups");
     keep(kept, CAP_DAC_READ_SEARCH, "guard remediation: reaching files in other users' directories");
   }
   for (const auto& dir : r.write_dirs)

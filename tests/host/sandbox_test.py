@@ -19,12 +19,12 @@ import tempfile
 import time
 
 NOBODY = 65534
-CAP = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_FOWNER": 3, "CAP_SYS_PTRACE": 19}
+CAP = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_FOWNER": 3, "CAP_FSETID": 4, "CAP_SYS_PTRACE": 19}
 # docs/security.md, "What each command keeps".
 BACKEND_CAPS = {"fanotify": {"CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE"},
                 "inotify": {"CAP_DAC_READ_SEARCH"},
                 "bpf-tracepoint": {"CAP_SYS_PTRACE"}}
-GUARD_CAPS = {"CAP_CHOWN", "CAP_FOWNER", "CAP_DAC_READ_SEARCH"}  # remediate = true
+GUARD_CAPS = {"CAP_CHOWN", "CAP_FOWNER", "CAP_FSETID", "CAP_DAC_READ_SEARCH"}  # remediate = true
 MODE_ARGS = (["--tracepoint-mode", os.environ["FSTRAIL_TRACEPOINT_MODE"]]
              if os.environ.get("FSTRAIL_TRACEPOINT_MODE") else [])
 

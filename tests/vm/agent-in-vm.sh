@@ -74,7 +74,7 @@ mkdir -p /run/systemd/system/fstrail.service.d
 for backend in bpf-lsm bpf-tracepoint fanotify; do
 	{ rule srv /srv/app 0750 false; rule home /home/app 0750 false; rule tmp /tmp/app 0750 false
 	  rule shared /srv/shared 2770 false; [ $backend = bpf-lsm ] && rule enf /srv/enf 0750 true; } >/etc/fstrail/sandbox.toml
-	printf '[Service]\nExecStart=\nExecStart=/usr/bin/fstrail guard --config /etc/fstrail/sandbox.toml --backend %s --json\nExecReload=\nExecReload=/bin/kill -HUP $MAINPID\n' \
+	printf '[Service]\nExecStart=\nExecStart=/usr/bin/fstrail guard --config /etc/fstrail/sandbox.toml --backend %s --json\nExecReload=\nExecReload=/bin/sh -c \x27kill -HUP "$MAINPID"\x27\n' \
 		$backend >/run/systemd/system/fstrail.service.d/sandbox.conf
 	systemctl daemon-reload
 	systemctl start fstrail
@@ -88,7 +88,8 @@ for backend in bpf-lsm bpf-tracepoint fanotify; do
 	ok "$backend: guard started in the sandbox"
 	for d in /srv/app /home/app /tmp/app; do violate "$d/f" & done
 	for d in /srv/app /home/app /tmp/app; do
-		check "$backend: $d/f remediated" wait_for 20 remediated "$d/f"
+		check "$backend: $d/f remediated" wait_for 20 remediated "$d/f" ||
+			{ echo "$d/f is $(stat -c %a:%U "$d/f")"; journal | grep -F "$d/f" | tail -5; }
 		check "$backend: $d/f alert attributed" wait_for 10 alert_attributed "$d/f"
 	done
 	chmod 2777 /srv/shared/d
