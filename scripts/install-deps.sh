@@ -22,11 +22,10 @@ packages=(
   debhelper lintian mmdebstrap e2fsprogs
   # tests: the real-workload suite (tests/workloads)
   git rsync attr acl tar
-  # benchmarks: the peers
-  inotify-tools fatrace auditd bpftrace fswatch
+  # benchmarks: the peers (entr, fswatch: fstrail run's latency benchmark too)
+  inotify-tools fatrace auditd bpftrace fswatch entr
   # benchmarks: Watchman behind git's fsmonitor-watchman hook (bench/fsmonitor_git_status.py)
   watchman
-  inotify-tools fatrace auditd bpftrace fswatch entr
   # store tests and benchmarks: a private PostgreSQL 15 server (initdb/pg_ctl)
   postgresql-15
 )
