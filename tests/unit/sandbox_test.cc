@@ -38,9 +38,9 @@ TEST(SandboxTest, EachCommandAndBackendKeepsTheDocumentedCapabilities) {
   for (const char* bpf : {"bpf-tracepoint", "bpf-lsm", "bpf-fentry"})
     EXPECT_EQ(caps_of(request("watch", bpf)), (std::vector<int>{CAP_SYS_PTRACE}));
   EXPECT_EQ(caps_of(request("guard", "fanotify")),
-            (std::vector<int>{CAP_CHOWN, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_SYS_PTRACE}));
+            (std::vector<int>{CAP_CHOWN, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID, CAP_SYS_PTRACE}));
   EXPECT_EQ(caps_of(request("guard", "inotify")),
-            (std::vector<int>{CAP_CHOWN, CAP_DAC_READ_SEARCH, CAP_FOWNER}));
+            (std::vector<int>{CAP_CHOWN, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID}));
   auto alerts_only = request("guard", "bpf-lsm");
   alerts_only.remediates = false;
   EXPECT_EQ(caps_of(alerts_only), (std::vector<int>{CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE}));
