@@ -71,6 +71,8 @@ struct HandleBuffer {
 // The fid key of `name` relative to `dirfd` (AT_FDCWD: a path), built like fid_key;
 // "" when it has none.
 std::string key_at(int dirfd, const char* name, const __kernel_fsid_t& fsid);
+// The path the kernel gives for an open file or directory now (/proc/self/fd).
+std::optional<std::string> fd_path(int fd);
 
 class FanotifyBackend final : public Backend {
  public:

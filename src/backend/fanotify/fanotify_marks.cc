@@ -45,8 +45,20 @@ Status FanotifyBackend::mark_error(const std::string& dir) {
   return Error::from_errno("fanotify_mark " + dir);
 }
 
-void FanotifyBackend::mark_new_dir(int dirfd, const std::string& path, const __kernel_fsid_t& fsid, std::string key,
+void FanotifyBackend::mark_new_dir(int dirfd, const std::string& named, const __kernel_fsid_t& fsid, std::string key,
                                    const EmitFn& emit) {
+  // The directory may have been renamed since the event that named it (mkdir then rename at
+  // once): what it holds is reported under the path the kernel gives for it now, never under
+  // a name it no longer has. Gone or moved out of the trees: its rename or delete follows.
+  std::string path = named;
+  struct stat by_fd{}, by_name{};
+  if (::fstat(dirfd, &by_fd) == 0 && by_fd.st_nlink == 0) return;  // removed already
+  if (::fstat(dirfd, &by_fd) == 0 &&
+      (::lstat(named.c_str(), &by_name) != 0 || by_name.st_ino != by_fd.st_ino || by_name.st_dev != by_fd.st_dev)) {
+    auto now = fd_path(dirfd);
+    if (!now || !under_roots(*now)) return;
+    path = *now;
+  }
   if (::fanotify_mark(fan_.get(), FAN_MARK_ADD | FAN_MARK_ONLYDIR, mask_, dirfd, nullptr) != 0) {
     note_failure(mark_error(path));
     return;

@@ -25,10 +25,14 @@ std::string FanotifyBackend::resolve_fid(const fanotify_event_info_fid* fid, boo
     if (auto it = dir_paths_.find(fid_key(fid)); it != dir_paths_.end()) return it->second;
   UniqueFd fd = open_handle(fid, O_PATH | O_CLOEXEC);
   if (!fd.valid()) return {};
+  return fd_path(fd.get()).value_or(std::string());
+}
+
+std::optional<std::string> fd_path(int fd) {
   char link[64], buf[PATH_MAX];
-  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd.get());
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
   ssize_t n = ::readlink(link, buf, sizeof buf);
-  if (n <= 0) return {};
+  if (n <= 0) return std::nullopt;
   return std::string(buf, static_cast<size_t>(n));
 }
 

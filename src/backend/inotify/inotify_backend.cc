@@ -48,6 +48,8 @@
 namespace fstrail {
 namespace {
 
+// How long a read that ends in an IN_MOVED_FROM waits for its IN_MOVED_TO (see read_available).
+constexpr int kMoveToWaitMs = 5;
 constexpr uint32_t kDirMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY | IN_CLOSE_WRITE |
                               IN_ATTRIB | IN_DELETE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
 
@@ -583,6 +585,7 @@ Status InotifyBackend::read_available(const EmitFn& emit) {
   // back, and handled with what the next read brings (or, if the queue is empty, with the
   // move taken as one out of the watched trees).
   size_t carried = 0;
+  bool waited_for_move_to = false;
   paired_.clear();
   for (;;) {
     ssize_t n = ::read(fd_.get(), buf + carried, sizeof buf - carried);
@@ -593,6 +596,15 @@ Status InotifyBackend::read_available(const EmitFn& emit) {
       scanned_.clear();
       unwatched_arrivals_.clear();
       return Ok{};
+    }
+    if (n > 0) waited_for_move_to = false;
+    // The kernel queues a rename's IN_MOVED_TO right after its IN_MOVED_FROM, in the same
+    // system call: a read can come between the two. Wait a moment for it before taking the
+    // move as one out of the trees (a rename inside them would be reported as rmdir + mkdir).
+    if (queue_empty && carried && !waited_for_move_to) {
+      waited_for_move_to = true;
+      pollfd more{fd_.get(), POLLIN, 0};
+      if (::poll(&more, 1, kMoveToWaitMs) > 0) continue;
     }
     size_t len = carried + (queue_empty ? 0 : static_cast<size_t>(n));
     if (!queue_empty) {
