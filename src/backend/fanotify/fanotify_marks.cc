@@ -52,8 +52,9 @@ void FanotifyBackend::mark_new_dir(int dirfd, const std::string& named, const __
   // a name it no longer has. Gone or moved out of the trees: its rename or delete follows.
   std::string path = named;
   struct stat by_fd{}, by_name{};
-  if (::fstat(dirfd, &by_fd) == 0 && by_fd.st_nlink == 0) return;  // removed already
-  if (::fstat(dirfd, &by_fd) == 0 &&
+  const bool stated = ::fstat(dirfd, &by_fd) == 0;
+  if (stated && by_fd.st_nlink == 0) return;  // removed already
+  if (stated &&
       (::lstat(named.c_str(), &by_name) != 0 || by_name.st_ino != by_fd.st_ino || by_name.st_dev != by_fd.st_dev)) {
     auto now = fd_path(dirfd);
     if (!now || !under_roots(*now)) return;
