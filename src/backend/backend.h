@@ -64,6 +64,10 @@ class Backend {
   virtual std::optional<std::vector<std::string>> files_being_written() const { return std::nullopt; }
 };
 
+// The entries of `list` that `other` does not have: update_roots' added roots
+// (roots_not_in(new, old)) and removed ones (roots_not_in(old, new)).
+std::vector<std::string> roots_not_in(const std::vector<std::string>& list, const std::vector<std::string>& other);
+
 struct Availability {
   bool usable = false;
   std::string detail;  // why not, or what it gives here

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "backend/backend.h"
@@ -71,6 +73,13 @@ Result<Selection> start_backend(std::string_view name, const WatchSpec& spec) {
     rejected += fmt::format("{}{}: {}", rejected.empty() ? "" : "; ", info.name, reason);
   }
   return Error{"no backend can run here: " + rejected + ". Run `fstrail doctor` for details."};
+}
+
+std::vector<std::string> roots_not_in(const std::vector<std::string>& list, const std::vector<std::string>& other) {
+  std::vector<std::string> missing;
+  for (const auto& root : list)
+    if (std::find(other.begin(), other.end(), root) == other.end()) missing.push_back(root);
+  return missing;
 }
 
 Status Backend::update_roots(const std::vector<std::string>&) {

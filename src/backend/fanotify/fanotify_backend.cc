@@ -38,8 +38,7 @@ Status FanotifyBackend::start(const WatchSpec& spec) {
 // New roots are marked like the first ones. A root removed keeps its marks (they are
 // per directory and may be shared with a root that stays); under_roots drops its events.
 Status FanotifyBackend::update_roots(const std::vector<std::string>& roots) {
-  for (const auto& root : roots) {
-    if (std::find(spec_.roots.begin(), spec_.roots.end(), root) != spec_.roots.end()) continue;
+  for (const auto& root : roots_not_in(roots, spec_.roots)) {
     if (Status s = mark_tree(root); !s) return s;
     if (::fanotify_mark(fan_.get(), FAN_MARK_ADD | FAN_MARK_ONLYDIR, FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR,
                         AT_FDCWD, root.c_str()) != 0)

@@ -297,11 +297,7 @@ void InotifyBackend::forget_subtree(const std::string& dir) {
 
 Status InotifyBackend::update_roots(const std::vector<std::string>& roots) {
   std::vector<std::string> old = std::exchange(spec_.roots, roots);
-  auto listed = [](const std::vector<std::string>& list, const std::string& dir) {
-    return std::find(list.begin(), list.end(), dir) != list.end();
-  };
-  for (const auto& root : roots) {
-    if (listed(old, root)) continue;
+  for (const auto& root : roots_not_in(roots, old)) {
     moved_roots_.erase(root);
     if (Status s = watch_tree(root, nullptr, true); !s) {
       spec_.roots = old;

@@ -127,12 +127,10 @@ class SubtreeBpfBackend final : public SubtreeBackend {
   }
 
   Status update_roots(const std::vector<std::string>& roots) override {
-    for (const auto& root : roots)
-      if (std::find(roots_.begin(), roots_.end(), root) == roots_.end())
-        if (Status s = add_root(root); !s) return s;
-    for (const auto& root : roots_)
-      if (std::find(roots.begin(), roots.end(), root) == roots.end())
-        if (Status s = remove_root(root); !s) return s;
+    for (const auto& root : roots_not_in(roots, roots_))
+      if (Status s = add_root(root); !s) return s;
+    for (const auto& root : roots_not_in(roots_, roots))
+      if (Status s = remove_root(root); !s) return s;
     roots_ = roots;
     return Ok{};
   }

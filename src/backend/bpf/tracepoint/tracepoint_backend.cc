@@ -184,19 +184,13 @@ class TracepointBackend final : public Backend {
       real.push_back(::realpath(root.c_str(), resolved) ? resolved : lexically_normal_path(root));
     }
     std::vector<std::string> old = std::exchange(spec_.roots, real);
-    auto listed = [](const std::vector<std::string>& list, const std::string& dir) {
-      return std::find(list.begin(), list.end(), dir) != list.end();
-    };
-    std::vector<std::string> added;
-    for (const auto& root : real)
-      if (!listed(old, root)) added.push_back(root);
+    std::vector<std::string> added = roots_not_in(real, old);
     if (Status s = fill_kernel_roots(added); !s) {
       spec_.roots = old;
       return s;
     }
     int roots_fd = bpf_map__fd(kskel_->maps.fst_roots);
-    for (const auto& root : old) {
-      if (listed(real, root)) continue;
+    for (const auto& root : roots_not_in(old, real)) {
       if (auto key = root_key_of(root)) bpf_map_delete_elem(roots_fd, &*key);
     }
     owners_.scan(added);
